@@ -1,0 +1,124 @@
+// A parsed HL7 v2 message: the raw bytes plus a flat index of segment and field offsets.
+// No per-field heap objects; components, repetitions and escapes are resolved on read.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "engine/core/result.h"
+
+namespace cc::hl7v2 {
+
+struct Delimiters {
+  char field = '|';
+  char component = '^';
+  char repetition = '~';
+  char escape = '\\';
+  char subcomponent = '&';
+  char truncation = 0;  // 2.7+ fifth encoding character; 0 when absent
+};
+
+// MSH-18 character set. Values are always delivered as UTF-8.
+enum class Charset { Ascii, Latin1, Utf8 };
+
+// Where a problem is (for ERR segments): segment id, segment sequence (1-based),
+// field, repetition, component, subcomponent (0 = not applicable).
+struct Location {
+  std::string segment;
+  int sequence = 1;
+  int field = 0;
+  int repetition = 0;
+  int component = 0;
+  int subcomponent = 0;
+};
+
+// Why a message could not be parsed at all (leads to AR).
+struct ParseProblem {
+  int hl7_code = 100;  // HL7 table 0357: 100 segment sequence, 101 required field missing, 102 data type ...
+  std::string message; // a sentence a PAS analyst can act on
+  Location where;
+};
+
+// The nth piece (1-based) of s split on sep; empty when absent.
+std::string_view piece(std::string_view s, char sep, int n);
+// How many pieces s has when split on sep (0 for an empty string).
+int piece_count(std::string_view s, char sep);
+
+class Message {
+ public:
+  // Parses one message. Accepts a leading UTF-8 BOM, CR / LF / CRLF segment ends,
+  // any legal delimiter set from MSH-1/MSH-2. Rejects input that does not start with MSH
+  // or whose MSH cannot be read.
+  static Result<Message> parse(std::string raw);
+  // Same, but with the reason for rejection in HL7 terms (for the ERR segment).
+  static std::variant<Message, ParseProblem> parse_detailed(std::string raw);
+
+  // The exact bytes the message was parsed from, rebuilt from the parsed segments.
+  std::string encode() const;
+  const std::string& raw() const { return raw_; }
+
+  const Delimiters& delimiters() const { return delims_; }
+  Charset charset() const { return charset_; }
+
+  // Segments, in order (Z-segments included).
+  size_t segment_count() const { return segs_.size(); }
+  std::string_view segment_name(size_t seg) const;
+  // The segment's text without its terminator.
+  std::string_view segment_text(size_t seg) const;
+  // Index of the first segment named `name` at or after `from`, or nullopt.
+  std::optional<size_t> find(std::string_view name, size_t from = 0) const;
+  // Every segment named `name`, in order.
+  std::vector<size_t> find_all(std::string_view name) const;
+
+  // Number of fields in the segment (the highest field number present).
+  int field_count(size_t seg) const;
+  // Field `field` (HL7 numbering; for MSH, MSH-1 is the field separator and MSH-2 the
+  // encoding characters) still escaped, all repetitions included.
+  std::string_view field_raw(size_t seg, int field) const;
+  // One repetition / component / subcomponent (1-based), still escaped. 0 means "the whole".
+  std::string_view raw_at(size_t seg, int field, int rep = 1, int comp = 0, int sub = 0) const;
+  // Same, unescaped and converted to UTF-8. Empty when absent.
+  std::string value(size_t seg, int field, int rep = 1, int comp = 1, int sub = 1) const;
+  // Number of repetitions of a field (0 when empty).
+  int repetition_count(size_t seg, int field) const;
+
+  // Unescape (\F\ \S\ \T\ \R\ \E\ \Xhh..\ \.br\ -> newline; \H\ \N\ and unknown escapes are
+  // passed through) and convert from the message's charset to UTF-8.
+  std::string decode(std::string_view raw) const;
+
+  // MSH shortcuts, decoded.
+  std::string sending_application() const;   // MSH-3.1
+  std::string sending_facility() const;      // MSH-4.1
+  std::string receiving_application() const; // MSH-5.1
+  std::string receiving_facility() const;    // MSH-6.1
+  std::string message_time() const;          // MSH-7.1
+  std::string message_code() const;          // MSH-9.1  e.g. ADT
+  std::string trigger_event() const;         // MSH-9.2  e.g. A01
+  std::string control_id() const;            // MSH-10
+  std::string processing_id() const;         // MSH-11.1 P, T or D
+  std::string version() const;               // MSH-12.1 e.g. 2.4
+
+ private:
+  struct Segment {
+    uint32_t begin = 0;       // offset of the segment text in raw_
+    uint32_t end = 0;         // one past the last byte of the text (terminator excluded)
+    uint32_t term_end = 0;    // one past the terminator bytes (and any blank lines after)
+    uint32_t first_field = 0; // index into field_ends_ of this segment's first field end
+    uint32_t field_count = 0; // number of separators + 1 (segment name counts as field 0)
+  };
+  std::string raw_;
+  uint32_t body_begin_ = 0;          // 3 when a BOM leads the message
+  Delimiters delims_;
+  Charset charset_ = Charset::Ascii;
+  std::vector<Segment> segs_;
+  std::vector<uint32_t> field_ends_; // for each segment, the end offset of each field
+};
+
+// Splits a file or stream that may hold several messages (and FHS/BHS/BTS/FTS batch
+// envelopes) into individual message texts. Envelope segments are dropped.
+std::vector<std::string> split_messages(std::string_view text);
+
+}  // namespace cc::hl7v2

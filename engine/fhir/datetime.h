@@ -1,0 +1,35 @@
+// HL7 v2 date/times (DTM/TS) to FHIR date / dateTime / instant, with the
+// England rule that a time without an offset is local time in Europe/London.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/core/result.h"
+
+namespace cc::fhir {
+
+// "YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]" (a trailing degree-of-precision
+// component, as in 2.3 TS "^...", must already be stripped by the caller).
+// Returns a FHIR value of the same precision: "2024", "2024-03", "2024-03-31",
+// or a dateTime with seconds and an offset "2024-03-31T14:05:00+01:00" when a time is
+// present (hours-only and minutes-only times are completed with zeros, since FHIR
+// needs seconds once a time is given). A time without an offset is read as
+// Europe/London: +00:00 in GMT, +01:00 in BST. A time in the hour that does not exist
+// (clocks go forward at 01:00 GMT) is read as GMT (+00:00); a time in the hour that
+// happens twice (clocks go back at 02:00 BST) is read as the first, BST, one (+01:00).
+// Error code "hl7-datetime" with a sentence naming the bad value.
+Result<std::string> hl7_to_fhir_datetime(std::string_view hl7);
+
+// The same instant as milliseconds since the Unix epoch (UTC), for ordering events.
+// Date-only values are midnight Europe/London of that day.
+Result<int64_t> hl7_to_epoch_ms(std::string_view hl7);
+
+// Europe/London offset from UTC, in minutes (0 or 60), at the given UTC instant.
+int london_offset_minutes_at_utc(int64_t epoch_ms);
+
+// Now, as a FHIR instant in UTC with milliseconds: "2026-11-22T07:33:56.123Z".
+std::string fhir_instant_utc(int64_t epoch_ms);
+int64_t now_epoch_ms();
+
+}  // namespace cc::fhir
