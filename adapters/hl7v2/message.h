@@ -43,9 +43,27 @@ struct ParseProblem {
 };
 
 // The nth piece (1-based) of s split on sep; empty when absent.
+// A sep of '\0' stands for a delimiter the message does not use: s is then one piece.
 std::string_view piece(std::string_view s, char sep, int n);
 // How many pieces s has when split on sep (0 for an empty string).
 int piece_count(std::string_view s, char sep);
+// Calls visit(piece) for each piece of s split on sep, in order (never for an empty string).
+// Walks s once, so visiting every component of a field is linear, unlike calling piece() for each.
+// A byte loop rather than memchr: pieces are mostly a few bytes long, where a call costs more.
+template <class Visit>
+void for_each_piece(std::string_view s, char sep, Visit&& visit) {
+  if (s.empty()) return;
+  size_t start = 0;
+  if (sep != '\0') {
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == sep) {
+        visit(s.substr(start, i - start));
+        start = i + 1;
+      }
+    }
+  }
+  visit(s.substr(start));
+}
 
 class Message {
  public:
@@ -109,6 +127,18 @@ class Message {
     uint32_t first_field = 0; // index into field_ends_ of this segment's first field end
     uint32_t field_count = 0; // number of separators + 1 (segment name counts as field 0)
   };
+  // Piece `index` of a segment split on the field separator (0 is the segment name).
+  std::string_view piece_of(const Segment& seg, uint32_t index) const;
+  // Builds segs_ and field_ends_ from raw_ (delims_ already read).
+  void index_segments();
+  std::optional<ParseProblem> check_segment_names() const;
+  // Appends raw unescaped and as UTF-8. `from_raw` says raw is a slice of raw_, whose bytes
+  // parse already checked against charset_, so an escape-free slice can be copied as it is.
+  void append_decoded(std::string_view raw, std::string& out, bool from_raw) const;
+  // Appends what the escape sequence with this content (between the escape characters) stands
+  // for; false when the sequence is one that is passed through unchanged.
+  bool append_escape(std::string_view content, std::string& out) const;
+
   std::string raw_;
   uint32_t body_begin_ = 0;          // 3 when a BOM leads the message
   Delimiters delims_;

@@ -22,7 +22,8 @@ namespace cc::fhir {
 Result<std::string> hl7_to_fhir_datetime(std::string_view hl7);
 
 // The same instant as milliseconds since the Unix epoch (UTC), for ordering events.
-// Date-only values are midnight Europe/London of that day.
+// Date-only values are midnight Europe/London of that day (or midnight at the offset
+// given, when the value carries one).
 Result<int64_t> hl7_to_epoch_ms(std::string_view hl7);
 
 // Europe/London offset from UTC, in minutes (0 or 60), at the given UTC instant.

@@ -26,12 +26,13 @@ std::string sign_dev_token(const Reader& reader, std::string_view key, int64_t n
 // Verifies signature (HS256 only; "alg":"none" and other algorithms are refused),
 // expiry and not-before with `skew_seconds` allowance, and that sub, role and org are present.
 // Error codes: "token-malformed", "token-algorithm", "token-signature", "token-expired",
-// "token-not-yet-valid", "token-claims".
+// "token-not-yet-valid", "token-claims". An empty key verifies nothing ("token-signature").
 Result<Reader> verify_dev_token(std::string_view token, std::string_view key, int64_t now_epoch_s,
                                 int64_t skew_seconds = 60);
 
 // Reads the development signing key from DIR/dev-signing.key, creating it (32 random
-// bytes from OpenSSL, file mode 0600) when absent.
+// bytes from OpenSSL, file mode 0600) when absent. Returns the 32 raw bytes (the file holds
+// them hex-encoded). Error code "token-key".
 Result<std::string> load_or_create_dev_key(const std::string& data_dir);
 
 }  // namespace cc::governance

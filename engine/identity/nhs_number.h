@@ -19,7 +19,7 @@ class NhsNumber {
   static Result<NhsNumber> parse(std::string_view text);
 
   // The check digit for the first nine digits, or -1 when the remainder makes it 10
-  // (such a nine-digit stem is never issued).
+  // (such a nine-digit stem is never issued) or the input is not exactly nine digits.
   static int check_digit(std::string_view nine_digits);
 
   const std::string& str() const { return digits_; }

@@ -1,0 +1,502 @@
+// The HTTP routes: FHIR REST under /fhir (metadata, read, vread, _history, search), the IT
+// work-list under /admin, /healthz and /metrics. Patient data only through DisclosureService.
+#include "engine/api/fhir_api.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <cctype>
+#include <optional>
+#include <regex>
+#include <set>
+
+#include "engine/fhir/datetime.h"
+
+namespace cc::api {
+
+namespace http = boost::beast::http;
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+namespace {
+
+constexpr const char* kFhirJson = "application/fhir+json; charset=utf-8";
+constexpr int64_t kDefaultCount = 50;
+constexpr int64_t kMaxCount = 500;
+const std::set<std::string>& served_types() {
+  static const std::set<std::string> types{"Patient", "Encounter"};
+  return types;
+}
+
+Response json_response(unsigned status, std::string body, const char* content_type = kFhirJson) {
+  Response res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, content_type);
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  return res;
+}
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      int v = 0;
+      auto r = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+      if (r.ec == std::errc() && r.ptr == s.data() + i + 3) {
+        out += static_cast<char>(v);
+        i += 2;
+        continue;
+      }
+    }
+    out += s[i] == '+' ? ' ' : s[i];
+  }
+  return out;
+}
+
+std::string url_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' || c == ':') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) parts.push_back(url_decode(path.substr(i, j - i)));
+    i = j + 1;
+  }
+  return parts;
+}
+
+std::multimap<std::string, std::string> parse_query(std::string_view q) {
+  std::multimap<std::string, std::string> out;
+  size_t i = 0;
+  while (i < q.size()) {
+    size_t j = q.find('&', i);
+    if (j == std::string_view::npos) j = q.size();
+    auto kv = q.substr(i, j - i);
+    auto eq = kv.find('=');
+    if (!kv.empty())
+      out.emplace(url_decode(kv.substr(0, eq)), eq == std::string_view::npos ? "" : url_decode(kv.substr(eq + 1)));
+    i = j + 1;
+  }
+  return out;
+}
+
+bool valid_id(const std::string& id) {
+  static const std::regex re("^[A-Za-z0-9\\-\\.]{1,64}$");
+  return std::regex_match(id, re);
+}
+
+std::optional<int64_t> parse_int(const std::string& s) {
+  int64_t v = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (r.ec != std::errc() || r.ptr != s.data() + s.size() || v < 0) return std::nullopt;
+  return v;
+}
+
+std::string base_url(const Request& req) {
+  auto host = req[http::field::host];
+  return "http://" + std::string(host.empty() ? "localhost" : host) + "/fhir";
+}
+
+std::string capability_statement(const std::string& base) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("resourceType"); w.String("CapabilityStatement");
+  w.Key("status"); w.String("active");
+  w.Key("date"); w.String(fhir::fhir_instant_utc(fhir::now_epoch_ms()).substr(0, 10).c_str());
+  w.Key("kind"); w.String("instance");
+  w.Key("software"); w.StartObject(); w.Key("name"); w.String("Connecting Care carerecord"); w.EndObject();
+  w.Key("implementation"); w.StartObject();
+  w.Key("description"); w.String("Connecting Care shared care record");
+  w.Key("url"); w.String(base.c_str());
+  w.EndObject();
+  w.Key("fhirVersion"); w.String("4.0.1");
+  w.Key("format"); w.StartArray(); w.String("application/fhir+json"); w.String("json"); w.EndArray();
+  w.Key("rest"); w.StartArray(); w.StartObject();
+  w.Key("mode"); w.String("server");
+  w.Key("security"); w.StartObject();
+  w.Key("description");
+  w.String("Every request except metadata needs Authorization: Bearer <JWT> with sub, role and org claims. "
+           "Every disclosure of patient data is audited before the response is sent.");
+  w.EndObject();
+  w.Key("resource"); w.StartArray();
+  for (const char* type : {"Patient", "Encounter"}) {
+    w.StartObject();
+    w.Key("type"); w.String(type);
+    w.Key("profile");
+    w.String((std::string("https://fhir.hl7.org.uk/StructureDefinition/UKCore-") + type).c_str());
+    w.Key("interaction"); w.StartArray();
+    for (const char* code : {"read", "vread", "history-instance", "search-type"}) {
+      w.StartObject(); w.Key("code"); w.String(code); w.EndObject();
+    }
+    w.EndArray();
+    w.Key("versioning"); w.String("versioned");
+    w.Key("readHistory"); w.Bool(true);
+    w.Key("updateCreate"); w.Bool(false);
+    w.Key("searchParam"); w.StartArray();
+    auto param = [&](const char* name, const char* type_, const char* doc) {
+      w.StartObject(); w.Key("name"); w.String(name); w.Key("type"); w.String(type_);
+      w.Key("documentation"); w.String(doc); w.EndObject();
+    };
+    param("identifier", "token", "system|value, or a value alone (any system), e.g. a hospital number");
+    if (std::string(type) == "Encounter") param("patient", "reference", "Patient/{id} or {id}");
+    param("_count", "number", "page size, at most 500 (default 50)");
+    param("_offset", "number", "start of the page");
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject(); w.EndArray();
+  w.EndObject();
+  return sb.GetString();
+}
+
+std::string bundle_json(const std::string& bundle_type, const store::Page& page, const std::string& base,
+                        const std::string& self_link, const std::string& page_link_base, int64_t offset,
+                        int64_t count) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("resourceType"); w.String("Bundle");
+  w.Key("meta"); w.StartObject(); w.Key("lastUpdated"); w.String(fhir::fhir_instant_utc(fhir::now_epoch_ms()).c_str()); w.EndObject();
+  w.Key("type"); w.String(bundle_type.c_str());
+  w.Key("total"); w.Int64(page.total);
+  w.Key("link"); w.StartArray();
+  auto link = [&](const char* rel, const std::string& url) {
+    w.StartObject(); w.Key("relation"); w.String(rel); w.Key("url"); w.String(url.c_str()); w.EndObject();
+  };
+  link("self", self_link);
+  if (!page_link_base.empty()) {
+    std::string sep = page_link_base.find('?') == std::string::npos ? "?" : "&";
+    auto at = [&](int64_t off) {
+      return page_link_base + sep + "_count=" + std::to_string(count) + "&_offset=" + std::to_string(off);
+    };
+    link("first", at(0));
+    if (offset > 0) link("previous", at(std::max<int64_t>(0, offset - count)));
+    if (offset + count < page.total) link("next", at(offset + count));
+    int64_t last = page.total == 0 ? 0 : ((page.total - 1) / count) * count;
+    link("last", at(last));
+  }
+  w.EndArray();
+  if (!page.items.empty()) {
+    w.Key("entry"); w.StartArray();
+    for (auto& r : page.items) {
+      w.StartObject();
+      std::string full = base + "/" + r.type + "/" + r.id;
+      if (bundle_type == "history") full += "/_history/" + std::to_string(r.version);
+      w.Key("fullUrl"); w.String(full.c_str());
+      w.Key("resource"); w.RawValue(r.json.data(), r.json.size(), rapidjson::kObjectType);
+      if (bundle_type == "searchset") {
+        w.Key("search"); w.StartObject(); w.Key("mode"); w.String("match"); w.EndObject();
+      } else {
+        w.Key("request"); w.StartObject();
+        w.Key("method"); w.String(r.version == 1 ? "POST" : "PUT");
+        w.Key("url"); w.String((r.type + (r.version == 1 ? "" : "/" + r.id)).c_str());
+        w.EndObject();
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  w.EndObject();
+  return sb.GetString();
+}
+
+std::optional<std::string> bearer_token(const Request& req) {
+  auto h = req[http::field::authorization];
+  if (h.size() < 7) return std::nullopt;
+  std::string_view v(h.data(), h.size());
+  if (v.substr(0, 7) != "Bearer " && v.substr(0, 7) != "bearer ") return std::nullopt;
+  return std::string(v.substr(7));
+}
+
+}  // namespace
+
+Response operation_outcome(unsigned status, const std::string& code, const std::string& diagnostics) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("resourceType"); w.String("OperationOutcome");
+  w.Key("issue"); w.StartArray(); w.StartObject();
+  w.Key("severity"); w.String(status >= 500 ? "fatal" : "error");
+  w.Key("code"); w.String(code.c_str());
+  w.Key("diagnostics"); w.String(diagnostics.c_str());
+  w.EndObject(); w.EndArray();
+  w.EndObject();
+  return json_response(status, sb.GetString());
+}
+
+FhirApi::FhirApi(governance::DisclosureService& disclosure, store::RecordStore& record, Metrics& metrics,
+                 ApiOptions options)
+    : disclosure_(disclosure),
+      record_(record),
+      metrics_(metrics),
+      options_(std::move(options)),
+      requests_(metrics.counter("carerecord_http_requests_total", "HTTP requests received")),
+      unauthorised_(metrics.counter("carerecord_http_unauthorised_total", "HTTP requests refused for a missing or bad token")) {}
+
+void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
+  requests_.inc();
+  std::string_view target(req.target().data(), req.target().size());
+  std::string_view path = target.substr(0, target.find('?'));
+  try {
+    if (path == "/healthz") {
+      respond(json_response(200, "{\"status\":\"ok\"}", "application/json"));
+      return;
+    }
+    if (path == "/metrics") {
+      respond(json_response(200, metrics_.prometheus_text(), "text/plain; version=0.0.4"));
+      return;
+    }
+    bool fhir = path == "/fhir" || path.substr(0, 6) == "/fhir/";
+    bool admin = path.substr(0, 7) == "/admin/";
+    if (!fhir && !admin) {
+      respond(operation_outcome(404, "not-found", "No such endpoint: " + std::string(path) + ". The FHIR API is under /fhir."));
+      return;
+    }
+    if (path == "/fhir/metadata") {
+      if (req.method() != http::verb::get) {
+        respond(operation_outcome(405, "not-supported", "metadata supports GET only."));
+        return;
+      }
+      respond(json_response(200, capability_statement(base_url(req))));
+      return;
+    }
+    auto token = bearer_token(req);
+    if (!token) {
+      unauthorised_.inc();
+      auto res = operation_outcome(401, "login", "This request needs Authorization: Bearer <token>.");
+      res.set(http::field::www_authenticate, "Bearer");
+      respond(std::move(res));
+      return;
+    }
+    auto reader = governance::verify_dev_token(*token, options_.token_key, fhir::now_epoch_ms() / 1000);
+    if (!reader) {
+      unauthorised_.inc();
+      auto res = operation_outcome(401, "login", "The bearer token was refused: " + reader.error().message);
+      res.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
+      respond(std::move(res));
+      return;
+    }
+    if (admin) {
+      if (path == "/admin/worklist" && req.method() == http::verb::get) {
+        auto query = parse_query(target.find('?') == std::string_view::npos ? "" : target.substr(target.find('?') + 1));
+        bool all = query.count("all") && query.find("all")->second == "true";
+        auto items = record_.worklist(!all, 1000);
+        rapidjson::StringBuffer sb;
+        JsonWriter w(sb);
+        w.StartObject();
+        w.Key("items"); w.StartArray();
+        for (auto& e : items) {
+          w.StartObject();
+          w.Key("id"); w.Int64(e.id);
+          w.Key("kind"); w.String(e.kind.c_str());
+          w.Key("patient"); w.String(e.patient_id.empty() ? "" : ("Patient/" + e.patient_id).c_str());
+          w.Key("inbox_id"); w.Int64(e.inbox_id);
+          w.Key("feed"); w.String(e.feed.c_str());
+          w.Key("detail"); w.String(e.detail.c_str());
+          w.Key("created"); w.String(fhir::fhir_instant_utc(e.created_ms).c_str());
+          if (e.resolved_ms) { w.Key("resolved"); w.String(fhir::fhir_instant_utc(e.resolved_ms).c_str()); }
+          w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject();
+        respond(json_response(200, sb.GetString(), "application/json"));
+        return;
+      }
+      respond(operation_outcome(404, "not-found", "No such admin endpoint: " + std::string(path) + ". Try /admin/worklist."));
+      return;
+    }
+    handle_fhir(req, peer, *reader, std::move(respond));
+  } catch (const std::exception& e) {
+    respond(operation_outcome(500, "exception", std::string("The engine could not answer: ") + e.what()));
+  }
+}
+
+void FhirApi::handle_fhir(Request& req, const std::string& peer, const governance::Reader& reader, Respond respond) {
+  std::string_view target(req.target().data(), req.target().size());
+  auto qpos = target.find('?');
+  auto parts = split_path(target.substr(5, qpos == std::string_view::npos ? std::string_view::npos : qpos - 5));
+  auto query = parse_query(qpos == std::string_view::npos ? std::string_view() : target.substr(qpos + 1));
+
+  if (parts.empty()) {
+    respond(operation_outcome(400, "not-supported", "Name a resource type, e.g. /fhir/Patient?identifier=..."));
+    return;
+  }
+  const std::string& type = parts[0];
+  if (!served_types().count(type)) {
+    respond(operation_outcome(404, "not-supported", "Resource type " + type + " is not served here (see /fhir/metadata)."));
+    return;
+  }
+  if (req.method() != http::verb::get) {
+    respond(operation_outcome(405, "not-supported", std::string(req.method_string()) + " is not supported on " + type + "; this record is read-only over FHIR."));
+    return;
+  }
+  if (parts.size() >= 2 && !valid_id(parts[1])) {
+    respond(operation_outcome(400, "value", "\"" + parts[1] + "\" is not a valid FHIR id."));
+    return;
+  }
+  if (parts.size() >= 2 && !query.empty() && parts.size() != 3) {
+    respond(operation_outcome(400, "not-supported", "A read takes no search parameters."));
+    return;
+  }
+
+  auto paging = [&](int64_t& offset, int64_t& count) -> bool {
+    offset = 0;
+    count = kDefaultCount;
+    for (auto& [k, v] : query) {
+      if (k == "_count") {
+        auto n = parse_int(v);
+        if (!n || *n == 0) {
+          respond(operation_outcome(400, "value", "_count must be a whole number from 1 to 500."));
+          return false;
+        }
+        count = std::min(*n, kMaxCount);
+      } else if (k == "_offset") {
+        auto n = parse_int(v);
+        if (!n) {
+          respond(operation_outcome(400, "value", "_offset must be a whole number, 0 or more."));
+          return false;
+        }
+        offset = *n;
+      }
+    }
+    return true;
+  };
+
+  if (parts.size() == 2) {
+    disclose(req, peer, reader, governance::ReadQuery{type, parts[1]}, false, "", std::move(respond));
+    return;
+  }
+  if (parts.size() >= 3 && parts[2] == "_history") {
+    if (parts.size() == 4) {
+      auto v = parse_int(parts[3]);
+      if (!v) {
+        respond(operation_outcome(400, "value", "\"" + parts[3] + "\" is not a version number."));
+        return;
+      }
+      disclose(req, peer, reader, governance::VersionQuery{type, parts[1], *v}, false, "", std::move(respond));
+      return;
+    }
+    if (parts.size() == 3) {
+      for (auto& [k, v] : query)
+        if (k != "_count" && k != "_offset") {
+          respond(operation_outcome(400, "not-supported", "_history supports _count and _offset only, not " + k + "."));
+          return;
+        }
+      int64_t offset, count;
+      if (!paging(offset, count)) return;
+      disclose(req, peer, reader, governance::HistoryQuery{type, parts[1], offset, count}, true, "history",
+               std::move(respond));
+      return;
+    }
+  }
+  if (parts.size() != 1) {
+    respond(operation_outcome(404, "not-found", "No such FHIR path: " + std::string(target.substr(0, qpos)) + "."));
+    return;
+  }
+
+  // Search.
+  int64_t offset, count;
+  if (!paging(offset, count)) return;
+  std::optional<governance::Query> q;
+  for (auto& [k, v] : query) {
+    if (k == "_count" || k == "_offset" || k == "_format") continue;
+    if (q) {
+      respond(operation_outcome(400, "not-supported", "Search by one parameter at a time: identifier, or patient (Encounter)."));
+      return;
+    }
+    if (k == "identifier") {
+      auto bar = v.find('|');
+      std::string system = bar == std::string::npos ? "" : v.substr(0, bar);
+      std::string value = bar == std::string::npos ? v : v.substr(bar + 1);
+      if (value.empty()) {
+        respond(operation_outcome(400, "value", "identifier needs a value: identifier=SYSTEM|VALUE or identifier=VALUE."));
+        return;
+      }
+      q = governance::IdentifierQuery{type, system, value, offset, count};
+    } else if (k == "patient" && type == "Encounter") {
+      std::string id = v.rfind("Patient/", 0) == 0 ? v.substr(8) : v;
+      if (!valid_id(id)) {
+        respond(operation_outcome(400, "value", "patient must be Patient/{id} or {id}."));
+        return;
+      }
+      q = governance::PatientQuery{type, id, offset, count};
+    } else {
+      respond(operation_outcome(400, "not-supported", "Search parameter " + k + " is not supported on " + type + " (see /fhir/metadata)."));
+      return;
+    }
+  }
+  if (!q) {
+    respond(operation_outcome(400, "required", "Searching " + type + " needs a criterion, e.g. identifier=https://fhir.nhs.uk/Id/nhs-number|9990000018."));
+    return;
+  }
+  disclose(req, peer, reader, *q, true, "searchset", std::move(respond));
+}
+
+void FhirApi::disclose(const Request& req, const std::string& peer, const governance::Reader& reader,
+                       const governance::Query& q, bool as_bundle, const std::string& bundle_type, Respond respond) {
+  governance::DisclosureContext ctx{reader, std::string(req.method_string()) + " " + std::string(req.target()), peer};
+  std::string base = base_url(req);
+  std::string target(req.target());
+  // Links keep the request's own criteria but not its paging.
+  std::string page_base;
+  if (as_bundle) {
+    auto qpos = target.find('?');
+    page_base = base + target.substr(5, qpos == std::string::npos ? std::string::npos : qpos - 5);
+    if (qpos != std::string::npos) {
+      std::string kept;
+      for (auto& [k, v] : parse_query(std::string_view(target).substr(qpos + 1))) {
+        if (k == "_count" || k == "_offset") continue;
+        kept += (kept.empty() ? "?" : "&") + url_encode(k) + "=" + url_encode(v);
+      }
+      page_base += kept;
+    }
+  }
+  int64_t offset = 0, count = kDefaultCount;
+  std::visit([&](auto& x) {
+    if constexpr (requires { x.offset; }) {
+      offset = x.offset;
+      count = x.count;
+    }
+  }, q);
+  disclosure_.disclose(ctx, q, [=, respond = std::move(respond)](Result<governance::Disclosure> d) {
+    if (!d) {
+      respond(operation_outcome(503, "transient", d.error().message));
+      return;
+    }
+    auto& page = d->page;
+    if (!as_bundle) {
+      if (page.items.empty()) {
+        respond(operation_outcome(404, "not-found", "No such resource: " + std::string(target.substr(6)) + "."));
+        return;
+      }
+      auto res = json_response(200, page.items.front().json);
+      res.set(http::field::etag, "W/\"" + std::to_string(page.items.front().version) + "\"");
+      respond(std::move(res));
+      return;
+    }
+    std::string self = base + target.substr(5);
+    respond(json_response(200, bundle_json(bundle_type, page, base, self, page_base, offset, count)));
+  });
+}
+
+}  // namespace cc::api

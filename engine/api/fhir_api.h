@@ -1,0 +1,39 @@
+// The HTTP routes: FHIR REST under /fhir (metadata, read, vread, _history, search), the IT
+// work-list under /admin, /healthz and /metrics. Patient data only through DisclosureService.
+#pragma once
+#include <string>
+
+#include "engine/api/http_server.h"
+#include "engine/core/metrics.h"
+#include "engine/governance/disclosure.h"
+#include "engine/store/record_store.h"
+
+namespace cc::api {
+
+struct ApiOptions {
+  std::string token_key;  // development HS256 key
+  bool development = false;
+};
+
+class FhirApi : public HttpHandler {
+ public:
+  FhirApi(governance::DisclosureService& disclosure, store::RecordStore& record, Metrics& metrics, ApiOptions options);
+  void handle(Request req, const std::string& peer, Respond respond) override;
+
+ private:
+  void handle_fhir(Request& req, const std::string& peer, const governance::Reader& reader, Respond respond);
+  void disclose(const Request& req, const std::string& peer, const governance::Reader& reader,
+                const governance::Query& q, bool as_bundle, const std::string& bundle_type, Respond respond);
+
+  governance::DisclosureService& disclosure_;
+  store::RecordStore& record_;
+  Metrics& metrics_;
+  ApiOptions options_;
+  Counter& requests_;
+  Counter& unauthorised_;
+};
+
+// An OperationOutcome response with one issue.
+Response operation_outcome(unsigned status, const std::string& code, const std::string& diagnostics);
+
+}  // namespace cc::api

@@ -1,0 +1,30 @@
+// Demo feed: a synthetic but realistic hospital ADT stream (A&E attendances, admissions, transfers,
+// updates, discharges; test NHS numbers from the 999 range, some patients without one).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/core/result.h"
+
+namespace cc::app {
+
+struct DemoOptions {
+  int patients = 200;
+  int messages = 1000;
+  uint32_t seed = 1;
+  std::string facility = "RBT";  // sending facility (a trust's ODS code)
+};
+
+// The messages in sending order; segments end with CR.
+std::vector<std::string> demo_messages(const DemoOptions& options);
+
+// A valid NHS number from the 999 test range for `n` (deterministic).
+std::string demo_nhs_number(uint32_t n);
+
+// Sends each message over MLLP to host:port with up to `window` in flight and checks every ACK's
+// MSA-2; returns counts of AA / AE / AR as "aa ae ar".
+Result<std::string> send_over_mllp(const std::string& host, uint16_t port, const std::vector<std::string>& messages,
+                                   int window, double per_second);
+
+}  // namespace cc::app

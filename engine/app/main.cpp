@@ -1,0 +1,160 @@
+// carerecord: the engine's command line — serve, token, worklist, demo-feed.
+// Flags follow the outside contract in the design notes.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "engine/app/demo_feed.h"
+#include "engine/app/engine.h"
+#include "engine/core/config.h"
+#include "engine/fhir/datetime.h"
+#include "engine/governance/token.h"
+#include "engine/store/sqlite_record_store.h"
+
+int main(int argc, char** argv) {
+  // Logs go to stderr; stdout carries only what scripts read (listening lines, a token, reports).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("carerecord"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  CLI::App app{"Connecting Care: HL7 v2 / FHIR integration engine and shared care record"};
+  app.require_subcommand(1);
+
+  // serve
+  auto* serve = app.add_subcommand("serve", "Run the engine (MLLP and HTTP listeners)");
+  std::string config_path, data_dir, listen;
+  int mllp_port = -1, http_port = -1, threads = 0;
+  bool dev = false;
+  serve->add_option("--config", config_path, "Configuration file (JSON, schemas/config.schema.json)")->check(CLI::ExistingFile);
+  serve->add_option("--data-dir", data_dir, "Data directory (inbox, record, audit, development key)");
+  serve->add_option("--mllp-port", mllp_port, "MLLP port (0: any free port)")->check(CLI::Range(0, 65535));
+  serve->add_option("--http-port", http_port, "HTTP port (0: any free port)")->check(CLI::Range(0, 65535));
+  serve->add_option("--listen", listen, "Address to bind (default 127.0.0.1, loopback only)");
+  serve->add_option("--threads", threads, "I/O threads")->check(CLI::Range(1, 64));
+  serve->add_flag("--dev", dev, "Development mode: accept `carerecord token` tokens");
+
+  // token
+  auto* token = app.add_subcommand("token", "Print a development bearer token");
+  std::string role, user, org, rbac_role, purpose = "DIRECT_CARE", token_dir = "./data";
+  int64_t ttl = 8 * 3600;
+  token->add_option("--role", role, "Role, e.g. ae-clinician, integration-admin")->required();
+  token->add_option("--user", user, "User id")->required();
+  token->add_option("--org", org, "Organisation ODS code")->required();
+  token->add_option("--rbac-role", rbac_role, "National RBAC job role code");
+  token->add_option("--purpose", purpose, "Purpose of use");
+  token->add_option("--data-dir", token_dir, "Data directory holding the development key");
+  token->add_option("--ttl", ttl, "Lifetime in seconds")->check(CLI::Range(1, 7 * 24 * 3600));
+
+  // worklist
+  auto* worklist = app.add_subcommand("worklist", "List the data-quality work-list (messages needing a person)");
+  std::string wl_dir = "./data";
+  bool wl_all = false;
+  worklist->add_option("--data-dir", wl_dir, "Data directory");
+  worklist->add_flag("--all", wl_all, "Include resolved items");
+
+  // demo-feed
+  auto* demo = app.add_subcommand("demo-feed", "Stream a synthetic hospital ADT feed over MLLP, or write it to a file");
+  int demo_port = 0, demo_patients = 200, demo_messages = 1000, demo_window = 1;
+  double demo_rate = 0;
+  uint32_t demo_seed = 1;
+  std::string demo_host = "127.0.0.1", demo_write;
+  demo->add_option("--mllp-port", demo_port, "Engine MLLP port to send to");
+  demo->add_option("--host", demo_host, "Engine address");
+  demo->add_option("--patients", demo_patients, "Number of patients")->check(CLI::Range(1, 10000000));
+  demo->add_option("--messages", demo_messages, "Number of messages")->check(CLI::Range(1, 100000000));
+  demo->add_option("--rate", demo_rate, "Messages a second (0: as fast as ACKs allow)");
+  demo->add_option("--window", demo_window, "Messages in flight")->check(CLI::Range(1, 1024));
+  demo->add_option("--seed", demo_seed, "Random seed (a different seed gives different control ids)");
+  demo->add_option("--write", demo_write, "Write the messages to FILE (one a line, for mllpload) instead of sending");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*serve) {
+    cc::Config config = cc::Config::development_default();
+    if (!config_path.empty()) {
+      auto loaded = cc::Config::load(config_path);
+      if (!loaded) {
+        std::cerr << loaded.error().message << "\n";
+        return 2;
+      }
+      config = std::move(*loaded);
+    }
+    if (!data_dir.empty()) config.data_dir = data_dir;
+    if (mllp_port >= 0) config.mllp_port = mllp_port;
+    if (http_port >= 0) config.http_port = http_port;
+    if (!listen.empty()) config.listen_address = listen;
+    if (threads > 0) config.threads = threads;
+    if (dev) config.development = true;
+    if (!config.development) {
+      std::cerr << "This engine accepts only development tokens so far: start it with --dev (or \"development\": "
+                   "true in the configuration). Identity-provider tokens arrive with the security work.\n";
+      return 2;
+    }
+    return cc::app::serve(std::move(config));
+  }
+
+  if (*token) {
+    auto key = cc::governance::load_or_create_dev_key(token_dir);
+    if (!key) {
+      std::cerr << key.error().message << "\n";
+      return 1;
+    }
+    cc::governance::Reader reader{user, role, org, rbac_role, purpose};
+    std::cout << cc::governance::sign_dev_token(reader, *key, cc::fhir::now_epoch_ms() / 1000, ttl) << "\n";
+    return 0;
+  }
+
+  if (*worklist) {
+    if (!std::filesystem::exists(wl_dir + "/record.db")) {
+      std::cerr << "No record store in " << wl_dir << " (expected " << wl_dir << "/record.db).\n";
+      return 1;
+    }
+    auto store = cc::store::SqliteRecordStore::open(wl_dir);
+    if (!store) {
+      std::cerr << store.error().message << "\n";
+      return 1;
+    }
+    auto items = (*store)->worklist(!wl_all, 100000);
+    std::printf("%-6s %-20s %-34s %-8s %-10s %s\n", "id", "kind", "patient", "inbox", "state", "detail");
+    for (auto& e : items)
+      std::printf("%-6lld %-20s %-34s %-8lld %-10s %s\n", static_cast<long long>(e.id), e.kind.c_str(),
+                  e.patient_id.empty() ? "-" : e.patient_id.c_str(), static_cast<long long>(e.inbox_id),
+                  e.resolved_ms ? "resolved" : "open", e.detail.c_str());
+    std::printf("%zu item(s)\n", items.size());
+    return 0;
+  }
+
+  if (*demo) {
+    cc::app::DemoOptions options;
+    options.patients = demo_patients;
+    options.messages = demo_messages;
+    options.seed = demo_seed;
+    auto messages = cc::app::demo_messages(options);
+    if (!demo_write.empty()) {
+      std::ofstream out(demo_write, std::ios::binary);
+      for (auto& m : messages) out << m << '\n';
+      if (!out) {
+        std::cerr << "Cannot write " << demo_write << "\n";
+        return 1;
+      }
+      std::printf("wrote %zu messages to %s\n", messages.size(), demo_write.c_str());
+      return 0;
+    }
+    if (demo_port <= 0) {
+      std::cerr << "Give --mllp-port (the engine's MLLP port) or --write FILE.\n";
+      return 2;
+    }
+    auto result = cc::app::send_over_mllp(demo_host, static_cast<uint16_t>(demo_port), messages, demo_window, demo_rate);
+    if (!result) {
+      std::cerr << result.error().message << "\n";
+      return 1;
+    }
+    std::printf("sent %zu messages; aa ae ar: %s\n", messages.size(), result->c_str());
+    return 0;
+  }
+  return 0;
+}

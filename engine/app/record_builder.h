@@ -1,0 +1,51 @@
+// RecordBuilder: the step after the ACK. Reads committed inbox messages in order, maps them to
+// FHIR and writes the resources with the mapping cursor in one transaction (replayed exactly once).
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "engine/core/config.h"
+#include "engine/core/metrics.h"
+#include "engine/store/inbox.h"
+#include "engine/store/record_store.h"
+
+namespace cc::app {
+
+class RecordBuilder {
+ public:
+  RecordBuilder(const Config& config, store::Inbox& inbox, store::RecordStore& record, Metrics& metrics);
+  ~RecordBuilder();
+
+  // Maps everything committed so far (crash replay); returns how many messages it mapped.
+  int64_t catch_up();
+  // Runs in the background until stop(); wake() after each inbox commit.
+  void start();
+  void wake();
+  // Finishes the batch in hand and stops.
+  void stop();
+
+  int64_t cursor() const { return cursor_.load(); }
+
+ private:
+  // Maps and writes up to `limit` messages after the cursor; returns how many.
+  int64_t step(size_t limit);
+  void run();
+
+  const Config& config_;
+  store::Inbox& inbox_;
+  store::RecordStore& record_;
+  std::atomic<int64_t> cursor_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool pending_ = false;
+  std::thread thread_;
+  Counter& mapped_;
+  Counter& failed_;
+  Counter& unmapped_;
+};
+
+}  // namespace cc::app

@@ -1,0 +1,204 @@
+// HL7 v2 DTM/TS parsing and conversion to FHIR date/dateTime/instant, reading times
+// without an offset as Europe/London local time via Boost.DateTime's POSIX zone rules.
+#include "engine/fhir/datetime.h"
+
+#include <boost/date_time/gregorian/gregorian_types.hpp>
+#include <boost/date_time/local_time/local_time_types.hpp>
+#include <boost/date_time/local_time/posix_time_zone.hpp>
+#include <boost/date_time/posix_time/posix_time_types.hpp>
+#include <boost/make_shared.hpp>
+#include <chrono>
+#include <cstdio>
+
+namespace cc::fhir {
+namespace {
+
+namespace bg = boost::gregorian;
+namespace bpt = boost::posix_time;
+namespace blt = boost::local_time;
+
+constexpr std::string_view kHl7Layout = "YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]";
+
+// Europe/London as the UK has applied it since 1996: GMT, and BST (+1h) from 01:00 GMT
+// on the last Sunday in March to 02:00 BST on the last Sunday in October.
+const boost::shared_ptr<blt::posix_time_zone>& london_zone() {
+  static const auto zone = boost::make_shared<blt::posix_time_zone>("GMT0BST,M3.5.0/1,M10.5.0/2");
+  return zone;
+}
+
+const bpt::ptime& unix_epoch() {
+  static const bpt::ptime epoch(bg::date(1970, 1, 1));
+  return epoch;
+}
+
+// An HL7 DTM split into its parts; fields beyond `date_digits` keep their defaults.
+struct Hl7DateTime {
+  size_t date_digits = 0;  // 4, 6, 8, 10, 12 or 14
+  int year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0;
+  std::string fraction;  // digits after the decimal point, as sent
+  bool has_offset = false;
+  int offset_minutes = 0;   // east of UTC
+  std::string offset_text;  // "+01:00"
+
+  bool has_time() const { return date_digits >= 10; }
+};
+
+Error bad_value(std::string_view hl7, const std::string& problem) {
+  return make_error("hl7-datetime", "HL7 date/time '" + std::string(hl7) + "' " + problem +
+                                        "; correct it in the sending system (expected " +
+                                        std::string(kHl7Layout) + ", e.g. 20240331140500+0100).");
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+int number_at(std::string_view text, size_t pos, size_t len) {
+  int n = 0;
+  for (size_t i = pos; i < pos + len; ++i) n = n * 10 + (text[i] - '0');
+  return n;
+}
+
+size_t digit_run(std::string_view text, size_t pos) {
+  size_t end = pos;
+  while (end < text.size() && is_digit(text[end])) ++end;
+  return end - pos;
+}
+
+Result<Hl7DateTime> parse_hl7(std::string_view hl7) {
+  if (hl7.empty()) return bad_value(hl7, "is empty");
+  Hl7DateTime v;
+  v.date_digits = digit_run(hl7, 0);
+  size_t pos = v.date_digits;
+  switch (v.date_digits) {
+    case 14: v.second = number_at(hl7, 12, 2); [[fallthrough]];
+    case 12: v.minute = number_at(hl7, 10, 2); [[fallthrough]];
+    case 10: v.hour = number_at(hl7, 8, 2); [[fallthrough]];
+    case 8: v.day = number_at(hl7, 6, 2); [[fallthrough]];
+    case 6: v.month = number_at(hl7, 4, 2); [[fallthrough]];
+    case 4: v.year = number_at(hl7, 0, 4); break;
+    default:
+      if (v.date_digits == 0) return bad_value(hl7, "does not start with a four-digit year");
+      return bad_value(hl7, "has " + std::to_string(v.date_digits) +
+                                " digits before any fraction or offset; expected 4, 6, 8, 10, "
+                                "12 or 14");
+  }
+
+  if (pos < hl7.size() && hl7[pos] == '.') {
+    if (v.date_digits != 14)
+      return bad_value(hl7, "has a fraction of a second without whole seconds");
+    const size_t fraction_digits = digit_run(hl7, pos + 1);
+    if (fraction_digits < 1 || fraction_digits > 4)
+      return bad_value(hl7, "needs one to four digits after the decimal point");
+    v.fraction.assign(hl7.substr(pos + 1, fraction_digits));
+    pos += 1 + fraction_digits;
+  }
+
+  if (pos < hl7.size() && (hl7[pos] == '+' || hl7[pos] == '-')) {
+    if (hl7.size() - pos != 5 || digit_run(hl7, pos + 1) != 4)
+      return bad_value(hl7, "has an offset that is not a sign and four digits (+HHMM or -HHMM)");
+    const int hours = number_at(hl7, pos + 1, 2);
+    const int minutes = number_at(hl7, pos + 3, 2);
+    if (minutes > 59 || hours * 60 + minutes > 14 * 60)
+      return bad_value(hl7, "has an offset outside -1400 to +1400");
+    v.has_offset = true;
+    v.offset_minutes = (hl7[pos] == '-' ? -1 : 1) * (hours * 60 + minutes);
+    v.offset_text = std::string(1, hl7[pos]) + std::string(hl7.substr(pos + 1, 2)) + ":" +
+                    std::string(hl7.substr(pos + 3, 2));
+    pos += 5;
+  }
+
+  if (pos < hl7.size())
+    return bad_value(hl7, "has an unexpected '" + std::string(1, hl7[pos]) + "' at position " +
+                              std::to_string(pos + 1));
+
+  if (v.year < 1400)  // the earliest year Boost.DateTime's Gregorian calendar holds
+    return bad_value(hl7, "has year " + std::to_string(v.year) +
+                              "; years before 1400 are not accepted");
+  if (v.month < 1 || v.month > 12)
+    return bad_value(hl7, "has month " + std::to_string(v.month) + "; months run 01 to 12");
+  const int month_days = bg::gregorian_calendar::end_of_month_day(v.year, v.month);
+  if (v.day < 1 || v.day > month_days)
+    return bad_value(hl7, "has day " + std::to_string(v.day) + "; that month has days 01 to " +
+                              std::to_string(month_days));
+  if (v.hour > 23)
+    return bad_value(hl7, "has hour " + std::to_string(v.hour) + "; hours run 00 to 23");
+  if (v.minute > 59)
+    return bad_value(hl7, "has minute " + std::to_string(v.minute) + "; minutes run 00 to 59");
+  if (v.second > 59)
+    return bad_value(hl7, "has second " + std::to_string(v.second) + "; seconds run 00 to 59");
+  return v;
+}
+
+// Clock time of `v` (fraction included, to the microsecond) without any offset applied.
+bpt::ptime local_clock_time(const Hl7DateTime& v) {
+  std::string micros = v.fraction;
+  micros.resize(6, '0');
+  return bpt::ptime(bg::date(v.year, v.month, v.day),
+                    bpt::hours(v.hour) + bpt::minutes(v.minute) + bpt::seconds(v.second) +
+                        bpt::microseconds(std::stoi(micros)));
+}
+
+// Offset east of UTC, in minutes, for a value: as sent, or Europe/London when none was.
+int offset_minutes(const Hl7DateTime& v, const bpt::ptime& clock) {
+  if (v.has_offset) return v.offset_minutes;
+  // The repeated hour in October ("ambiguous") is read as the first, BST, one; the
+  // skipped hour in March ("invalid_time_label") is read as GMT.
+  const auto state =
+      blt::local_date_time::check_dst(clock.date(), clock.time_of_day(), london_zone());
+  return state == boost::date_time::is_in_dst || state == boost::date_time::ambiguous ? 60 : 0;
+}
+
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+}  // namespace
+
+Result<std::string> hl7_to_fhir_datetime(std::string_view hl7) {
+  auto parsed = parse_hl7(hl7);
+  if (!parsed) return parsed.error();
+  const Hl7DateTime& v = *parsed;
+  char text[40];
+  if (!v.has_time()) {
+    if (v.date_digits == 4) std::snprintf(text, sizeof text, "%04d", v.year);
+    else if (v.date_digits == 6) std::snprintf(text, sizeof text, "%04d-%02d", v.year, v.month);
+    else std::snprintf(text, sizeof text, "%04d-%02d-%02d", v.year, v.month, v.day);
+    return std::string(text);
+  }
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d", v.year, v.month, v.day, v.hour,
+                v.minute, v.second);
+  std::string out = text;
+  if (!v.fraction.empty()) out += "." + v.fraction;
+  if (v.has_offset) out += v.offset_text;
+  else out += offset_minutes(v, local_clock_time(v)) == 60 ? "+01:00" : "+00:00";
+  return out;
+}
+
+Result<int64_t> hl7_to_epoch_ms(std::string_view hl7) {
+  auto parsed = parse_hl7(hl7);
+  if (!parsed) return parsed.error();
+  const bpt::ptime clock = local_clock_time(*parsed);
+  const bpt::ptime utc = clock - bpt::minutes(offset_minutes(*parsed, clock));
+  return floor_div((utc - unix_epoch()).total_microseconds(), 1000);
+}
+
+int london_offset_minutes_at_utc(int64_t epoch_ms) {
+  const bpt::ptime utc = unix_epoch() + bpt::milliseconds(epoch_ms);
+  return blt::local_date_time(utc, london_zone()).is_dst() ? 60 : 0;
+}
+
+std::string fhir_instant_utc(int64_t epoch_ms) {
+  const bpt::ptime utc = unix_epoch() + bpt::milliseconds(epoch_ms);
+  const bg::date d = utc.date();
+  const bpt::time_duration t = utc.time_of_day();
+  char text[48];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", int(d.year()),
+                int(d.month()), int(d.day()), int(t.hours()), int(t.minutes()), int(t.seconds()),
+                int(t.total_milliseconds() % 1000));
+  return text;
+}
+
+int64_t now_epoch_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace cc::fhir

@@ -1,0 +1,84 @@
+// Disclosure: the one path by which patient data leaves the engine. It fetches what was asked,
+// writes the audit record, and only once that is committed hands the resources back.
+#include "engine/governance/disclosure.h"
+
+#include <memory>
+#include <set>
+
+#include "engine/fhir/datetime.h"
+
+namespace cc::governance {
+
+namespace {
+struct Fetch {
+  store::RecordStore& record;
+  store::Page operator()(const ReadQuery& q) const {
+    store::Page p;
+    if (auto r = record.read(q.type, q.id)) p.items.push_back(std::move(*r));
+    p.total = static_cast<int64_t>(p.items.size());
+    return p;
+  }
+  store::Page operator()(const VersionQuery& q) const {
+    store::Page p;
+    if (auto r = record.read_version(q.type, q.id, q.version)) p.items.push_back(std::move(*r));
+    p.total = static_cast<int64_t>(p.items.size());
+    return p;
+  }
+  store::Page operator()(const HistoryQuery& q) const { return record.history(q.type, q.id, q.offset, q.count); }
+  store::Page operator()(const IdentifierQuery& q) const {
+    return record.search_identifier(q.type, q.system, q.value, q.offset, q.count);
+  }
+  store::Page operator()(const PatientQuery& q) const {
+    return record.search_patient(q.type, q.patient_id, q.offset, q.count);
+  }
+};
+
+const char* action_of(const Query& q) {
+  switch (q.index()) {
+    case 0: return "read";
+    case 1: return "vread";
+    case 2: return "history";
+    default: return "search";
+  }
+}
+}  // namespace
+
+void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
+                                 std::function<void(Result<Disclosure>)> done) {
+  auto result = std::make_shared<Disclosure>();
+  result->page = std::visit(Fetch{record_}, q);
+
+  store::AuditEntry entry;
+  entry.time_ms = fhir::now_epoch_ms();
+  entry.user = ctx.reader.user;
+  entry.role = ctx.reader.role;
+  entry.org = ctx.reader.org;
+  entry.purpose_of_use = ctx.reader.purpose_of_use;
+  entry.action = action_of(q);
+  entry.query = ctx.request;
+  entry.peer = ctx.peer;
+  std::set<std::string> patients;
+  for (auto& r : result->page.items) {
+    if (!entry.resources.empty()) entry.resources += ' ';
+    entry.resources += r.type + "/" + r.id + "/_history/" + std::to_string(r.version);
+    patients.insert(r.type == "Patient" ? r.id : record_.patient_of(r.type, r.id));
+  }
+  if (auto* pq = std::get_if<PatientQuery>(&q)) patients.insert(pq->patient_id);
+  for (auto& p : patients) {
+    if (p.empty()) continue;
+    if (!entry.patient_id.empty()) entry.patient_id += ' ';
+    entry.patient_id += p;
+  }
+  entry.outcome = result->page.items.empty() ? "nothing-found" : "disclosed";
+
+  audit_.append(std::move(entry), [result, done = std::move(done)](Status st) {
+    if (!st) {
+      done(make_error("audit-unavailable",
+                      "The audit record could not be written, so nothing was disclosed. Try again shortly."));
+      return;
+    }
+    done(std::move(*result));
+  });
+}
+
+}  // namespace cc::governance

@@ -1,0 +1,45 @@
+// Disclosure: the one path by which patient data leaves the engine. It fetches what was asked,
+// writes the audit record, and only once that is committed hands the resources back.
+#pragma once
+#include <functional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "engine/core/result.h"
+#include "engine/governance/token.h"
+#include "engine/store/audit_log.h"
+#include "engine/store/record_store.h"
+
+namespace cc::governance {
+
+struct ReadQuery { std::string type, id; };
+struct VersionQuery { std::string type, id; int64_t version = 0; };
+struct HistoryQuery { std::string type, id; int64_t offset = 0, count = 50; };
+struct IdentifierQuery { std::string type, system, value; int64_t offset = 0, count = 50; };
+struct PatientQuery { std::string type, patient_id; int64_t offset = 0, count = 50; };
+using Query = std::variant<ReadQuery, VersionQuery, HistoryQuery, IdentifierQuery, PatientQuery>;
+
+struct DisclosureContext {
+  Reader reader;
+  std::string request;  // method and target as received, for the audit trail
+  std::string peer;
+};
+
+struct Disclosure {
+  store::Page page;  // for a read: zero or one item
+};
+
+class DisclosureService {
+ public:
+  DisclosureService(store::RecordStore& record, store::AuditLog& audit) : record_(record), audit_(audit) {}
+  // Calls `done` once the audit record is durable (any thread). If the audit record cannot be
+  // written nothing is disclosed: `done` gets error "audit-unavailable".
+  void disclose(const DisclosureContext& ctx, const Query& q, std::function<void(Result<Disclosure>)> done);
+
+ private:
+  store::RecordStore& record_;
+  store::AuditLog& audit_;
+};
+
+}  // namespace cc::governance

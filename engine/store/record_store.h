@@ -1,0 +1,96 @@
+// RecordStore: the versioned FHIR record (every version kept, current = latest by event time),
+// indexed by patient and identifier. An interface, so PostgreSQL can stand in without touching callers.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "engine/core/result.h"
+
+namespace cc::store {
+
+// Where a version came from.
+struct Provenance {
+  std::string feed;
+  std::string sending_facility;  // ODS code of the sender (MSH-4)
+  std::string control_id;        // MSH-10
+  int64_t received_ms = 0;
+  int64_t inbox_id = 0;
+};
+
+struct ResourceWrite {
+  std::string type;
+  std::string id;
+  rapidjson::Document resource;   // the store sets meta.versionId, meta.lastUpdated, meta.source
+  int64_t event_time_ms = 0;      // versions follow event time, not arrival order
+  std::string patient_id;
+  std::vector<std::pair<std::string, std::string>> identifiers;  // (system, value)
+};
+
+struct WorklistEntry {
+  int64_t id = 0;
+  std::string kind;        // no-nhs-number, invalid-nhs-number, control-id-reused, mapping-failed, unmapped-type
+  std::string patient_id;  // may be empty
+  int64_t inbox_id = 0;
+  std::string feed;
+  std::string detail;
+  int64_t created_ms = 0;
+  int64_t resolved_ms = 0;  // 0 while open
+};
+
+// Everything one inbox message produced, written in one transaction with the cursor move,
+// so a crash between inbox and record replays that message exactly once.
+struct MappedBatchItem {
+  int64_t inbox_id = 0;
+  std::string outcome;  // mapped, unmapped, failed
+  std::string detail;
+  Provenance provenance;
+  std::vector<ResourceWrite> writes;
+  std::vector<WorklistEntry> worklist_add;
+  std::vector<std::pair<std::string, std::string>> worklist_resolve;  // (patient_id, kind)
+};
+
+struct StoredResource {
+  std::string type;
+  std::string id;
+  int64_t version = 0;
+  std::string json;  // full resource with meta
+};
+
+struct Page {
+  std::vector<StoredResource> items;
+  int64_t total = 0;
+};
+
+class RecordStore {
+ public:
+  virtual ~RecordStore() = default;
+
+  // Writes a batch of mapped messages and moves the mapping cursor to the last inbox id.
+  virtual Status apply(std::vector<MappedBatchItem>& batch) = 0;
+  // The last inbox id whose mapping has been committed.
+  virtual int64_t mapping_cursor() = 0;
+
+  virtual std::optional<StoredResource> read(const std::string& type, const std::string& id) = 0;
+  virtual std::optional<StoredResource> read_version(const std::string& type, const std::string& id,
+                                                     int64_t version) = 0;
+  // Every version, newest first.
+  virtual Page history(const std::string& type, const std::string& id, int64_t offset, int64_t count) = 0;
+  // Current resources of `type` carrying identifier (system may be empty: any system).
+  virtual Page search_identifier(const std::string& type, const std::string& system, const std::string& value,
+                                 int64_t offset, int64_t count) = 0;
+  // Current resources of `type` belonging to the patient.
+  virtual Page search_patient(const std::string& type, const std::string& patient_id, int64_t offset,
+                              int64_t count) = 0;
+  // The patient a resource belongs to ("" when unknown).
+  virtual std::string patient_of(const std::string& type, const std::string& id) = 0;
+
+  virtual std::vector<WorklistEntry> worklist(bool open_only, int64_t limit) = 0;
+  virtual int64_t count_current(const std::string& type) = 0;
+};
+
+}  // namespace cc::store

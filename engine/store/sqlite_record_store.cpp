@@ -1,0 +1,329 @@
+// SQLite implementation of RecordStore: one writer (the mapper), a pool of read-only
+// connections for the API threads, WAL so readers never wait for the writer.
+#include "engine/store/sqlite_record_store.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "engine/fhir/datetime.h"
+
+namespace cc::store {
+
+namespace {
+constexpr const char* kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS resource_version (
+  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+  event_time_ms INTEGER NOT NULL, last_updated_ms INTEGER NOT NULL,
+  inbox_id INTEGER NOT NULL, feed TEXT NOT NULL, sending_facility TEXT NOT NULL, control_id TEXT NOT NULL,
+  json TEXT NOT NULL,
+  PRIMARY KEY (type, id, version)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS resource_current (
+  type TEXT NOT NULL, id TEXT NOT NULL,
+  version INTEGER NOT NULL,         -- the version shown: latest by event time
+  latest_version INTEGER NOT NULL,  -- the highest version number stored
+  event_time_ms INTEGER NOT NULL,
+  patient_id TEXT NOT NULL,
+  PRIMARY KEY (type, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS current_by_patient ON resource_current(patient_id, type);
+CREATE TABLE IF NOT EXISTS identifier_index (
+  system TEXT NOT NULL, value TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,
+  PRIMARY KEY (value, system, type, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS identifier_by_resource ON identifier_index(type, id);
+CREATE TABLE IF NOT EXISTS mapping_outcome (
+  inbox_id INTEGER PRIMARY KEY, outcome TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mapping_cursor (
+  one INTEGER PRIMARY KEY CHECK (one = 1), inbox_id INTEGER NOT NULL);
+INSERT OR IGNORE INTO mapping_cursor(one, inbox_id) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS worklist (
+  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, patient_id TEXT NOT NULL, inbox_id INTEGER NOT NULL,
+  feed TEXT NOT NULL, detail TEXT NOT NULL, created_ms INTEGER NOT NULL, resolved_ms INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS worklist_open ON worklist(patient_id, kind, resolved_ms);
+)SQL";
+
+std::string to_json(const rapidjson::Document& d) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  d.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+void set_member(rapidjson::Value& obj, const char* name, rapidjson::Value v, rapidjson::Document::AllocatorType& a) {
+  auto it = obj.FindMember(name);
+  if (it != obj.MemberEnd())
+    it->value = std::move(v);
+  else
+    obj.AddMember(rapidjson::Value(name, a), std::move(v), a);
+}
+
+rapidjson::Value str(const std::string& s, rapidjson::Document::AllocatorType& a) {
+  return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a);
+}
+
+rapidjson::Value sub_extension(const char* url, const char* value_kind, rapidjson::Value v,
+                               rapidjson::Document::AllocatorType& a) {
+  rapidjson::Value e(rapidjson::kObjectType);
+  e.AddMember("url", rapidjson::Value(url, a), a);
+  e.AddMember(rapidjson::Value(value_kind, a), std::move(v), a);
+  return e;
+}
+
+// meta.versionId, meta.lastUpdated, meta.source and the provenance extension on meta.
+void stamp_meta(rapidjson::Document& d, int64_t version, int64_t now_ms, const Provenance& p) {
+  auto& a = d.GetAllocator();
+  if (!d.HasMember("meta")) d.AddMember("meta", rapidjson::Value(rapidjson::kObjectType), a);
+  auto& meta = d["meta"];
+  set_member(meta, "versionId", str(std::to_string(version), a), a);
+  set_member(meta, "lastUpdated", str(fhir::fhir_instant_utc(now_ms), a), a);
+  set_member(meta, "source", str("urn:connecting-care:feed:" + p.feed + "#" + p.control_id, a), a);
+  rapidjson::Value prov(rapidjson::kObjectType);
+  prov.AddMember("url", "urn:connecting-care:extension:provenance", a);
+  rapidjson::Value parts(rapidjson::kArrayType);
+  parts.PushBack(sub_extension("feed", "valueString", str(p.feed, a), a), a);
+  if (!p.sending_facility.empty())
+    parts.PushBack(sub_extension("sendingFacility", "valueString", str(p.sending_facility, a), a), a);
+  if (!p.control_id.empty())
+    parts.PushBack(sub_extension("messageControlId", "valueString", str(p.control_id, a), a), a);
+  parts.PushBack(sub_extension("received", "valueInstant", str(fhir::fhir_instant_utc(p.received_ms), a), a), a);
+  prov.AddMember("extension", parts, a);
+  rapidjson::Value exts(rapidjson::kArrayType);
+  exts.PushBack(prov, a);
+  set_member(meta, "extension", std::move(exts), a);
+}
+
+StoredResource stored_from(Statement& st) {
+  return StoredResource{std::string(st.text(0)), std::string(st.text(1)), st.int64(2), std::string(st.text(3))};
+}
+}  // namespace
+
+Result<std::unique_ptr<SqliteRecordStore>> SqliteRecordStore::open(const std::string& data_dir) {
+  std::string path = data_dir + "/record.db";
+  try {
+    std::unique_ptr<SqliteRecordStore> s(new SqliteRecordStore(path));
+    s->writer_ = std::make_unique<Database>(path, Database::Mode::ReadWrite);
+    s->writer_->exec(kSchema);
+    return s;
+  } catch (const SqliteError& e) {
+    return make_error("record-open", "Cannot open the record store at " + path + ": " + e.what());
+  }
+}
+
+SqliteRecordStore::Lease::~Lease() {
+  std::lock_guard lk(s_.pool_mu_);
+  s_.pool_.push_back(std::move(db_));
+}
+
+SqliteRecordStore::Lease SqliteRecordStore::lease() {
+  {
+    std::lock_guard lk(pool_mu_);
+    if (!pool_.empty()) {
+      auto db = std::move(pool_.back());
+      pool_.pop_back();
+      return Lease(*this, std::move(db));
+    }
+  }
+  return Lease(*this, std::make_unique<Database>(path_, Database::Mode::ReadOnly));
+}
+
+void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, int64_t now_ms) {
+  auto& db = *writer_;
+  auto& cur = db.prepare("SELECT version, latest_version, event_time_ms FROM resource_current WHERE type=?1 AND id=?2");
+  cur.bind(1, w.type).bind(2, w.id);
+  bool exists = cur.step();
+  int64_t latest = exists ? cur.int64(1) : 0;
+  int64_t current_event = exists ? cur.int64(2) : 0;
+  cur.reset();
+
+  int64_t version = latest + 1;
+  stamp_meta(w.resource, version, now_ms, p);
+  auto& ins = db.prepare(
+      "INSERT INTO resource_version(type, id, version, event_time_ms, last_updated_ms, inbox_id, feed, "
+      "sending_facility, control_id, json) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+  ins.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms).bind(5, now_ms);
+  ins.bind(6, p.inbox_id).bind(7, p.feed).bind(8, p.sending_facility).bind(9, p.control_id);
+  ins.bind(10, to_json(w.resource));
+  ins.run();
+
+  // A version older (by event time) than the current one is history only: a late A08
+  // must not overwrite newer data.
+  bool becomes_current = !exists || w.event_time_ms >= current_event;
+  if (!becomes_current) {
+    auto& up = db.prepare("UPDATE resource_current SET latest_version=?3 WHERE type=?1 AND id=?2");
+    up.bind(1, w.type).bind(2, w.id).bind(3, version);
+    up.run();
+    return;
+  }
+  auto& up = db.prepare(
+      "INSERT INTO resource_current(type, id, version, latest_version, event_time_ms, patient_id) "
+      "VALUES (?1,?2,?3,?3,?4,?5) ON CONFLICT(type, id) DO UPDATE SET version=?3, latest_version=?3, "
+      "event_time_ms=?4, patient_id=?5");
+  up.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms).bind(5, w.patient_id);
+  up.run();
+  auto& del = db.prepare("DELETE FROM identifier_index WHERE type=?1 AND id=?2");
+  del.bind(1, w.type).bind(2, w.id);
+  del.run();
+  auto& idx = db.prepare("INSERT OR IGNORE INTO identifier_index(system, value, type, id) VALUES (?1,?2,?3,?4)");
+  for (auto& [system, value] : w.identifiers) {
+    idx.reset();
+    idx.bind(1, system).bind(2, value).bind(3, w.type).bind(4, w.id);
+    idx.run();
+  }
+}
+
+Status SqliteRecordStore::apply(std::vector<MappedBatchItem>& batch) {
+  if (batch.empty()) return {};
+  try {
+    auto& db = *writer_;
+    Transaction tx(db);
+    int64_t now = fhir::now_epoch_ms();
+    for (auto& item : batch) {
+      for (auto& w : item.writes) write_resource(w, item.provenance, now);
+      for (auto& [patient, kind] : item.worklist_resolve) {
+        auto& st = db.prepare("UPDATE worklist SET resolved_ms=?3 WHERE patient_id=?1 AND kind=?2 AND resolved_ms=0");
+        st.bind(1, patient).bind(2, kind).bind(3, now);
+        st.run();
+      }
+      for (auto& e : item.worklist_add) {
+        auto& open = db.prepare("SELECT 1 FROM worklist WHERE patient_id=?1 AND kind=?2 AND resolved_ms=0 AND patient_id<>''");
+        open.bind(1, e.patient_id).bind(2, e.kind);
+        bool already = open.step();
+        open.reset();
+        if (already) continue;  // one open item a patient and kind
+        auto& st = db.prepare(
+            "INSERT INTO worklist(kind, patient_id, inbox_id, feed, detail, created_ms) VALUES (?1,?2,?3,?4,?5,?6)");
+        st.bind(1, e.kind).bind(2, e.patient_id).bind(3, item.inbox_id).bind(4, item.provenance.feed);
+        st.bind(5, e.detail).bind(6, now);
+        st.run();
+      }
+      auto& out = db.prepare("INSERT OR REPLACE INTO mapping_outcome(inbox_id, outcome, detail) VALUES (?1,?2,?3)");
+      out.bind(1, item.inbox_id).bind(2, item.outcome).bind(3, item.detail);
+      out.run();
+    }
+    auto& cursor = db.prepare("UPDATE mapping_cursor SET inbox_id=?1 WHERE one=1");
+    cursor.bind(1, batch.back().inbox_id);
+    cursor.run();
+    tx.commit();
+    return {};
+  } catch (const SqliteError& e) {
+    return make_error("record-write", std::string("Could not write mapped resources: ") + e.what());
+  }
+}
+
+int64_t SqliteRecordStore::mapping_cursor() {
+  auto db = lease();
+  auto& st = db->prepare("SELECT inbox_id FROM mapping_cursor WHERE one=1");
+  int64_t v = st.step() ? st.int64(0) : 0;
+  st.reset();
+  return v;
+}
+
+std::optional<StoredResource> SqliteRecordStore::read(const std::string& type, const std::string& id) {
+  auto db = lease();
+  auto& st = db->prepare(
+      "SELECT v.type, v.id, v.version, v.json FROM resource_current c JOIN resource_version v "
+      "ON v.type=c.type AND v.id=c.id AND v.version=c.version WHERE c.type=?1 AND c.id=?2");
+  st.bind(1, type).bind(2, id);
+  std::optional<StoredResource> r;
+  if (st.step()) r = stored_from(st);
+  st.reset();
+  return r;
+}
+
+std::optional<StoredResource> SqliteRecordStore::read_version(const std::string& type, const std::string& id,
+                                                              int64_t version) {
+  auto db = lease();
+  auto& st = db->prepare("SELECT type, id, version, json FROM resource_version WHERE type=?1 AND id=?2 AND version=?3");
+  st.bind(1, type).bind(2, id).bind(3, version);
+  std::optional<StoredResource> r;
+  if (st.step()) r = stored_from(st);
+  st.reset();
+  return r;
+}
+
+Page SqliteRecordStore::history(const std::string& type, const std::string& id, int64_t offset, int64_t count) {
+  auto db = lease();
+  Page page;
+  auto& n = db->prepare("SELECT count(*) FROM resource_version WHERE type=?1 AND id=?2");
+  n.bind(1, type).bind(2, id);
+  if (n.step()) page.total = n.int64(0);
+  n.reset();
+  auto& st = db->prepare(
+      "SELECT type, id, version, json FROM resource_version WHERE type=?1 AND id=?2 ORDER BY version DESC "
+      "LIMIT ?3 OFFSET ?4");
+  st.bind(1, type).bind(2, id).bind(3, count).bind(4, offset);
+  while (st.step()) page.items.push_back(stored_from(st));
+  st.reset();
+  return page;
+}
+
+Page SqliteRecordStore::search_identifier(const std::string& type, const std::string& system,
+                                          const std::string& value, int64_t offset, int64_t count) {
+  auto db = lease();
+  Page page;
+  // ?2 = '' matches any system (a bare value such as a hospital number).
+  auto& n = db->prepare(
+      "SELECT count(DISTINCT id) FROM identifier_index WHERE value=?1 AND (?2='' OR system=?2) AND type=?3");
+  n.bind(1, value).bind(2, system).bind(3, type);
+  if (n.step()) page.total = n.int64(0);
+  n.reset();
+  auto& st = db->prepare(
+      "SELECT v.type, v.id, v.version, v.json FROM (SELECT DISTINCT id FROM identifier_index WHERE value=?1 AND "
+      "(?2='' OR system=?2) AND type=?3 ORDER BY id LIMIT ?4 OFFSET ?5) i JOIN resource_current c ON c.type=?3 AND "
+      "c.id=i.id JOIN resource_version v ON v.type=c.type AND v.id=c.id AND v.version=c.version ORDER BY i.id");
+  st.bind(1, value).bind(2, system).bind(3, type).bind(4, count).bind(5, offset);
+  while (st.step()) page.items.push_back(stored_from(st));
+  st.reset();
+  return page;
+}
+
+Page SqliteRecordStore::search_patient(const std::string& type, const std::string& patient_id, int64_t offset,
+                                       int64_t count) {
+  auto db = lease();
+  Page page;
+  auto& n = db->prepare("SELECT count(*) FROM resource_current WHERE patient_id=?1 AND type=?2");
+  n.bind(1, patient_id).bind(2, type);
+  if (n.step()) page.total = n.int64(0);
+  n.reset();
+  auto& st = db->prepare(
+      "SELECT v.type, v.id, v.version, v.json FROM resource_current c JOIN resource_version v ON v.type=c.type AND "
+      "v.id=c.id AND v.version=c.version WHERE c.patient_id=?1 AND c.type=?2 ORDER BY c.event_time_ms DESC, c.id "
+      "LIMIT ?3 OFFSET ?4");
+  st.bind(1, patient_id).bind(2, type).bind(3, count).bind(4, offset);
+  while (st.step()) page.items.push_back(stored_from(st));
+  st.reset();
+  return page;
+}
+
+std::string SqliteRecordStore::patient_of(const std::string& type, const std::string& id) {
+  auto db = lease();
+  auto& st = db->prepare("SELECT patient_id FROM resource_current WHERE type=?1 AND id=?2");
+  st.bind(1, type).bind(2, id);
+  std::string p = st.step() ? std::string(st.text(0)) : std::string();
+  st.reset();
+  return p;
+}
+
+std::vector<WorklistEntry> SqliteRecordStore::worklist(bool open_only, int64_t limit) {
+  auto db = lease();
+  std::vector<WorklistEntry> out;
+  auto& st = db->prepare(
+      "SELECT id, kind, patient_id, inbox_id, feed, detail, created_ms, resolved_ms FROM worklist "
+      "WHERE (?1=0 OR resolved_ms=0) ORDER BY id DESC LIMIT ?2");
+  st.bind(1, int64_t(open_only ? 1 : 0)).bind(2, limit);
+  while (st.step()) {
+    out.push_back(WorklistEntry{st.int64(0), std::string(st.text(1)), std::string(st.text(2)), st.int64(3),
+                                std::string(st.text(4)), std::string(st.text(5)), st.int64(6), st.int64(7)});
+  }
+  st.reset();
+  return out;
+}
+
+int64_t SqliteRecordStore::count_current(const std::string& type) {
+  auto db = lease();
+  auto& st = db->prepare("SELECT count(*) FROM resource_current WHERE type=?1");
+  st.bind(1, type);
+  int64_t n = st.step() ? st.int64(0) : 0;
+  st.reset();
+  return n;
+}
+
+}  // namespace cc::store

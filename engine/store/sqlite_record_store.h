@@ -1,0 +1,56 @@
+// SQLite implementation of RecordStore: one writer (the mapper), a pool of read-only
+// connections for the API threads, WAL so readers never wait for the writer.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/store/record_store.h"
+#include "engine/store/sqlite.h"
+
+namespace cc::store {
+
+class SqliteRecordStore : public RecordStore {
+ public:
+  static Result<std::unique_ptr<SqliteRecordStore>> open(const std::string& data_dir);
+
+  Status apply(std::vector<MappedBatchItem>& batch) override;
+  int64_t mapping_cursor() override;
+  std::optional<StoredResource> read(const std::string& type, const std::string& id) override;
+  std::optional<StoredResource> read_version(const std::string& type, const std::string& id,
+                                             int64_t version) override;
+  Page history(const std::string& type, const std::string& id, int64_t offset, int64_t count) override;
+  Page search_identifier(const std::string& type, const std::string& system, const std::string& value,
+                         int64_t offset, int64_t count) override;
+  Page search_patient(const std::string& type, const std::string& patient_id, int64_t offset,
+                      int64_t count) override;
+  std::string patient_of(const std::string& type, const std::string& id) override;
+  std::vector<WorklistEntry> worklist(bool open_only, int64_t limit) override;
+  int64_t count_current(const std::string& type) override;
+
+ private:
+  explicit SqliteRecordStore(std::string path) : path_(std::move(path)) {}
+
+  // A read-only connection borrowed from the pool for one call.
+  class Lease {
+   public:
+    Lease(SqliteRecordStore& s, std::unique_ptr<Database> db) : s_(s), db_(std::move(db)) {}
+    ~Lease();
+    Database& operator*() { return *db_; }
+    Database* operator->() { return db_.get(); }
+
+   private:
+    SqliteRecordStore& s_;
+    std::unique_ptr<Database> db_;
+  };
+  Lease lease();
+  void write_resource(ResourceWrite& w, const Provenance& p, int64_t now_ms);
+
+  std::string path_;
+  std::unique_ptr<Database> writer_;
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<Database>> pool_;
+};
+
+}  // namespace cc::store
