@@ -76,29 +76,16 @@ int64_t corpus_bytes() {
 
 // Visits every field, repetition, component and subcomponent; decodes those holding an escape.
 size_t touch_every_piece(const Message& m) {
-  const auto& d = m.delimiters();
+  const char escape = m.delimiters().escape;
   size_t touched = 0;
   for (size_t seg = 0; seg < m.segment_count(); ++seg) {
     const int fields = m.field_count(seg);
     for (int field = 1; field <= fields; ++field) {
-      const std::string_view raw = m.field_raw(seg, field);
-      if (seg == 0 && field <= 2) {  // MSH-1 and MSH-2 are the delimiters themselves
-        touched += raw.size();
-        continue;
-      }
-      int rep = 0;
-      cc::hl7v2::for_each_piece(raw, d.repetition, [&](std::string_view repetition) {
-        ++rep;
-        int comp = 0;
-        cc::hl7v2::for_each_piece(repetition, d.component, [&](std::string_view component) {
-          ++comp;
-          int sub = 0;
-          cc::hl7v2::for_each_piece(component, d.subcomponent, [&](std::string_view subcomponent) {
-            ++sub;
-            const bool escaped = d.escape != '\0' && subcomponent.find(d.escape) != std::string_view::npos;
-            touched += escaped ? m.value(seg, field, rep, comp, sub).size() + 1 : subcomponent.size() + 1;
-          });
-        });
+      const std::string_view whole = m.field_raw(seg, field);
+      const bool field_escaped = escape != '\0' && whole.find(escape) != std::string_view::npos;
+      m.for_each_subcomponent(seg, field, [&](int rep, int comp, int sub, std::string_view raw) {
+        const bool escaped = field_escaped && raw.find(escape) != std::string_view::npos;
+        touched += escaped ? m.value(seg, field, rep, comp, sub).size() + 1 : raw.size() + 1;
       });
     }
   }

@@ -1,6 +1,7 @@
 // A parsed HL7 v2 message: the raw bytes plus a flat index of segment and field offsets.
 // No per-field heap objects; components, repetitions and escapes are resolved on read.
 #pragma once
+#include <bit>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -102,6 +103,11 @@ class Message {
   std::string value(size_t seg, int field, int rep = 1, int comp = 1, int sub = 1) const;
   // Number of repetitions of a field (0 when empty).
   int repetition_count(size_t seg, int field) const;
+  // Calls visit(rep, comp, sub, raw) for every subcomponent of a field, in order (1-based
+  // positions, raw still escaped), scanning the field once: the quick way to walk a whole field.
+  // MSH-1 and MSH-2 come as one piece; an empty field gives nothing.
+  template <class Visit>
+  void for_each_subcomponent(size_t seg, int field, Visit&& visit) const;
 
   // Unescape (\F\ \S\ \T\ \R\ \E\ \Xhh..\ \.br\ -> newline; \H\ \N\ and unknown escapes are
   // passed through) and convert from the message's charset to UTF-8.
@@ -132,6 +138,9 @@ class Message {
   // Builds segs_ and field_ends_ from raw_ (delims_ already read).
   void index_segments();
   std::optional<ParseProblem> check_segment_names() const;
+  // Bit i set when byte i of the min(n, 16) bytes at p (a position in raw_) is a repetition,
+  // component or subcomponent separator.
+  uint32_t separator_mask(const char* p, size_t n) const;
   // Appends raw unescaped and as UTF-8. `from_raw` says raw is a slice of raw_, whose bytes
   // parse already checked against charset_, so an escape-free slice can be copied as it is.
   void append_decoded(std::string_view raw, std::string& out, bool from_raw) const;
@@ -146,6 +155,35 @@ class Message {
   std::vector<Segment> segs_;
   std::vector<uint32_t> field_ends_; // for each segment, the end offset of each field
 };
+
+template <class Visit>
+void Message::for_each_subcomponent(size_t seg, int field, Visit&& visit) const {
+  const std::string_view raw = field_raw(seg, field);
+  if (raw.empty()) return;
+  if (seg == 0 && field <= 2) {
+    visit(1, 1, 1, raw);
+    return;
+  }
+  int rep = 1, comp = 1, sub = 1;
+  size_t start = 0;
+  for (size_t base = 0; base < raw.size(); base += 16) {
+    for (uint32_t mask = separator_mask(raw.data() + base, raw.size() - base); mask != 0; mask &= mask - 1) {
+      const size_t at = base + static_cast<size_t>(std::countr_zero(mask));
+      visit(rep, comp, sub, std::string_view(raw.data() + start, at - start));
+      start = at + 1;
+      if (raw[at] == delims_.repetition) {
+        ++rep;
+        comp = sub = 1;
+      } else if (raw[at] == delims_.component) {
+        ++comp;
+        sub = 1;
+      } else {
+        ++sub;
+      }
+    }
+  }
+  visit(rep, comp, sub, std::string_view(raw.data() + start, raw.size() - start));
+}
 
 // Splits a file or stream that may hold several messages (and FHS/BHS/BTS/FTS batch
 // envelopes) into individual message texts. Envelope segments are dropped.

@@ -190,7 +190,7 @@ Result<std::string> send_over_mllp(const std::string& host, uint16_t port, const
         asio::write(sock, asio::buffer(frame));
         auto& m = messages[sent];
         auto f10 = m.find('|');
-        for (int k = 0; k < 9 && f10 != std::string::npos; ++k) f10 = m.find('|', f10 + 1);
+        for (int k = 0; k < 8 && f10 != std::string::npos; ++k) f10 = m.find('|', f10 + 1);
         expected.push_back(f10 == std::string::npos ? "" : m.substr(f10 + 1, m.find('|', f10 + 1) - f10 - 1));
         ++sent;
       }

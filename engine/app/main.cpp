@@ -14,6 +14,7 @@
 #include "engine/core/config.h"
 #include "engine/fhir/datetime.h"
 #include "engine/governance/token.h"
+#include "engine/store/audit_log.h"
 #include "engine/store/sqlite_record_store.h"
 
 int main(int argc, char** argv) {
@@ -55,6 +56,15 @@ int main(int argc, char** argv) {
   bool wl_all = false;
   worklist->add_option("--data-dir", wl_dir, "Data directory");
   worklist->add_flag("--all", wl_all, "Include resolved items");
+
+  // audit list
+  auto* audit = app.add_subcommand("audit", "Read the disclosure audit trail");
+  audit->require_subcommand(1);
+  auto* audit_list = audit->add_subcommand("list", "Print the newest audit entries");
+  std::string audit_dir = "./data";
+  int64_t audit_limit = 100;
+  audit_list->add_option("--data-dir", audit_dir, "Data directory");
+  audit_list->add_option("--limit", audit_limit, "How many entries")->check(CLI::Range(1, 1000000));
 
   // demo-feed
   auto* demo = app.add_subcommand("demo-feed", "Stream a synthetic hospital ADT feed over MLLP, or write it to a file");
@@ -125,6 +135,20 @@ int main(int argc, char** argv) {
                   e.patient_id.empty() ? "-" : e.patient_id.c_str(), static_cast<long long>(e.inbox_id),
                   e.resolved_ms ? "resolved" : "open", e.detail.c_str());
     std::printf("%zu item(s)\n", items.size());
+    return 0;
+  }
+
+  if (*audit_list) {
+    auto entries = cc::store::AuditLog::read_recent(audit_dir, audit_limit);
+    if (!entries) {
+      std::cerr << entries.error().message << "\n";
+      return 1;
+    }
+    for (auto& e : *entries)
+      std::printf("%lld %s user=%s role=%s org=%s action=%s outcome=%s patient=%s resources=%s request=\"%s\"\n",
+                  static_cast<long long>(e.id), cc::fhir::fhir_instant_utc(e.time_ms).c_str(), e.user.c_str(),
+                  e.role.c_str(), e.org.c_str(), e.action.c_str(), e.outcome.c_str(), e.patient_id.c_str(),
+                  e.resources.c_str(), e.query.c_str());
     return 0;
   }
 

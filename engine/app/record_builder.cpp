@@ -43,7 +43,7 @@ int64_t RecordBuilder::step(size_t limit) {
     }
     mapping::FeedContext ctx{row.feed, {}};
     for (auto& f : config_.feeds)
-      if (f.name == row.feed) ctx.authorities = f.authorities;
+      if (f.name == row.feed) ctx.authority_systems = f.authorities;
 
     auto msg = hl7v2::Message::parse(std::move(row.raw));
     if (!msg) {

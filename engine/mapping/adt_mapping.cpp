@@ -79,8 +79,8 @@ Assessment assess_adt(const hl7v2::Message& msg, const FeedContext& feed) {
     a.supported = false;
     a.issues.push_back(Issue{false, code != "ADT" ? 200 : 201,
                              "Message type " + code + "^" + trigger +
-                                 " is stored but not mapped: this feed maps ADT A01, A02, A03, "
-                                 "A04, A05, A08, A11, A12, A13, A28 and A31.",
+                                 " is not mapped to the shared care record, which takes ADT A01, "
+                                 "A02, A03, A04, A05, A08, A11, A12, A13, A28 and A31.",
                              hl7v2::Location{"MSH", 1, 9}});
     return a;
   }
@@ -90,7 +90,7 @@ Assessment assess_adt(const hl7v2::Message& msg, const FeedContext& feed) {
     a.issues.push_back(Issue{true, 100,
                              "The ADT^" + trigger +
                                  " message has no PID segment, so there is no patient to "
-                                 "record; send it again with PID as an update.",
+                                 "record; the PAS interface must send PID in every ADT message.",
                              hl7v2::Location{"PID"}});
     return a;
   }
@@ -199,10 +199,9 @@ Result<MappingOutput> map_adt(const hl7v2::Message& msg, const FeedContext& feed
   }
 
   if (has_encounter(trigger)) {
-    const std::string visit_system =
-        ids.local.empty() ? feed.system_for("") : ids.local.front().system;
+    const std::string authority = ids.local.empty() ? std::string() : ids.local.front().authority;
     if (auto encounter =
-            encounter_resource(msg, trigger, patient_id, visit_system, feed, out.issues)) {
+            encounter_resource(msg, trigger, patient_id, authority, feed, out.issues)) {
       MappedResource encounter_out;
       encounter_out.type = "Encounter";
       encounter_out.id = std::move(encounter->id);

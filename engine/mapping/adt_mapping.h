@@ -17,10 +17,16 @@ namespace cc::mapping {
 struct FeedContext {
   std::string feed;  // feed name from configuration, e.g. "pas-adt"
   // Assigning authority (CX-4 namespace id, or CX-4 universal id) -> identifier system URI.
+  // A key "AUTHORITY^TYPE" (TYPE an HL7 table 0203 code such as MR or VN) names the system for
+  // that authority's identifiers of that type only: a trust numbers visits apart from patients.
   std::map<std::string, std::string> authority_systems;
   // The documented default for an authority the configuration does not name:
   // "urn:connecting-care:id:" + feed + ":" + authority (percent-encoded; "local" when empty).
   std::string system_for(const std::string& authority) const;
+  // "AUTHORITY^TYPE" when configured, else system_for(authority).
+  std::string system_for(const std::string& authority, const std::string& type) const;
+  // Whether the configuration names a system for this authority (or "AUTHORITY^TYPE").
+  bool declares(const std::string& authority, const std::string& type) const;
 };
 
 // A data problem found in a message (an ERR segment's content).

@@ -60,7 +60,7 @@ Issue no_encounter(std::string message, hl7v2::Location where) {
 std::optional<EncounterResource> encounter_resource(const hl7v2::Message& msg,
                                                     std::string_view trigger,
                                                     const std::string& patient_id,
-                                                    const std::string& default_visit_system,
+                                                    const std::string& default_authority,
                                                     const FeedContext& feed,
                                                     std::vector<Issue>& issues) {
   const auto pv1 = msg.find("PV1");
@@ -101,7 +101,8 @@ std::optional<EncounterResource> encounter_resource(const hl7v2::Message& msg,
   if (!visit_number.empty()) {
     std::string authority = text(msg, *pv1, 19, 1, 4, 1);
     if (authority.empty()) authority = text(msg, *pv1, 19, 1, 4, 2);
-    const std::string system = authority.empty() ? default_visit_system : feed.system_for(authority);
+    if (authority.empty()) authority = default_authority;
+    const std::string system = feed.system_for(authority, "VN");
     out.id = derive_id("Encounter", system, visit_number);
     Value identifier = json.object();
     json.put(identifier, "type", json.codeable_concept("http://terminology.hl7.org/CodeSystem/v2-0203",

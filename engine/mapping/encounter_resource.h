@@ -22,11 +22,12 @@ struct EncounterResource {
 
 // nullopt, with a warning in `issues`, when the message says too little to identify an
 // encounter (no PV1, or neither a visit number nor an admit time).
-// `default_visit_system` is used for a visit number without an assigning authority.
+// A visit number without an assigning authority takes `default_authority` (the hospital
+// number's); its system is the feed's for that authority and type VN.
 std::optional<EncounterResource> encounter_resource(const hl7v2::Message& msg,
                                                     std::string_view trigger,
                                                     const std::string& patient_id,
-                                                    const std::string& default_visit_system,
+                                                    const std::string& default_authority,
                                                     const FeedContext& feed,
                                                     std::vector<Issue>& issues);
 

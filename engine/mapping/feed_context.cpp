@@ -1,5 +1,5 @@
-// FeedContext::system_for: the identifier system URI for an assigning authority, from the
-// feed's configuration or the documented default urn:connecting-care:id:<feed>:<authority>.
+// FeedContext::system_for: the identifier system URI for an assigning authority (and identifier
+// type), from the feed's configuration or the documented default urn:connecting-care:id:<feed>:<authority>.
 #include <cstdio>
 
 #include "engine/mapping/adt_mapping.h"
@@ -33,6 +33,20 @@ std::string FeedContext::system_for(const std::string& authority) const {
   }
   return "urn:connecting-care:id:" + percent_encoded(feed) + ":" +
          (authority.empty() ? std::string("local") : percent_encoded(authority));
+}
+
+std::string FeedContext::system_for(const std::string& authority, const std::string& type) const {
+  if (!type.empty()) {
+    if (auto it = authority_systems.find(authority + "^" + type); it != authority_systems.end()) {
+      return it->second;
+    }
+  }
+  return system_for(authority);
+}
+
+bool FeedContext::declares(const std::string& authority, const std::string& type) const {
+  return authority_systems.count(authority) ||
+         (!type.empty() && authority_systems.count(authority + "^" + type));
 }
 
 }  // namespace cc::mapping

@@ -24,19 +24,17 @@ std::string problem_with(const Error& error) {
   return "fails the Modulus 11 check";
 }
 
-// The system for a CX-4 assigning authority: a configured namespace id, else a configured
-// universal id, else the feed's default for whichever of the two was sent.
-std::string local_system(const hl7v2::Message& msg, size_t pid, int rep,
-                         const FeedContext& feed) {
-  const std::string namespace_id = text(msg, pid, 3, rep, 4, 1);
-  const std::string universal_id = text(msg, pid, 3, rep, 4, 2);
-  if (!namespace_id.empty() && feed.authority_systems.count(namespace_id)) {
-    return feed.system_for(namespace_id);
+// The CX-4 assigning authority whose system applies: the namespace id, unless only the universal
+// id is configured (or sent).
+std::string authority_of(const hl7v2::Message& msg, size_t pid, int rep, const FeedContext& feed) {
+  std::string namespace_id = text(msg, pid, 3, rep, 4, 1);
+  std::string universal_id = text(msg, pid, 3, rep, 4, 2);
+  const std::string type = text(msg, pid, 3, rep, 5);
+  if (namespace_id.empty() || (!feed.declares(namespace_id, type) && !universal_id.empty() &&
+                               feed.declares(universal_id, type))) {
+    return universal_id;
   }
-  if (!universal_id.empty() && feed.authority_systems.count(universal_id)) {
-    return feed.system_for(universal_id);
-  }
-  return feed.system_for(namespace_id.empty() ? universal_id : namespace_id);
+  return namespace_id;
 }
 
 }  // namespace
@@ -54,7 +52,9 @@ PatientIdentifiers read_patient_identifiers(const hl7v2::Message& msg, size_t pi
       else if (!ids.nhs_number) ids.nhs_number = std::move(nhs).value();
       continue;
     }
-    LocalIdentifier id{rep, local_system(msg, pid, rep, feed), value, text(msg, pid, 3, rep, 5)};
+    const std::string type = text(msg, pid, 3, rep, 5);
+    std::string authority = authority_of(msg, pid, rep, feed);
+    LocalIdentifier id{rep, feed.system_for(authority, type), value, type, std::move(authority)};
     const bool seen = std::any_of(ids.local.begin(), ids.local.end(), [&](const auto& other) {
       return other.system == id.system && other.value == id.value;
     });

@@ -16,6 +16,7 @@ struct LocalIdentifier {
   std::string system;     // from the CX-4 assigning authority via the feed's configuration
   std::string value;      // CX-1
   std::string type_code;  // CX-5, HL7 table 0203 (MR, PI, ...)
+  std::string authority;  // the CX-4 part the system was chosen by
 };
 
 // A PID-3 repetition flagged as an NHS number whose value is not a valid one.

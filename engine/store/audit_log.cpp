@@ -51,8 +51,8 @@ void AuditLog::append(AuditEntry e, std::function<void(Status)> done) {
       std::move(done));
 }
 
-std::vector<AuditEntry> AuditLog::recent(int64_t limit) {
-  Database db(path_, Database::Mode::ReadOnly);
+Result<std::vector<AuditEntry>> AuditLog::read_recent(const std::string& data_dir, int64_t limit) try {
+  Database db(data_dir + "/audit.db", Database::Mode::ReadOnly);
   std::vector<AuditEntry> out;
   auto& st = db.prepare(
       "SELECT id, time_ms, user, role, org, purpose_of_use, action, query, patient_id, resources, outcome, peer "
@@ -75,6 +75,8 @@ std::vector<AuditEntry> AuditLog::recent(int64_t limit) {
     out.push_back(std::move(e));
   }
   return out;
+} catch (const SqliteError& e) {
+  return make_error("audit-read", "Cannot read the audit log in " + data_dir + ": " + e.what());
 }
 
 }  // namespace cc::store

@@ -34,7 +34,8 @@ class AuditLog {
   // Calls `done` on the writer thread once the entry is durable (or could not be written).
   void append(AuditEntry entry, std::function<void(Status)> done);
   void stop();
-  std::vector<AuditEntry> recent(int64_t limit);
+  // The newest entries, read from DIR/audit.db without opening it for writing.
+  static Result<std::vector<AuditEntry>> read_recent(const std::string& data_dir, int64_t limit);
 
  private:
   AuditLog() = default;

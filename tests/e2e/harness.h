@@ -1,0 +1,72 @@
+// End-to-end test harness: starts the real `carerecord serve` on loopback with free ports, and
+// talks to it over real sockets (an MLLP client and an HTTP client).
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cc::test {
+
+// A private temporary directory, removed when the object goes.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  std::string path;
+};
+
+class EngineProcess {
+ public:
+  // Starts `carerecord serve --dev --data-dir DIR --mllp-port 0 --http-port 0 [extra...]` and waits
+  // for both listening lines. Throws std::runtime_error (with the engine's stderr) if it does not start.
+  EngineProcess(const std::string& data_dir, std::vector<std::string> extra = {});
+  ~EngineProcess();
+  uint16_t mllp_port() const { return mllp_port_; }
+  uint16_t http_port() const { return http_port_; }
+  pid_t pid() const { return pid_; }
+  // SIGKILL, no goodbyes.
+  void kill_hard();
+  // SIGTERM and wait; returns the exit status (or -1).
+  int terminate();
+  std::string stderr_text() const;
+
+ private:
+  pid_t pid_ = -1;
+  uint16_t mllp_port_ = 0, http_port_ = 0;
+  std::string stderr_path_;
+};
+
+std::string carerecord_binary();
+// Runs a carerecord subcommand and returns its stdout (throws on non-zero exit).
+std::string run_carerecord(const std::vector<std::string>& args);
+
+class MllpClient {
+ public:
+  explicit MllpClient(uint16_t port);
+  ~MllpClient();
+  void send(const std::string& message);       // framed
+  void send_raw(const std::string& bytes);     // as is
+  std::string receive(int timeout_ms = 10000); // one ACK, unframed; "" on EOF
+  std::string exchange(const std::string& message) {
+    send(message);
+    return receive();
+  }
+  bool closed_by_peer(int timeout_ms = 3000);
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
+};
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+  std::string content_type;
+};
+HttpResult http_get(uint16_t port, const std::string& target, const std::string& token);
+
+// The field (1-based, MSH-aware) of the first segment named `seg` in an HL7 message.
+std::string hl7_field(const std::string& message, const std::string& seg, int field);
+
+}  // namespace cc::test
