@@ -1,5 +1,5 @@
-// Byte-level text helpers for HL7 v2 character sets: ASCII and UTF-8 checks, Latin-1 to UTF-8.
-// Word-at-a-time ASCII checks keep the common all-ASCII message on a fast path.
+// Byte-level text helpers for HL7 v2 character sets: a UTF-8 check, Latin-1 to UTF-8.
+// Runs of ASCII are skipped a word at a time, which keeps mostly-ASCII text on a fast path.
 #include "adapters/hl7v2/charset.h"
 
 #include <cstdint>
@@ -51,8 +51,6 @@ void append_latin1_byte(unsigned char byte, std::string& out) {
 }
 
 }  // namespace
-
-bool is_ascii(std::string_view bytes) { return ascii_prefix(bytes) == bytes.size(); }
 
 bool is_utf8(std::string_view bytes) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());

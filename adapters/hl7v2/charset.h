@@ -1,4 +1,4 @@
-// Byte-level text helpers for HL7 v2 character sets: ASCII and UTF-8 checks, Latin-1 to UTF-8.
+// Byte-level text helpers for HL7 v2 character sets: a UTF-8 check, Latin-1 to UTF-8.
 // Message uses them so that every value it hands out is UTF-8 whatever MSH-18 declared.
 #pragma once
 #include <string>
@@ -6,7 +6,6 @@
 
 namespace cc::hl7v2 {
 
-bool is_ascii(std::string_view bytes);
 // True when bytes are well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
 bool is_utf8(std::string_view bytes);
 // Appends bytes to out as UTF-8, reading each byte as ISO 8859-1.

@@ -2,13 +2,12 @@
 // and on-demand lookup of repetitions, components and subcomponents with escape and charset decoding.
 #include "adapters/hl7v2/message.h"
 
+#include <bit>
 #include <cstring>
 #include <limits>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "adapters/hl7v2/charset.h"
+#include "adapters/hl7v2/chunk16.h"
 
 namespace cc::hl7v2 {
 namespace {
@@ -41,6 +40,14 @@ std::string printable(std::string_view text, size_t limit) {
 
 std::string quoted(std::string_view text, size_t limit) { return '"' + printable(text, limit) + '"'; }
 
+// What an ERR segment can name a malformed segment by: its leading letters and digits (at most 3,
+// possibly none), so no delimiter of the reply can slip in.
+std::string segment_id_for_report(std::string_view text) {
+  std::string id;
+  for (size_t i = 0; i < text.size() && i < 3 && is_alnum(text[i]); ++i) id.push_back(text[i]);
+  return id;
+}
+
 ParseProblem problem(int hl7_code, std::string message, std::string segment = "MSH", int sequence = 1,
                      int field = 0) {
   ParseProblem p;
@@ -66,31 +73,24 @@ uint32_t skip_line_ends(const char* data, uint32_t at, uint32_t size) {
 }
 
 // Index of the first line end (CR or LF) at or after `at`, or size; records the offset of each
-// field separator before it. Sixteen bytes at a time where SSE2 is available (every x86-64).
-uint32_t scan_segment(const char* data, uint32_t at, uint32_t size, char field, std::vector<uint32_t>& field_ends) {
-#if defined(__SSE2__)
-  const __m128i separator = _mm_set1_epi8(field);
-  const __m128i cr = _mm_set1_epi8('\r');
-  const __m128i lf = _mm_set1_epi8('\n');
-  for (; size - at >= 16; at += 16) {
-    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + at));
-    const auto ends =
-        static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(chunk, cr), _mm_cmpeq_epi8(chunk, lf))));
-    auto separators = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, separator)));
-    if (ends != 0) separators &= (ends & -ends) - 1;  // only those before the line end
-    for (; separators != 0; separators &= separators - 1) field_ends.push_back(at + __builtin_ctz(separators));
-    if (ends != 0) return at + __builtin_ctz(ends);
-  }
-#endif
-  for (; at < size; ++at) {
-    const char c = data[at];
-    if (c == field) {
-      field_ends.push_back(at);
-    } else if (is_line_end(c)) {
-      break;
+// field separator before it, and ORs into `high` a non-zero value if a byte before it is not ASCII.
+uint32_t scan_segment(const char* data, uint32_t from, uint32_t size, const CharSet16<1>& separator,
+                      std::vector<uint32_t>& field_ends, uint32_t& high) {
+  const CharSet16<2> line_end({'\r', '\n'});
+  // Chunk positions are 64-bit: a 32-bit one could wrap past the end of a text near 4 GiB.
+  for (uint64_t chunk_at = from; chunk_at < size; chunk_at += 16) {
+    const auto at = static_cast<uint32_t>(chunk_at);
+    const Chunk16 chunk(data + at, data + size);
+    uint32_t in_segment = size - at >= 16 ? 0xFFFF : low_bits(size - at);
+    const uint32_t ends = chunk.matches(line_end) & in_segment;
+    if (ends != 0) in_segment &= (ends & -ends) - 1;  // only bytes before the line end
+    high |= chunk.high_bytes() & in_segment;
+    for (uint32_t separators = chunk.matches(separator) & in_segment; separators != 0; separators &= separators - 1) {
+      field_ends.push_back(at + std::countr_zero(separators));
     }
+    if (ends != 0) return at + std::countr_zero(ends);
   }
-  return at;
+  return size;
 }
 
 // Reads MSH-1 and MSH-2 from the start of an MSH segment.
@@ -163,13 +163,13 @@ std::string_view trimmed(std::string_view s) {
 // declared UTF-8 message whose bytes are not UTF-8, and any character set this parser does not
 // convert (8859/15, ISO IR87, UNICODE UTF-16 ...), the bytes decide: UTF-8 when they are well-formed
 // UTF-8, otherwise Latin-1, the usual single-byte set of UK PAS systems.
-Charset resolve_charset(std::string_view declared, std::string_view body) {
+Charset resolve_charset(std::string_view declared, std::string_view body, bool body_is_ascii) {
   declared = trimmed(declared);
   for (std::string_view latin1 : {"8859/1", "ISO-8859-1", "ISO8859-1", "LATIN1", "LATIN-1"}) {
     if (equals_ignoring_case(declared, latin1)) return Charset::Latin1;
   }
-  if ((declared.empty() || equals_ignoring_case(declared, "ASCII")) && is_ascii(body)) return Charset::Ascii;
-  return is_utf8(body) ? Charset::Utf8 : Charset::Latin1;
+  if ((declared.empty() || equals_ignoring_case(declared, "ASCII")) && body_is_ascii) return Charset::Ascii;
+  return body_is_ascii || is_utf8(body) ? Charset::Utf8 : Charset::Latin1;
 }
 
 }  // namespace
@@ -218,7 +218,7 @@ std::variant<Message, ParseProblem> Message::parse_detailed(std::string raw) {
                             quoted(body, 3) + ".");
   }
   if (auto bad = read_delimiters(body, m.delims_)) return *bad;
-  m.index_segments();
+  const bool body_is_ascii = m.index_segments();
   if (auto bad = m.check_segment_names()) return *bad;
   if (m.field_raw(0, 9).empty()) {
     return problem(101, "MSH-9 (message type) is empty: the sending system must fill it, e.g. ADT^A01.", "MSH", 1, 9);
@@ -227,13 +227,15 @@ std::variant<Message, ParseProblem> Message::parse_detailed(std::string raw) {
     return problem(101, "MSH-10 (message control ID) is empty: the sending system must give every message a "
                         "control ID, which the acknowledgement quotes back.", "MSH", 1, 10);
   }
-  m.charset_ = resolve_charset(m.raw_at(0, 18, 1), body);
+  m.charset_ = resolve_charset(m.raw_at(0, 18, 1), body, body_is_ascii);
   return m;
 }
 
-void Message::index_segments() {
+bool Message::index_segments() {
   const char* data = raw_.data();
   const auto size = static_cast<uint32_t>(raw_.size());
+  const CharSet16<1> separator({delims_.field});
+  uint32_t high = 0;
   // Typical messages run about 80 bytes a segment and 8 a field; reserving a little more avoids regrowth.
   segs_.reserve(size / 64 + 4);
   field_ends_.reserve(size / 6 + 16);
@@ -242,7 +244,7 @@ void Message::index_segments() {
     Segment seg;
     seg.begin = pos;
     seg.first_field = static_cast<uint32_t>(field_ends_.size());
-    const uint32_t at = scan_segment(data, pos, size, delims_.field, field_ends_);
+    const uint32_t at = scan_segment(data, pos, size, separator, field_ends_, high);
     field_ends_.push_back(at);
     seg.end = at;
     seg.field_count = static_cast<uint32_t>(field_ends_.size()) - seg.first_field;
@@ -250,6 +252,7 @@ void Message::index_segments() {
     segs_.push_back(seg);
     pos = seg.term_end;
   }
+  return high == 0;  // line ends and blank lines between segments are ASCII by definition
 }
 
 std::optional<ParseProblem> Message::check_segment_names() const {
@@ -263,7 +266,7 @@ std::optional<ParseProblem> Message::check_segment_names() const {
       return problem(100, "Segment " + std::to_string(sequence) + " starts with " + quoted(text, 12) +
                               ", which is not a segment name: each segment must start with 3 capital letters or "
                               "digits (a line break inside a field, or text that is not HL7, causes this).",
-                     printable(text, 3), sequence);
+                     segment_id_for_report(text), sequence);
     }
     if (name == "MSH") {
       return problem(100, "Segment " + std::to_string(sequence) + " is a second MSH: the input holds more than one "
@@ -343,32 +346,56 @@ std::string_view Message::raw_at(size_t seg, int field, int rep, int comp, int s
   return piece(component, delims_.subcomponent, sub);
 }
 
-uint32_t Message::separator_mask(const char* p, size_t n) const {
-  const size_t count = n < 16 ? n : 16;
+void Message::walk_segment(size_t seg, void (*visit)(void* visitor, const Piece& piece), void* visitor) const {
+  if (seg >= segs_.size()) return;
+  const Segment& s = segs_[seg];
+  uint32_t first_piece = 1;  // the first piece after the segment name that is split
+  if (seg == 0) {
+    visit(visitor, Piece{1, 1, 1, 1, field_raw(0, 1), false});
+    visit(visitor, Piece{2, 1, 1, 1, field_raw(0, 2), false});
+    first_piece = 2;
+  }
+  const char* data = raw_.data();
+  const char* const text_end = data + raw_.size();
+  const Delimiters d = delims_;  // a local copy stays in registers across the visitor calls
   // A delimiter not in use ('\0') is looked for as the field separator, which never occurs in a field.
-  const auto in_use = [&](char delimiter) { return delimiter != '\0' ? delimiter : delims_.field; };
-#if defined(__SSE2__)
-  char tail[16] = {};
-  if (static_cast<size_t>(raw_.data() + raw_.size() - p) < 16) {  // never load past the end of raw_
-    std::memcpy(tail, p, count);
-    p = tail;
-  }
-  const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m128i hits = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(chunk, _mm_set1_epi8(in_use(delims_.repetition))),
-                                                 _mm_cmpeq_epi8(chunk, _mm_set1_epi8(in_use(delims_.component)))),
-                                    _mm_cmpeq_epi8(chunk, _mm_set1_epi8(in_use(delims_.subcomponent))));
-  const auto mask = static_cast<uint32_t>(_mm_movemask_epi8(hits));
-  return count == 16 ? mask : mask & ((1u << count) - 1);
-#else
-  uint32_t mask = 0;
-  for (size_t i = 0; i < count; ++i) {
-    const char c = p[i];
-    if (c == in_use(delims_.repetition) || c == in_use(delims_.component) || c == in_use(delims_.subcomponent)) {
-      mask |= 1u << i;
+  const auto in_use = [&](char delimiter) { return delimiter != '\0' ? delimiter : d.field; };
+  const CharSet16<3> delimiter({in_use(d.repetition), in_use(d.component), in_use(d.subcomponent)});
+  const CharSet16<1> escape({in_use(d.escape)});
+  const uint32_t* ends = field_ends_.data() + s.first_field;
+  for (uint32_t i = first_piece; i < s.field_count; ++i) {
+    const uint32_t field_begin = ends[i - 1] + 1;
+    const uint32_t field_end = ends[i];
+    if (field_begin == field_end) continue;  // an empty field has no pieces
+    const int field = static_cast<int>(seg == 0 ? i + 1 : i);
+    int rep = 1, comp = 1, sub = 1;
+    uint32_t start = field_begin;
+    bool escaped_before = false;  // an escape character in the current piece, in an earlier chunk
+    for (uint64_t chunk_at = field_begin; chunk_at < field_end; chunk_at += 16) {  // 64-bit: see scan_segment
+      const auto base = static_cast<uint32_t>(chunk_at);
+      const Chunk16 chunk(data + base, text_end);
+      const uint32_t in_field = field_end - base >= 16 ? 0xFFFF : low_bits(field_end - base);
+      uint32_t delimiters = chunk.matches(delimiter) & in_field;
+      uint32_t escapes = chunk.matches(escape) & in_field;
+      for (; delimiters != 0; delimiters &= delimiters - 1) {
+        const auto bit = static_cast<uint32_t>(std::countr_zero(delimiters));
+        const uint32_t at = base + bit;
+        const bool escaped = escaped_before || (escapes & low_bits(bit)) != 0;
+        visit(visitor, Piece{field, rep, comp, sub, std::string_view(data + start, at - start), escaped});
+        escapes &= ~low_bits(bit + 1);
+        escaped_before = false;
+        start = at + 1;
+        // Without branches: which delimiter comes next is unpredictable.
+        const char c = data[at];
+        const bool new_comp = c == d.repetition || c == d.component;
+        rep += c == d.repetition;
+        comp = c == d.repetition ? 1 : comp + (c == d.component);
+        sub = new_comp ? 1 : sub + 1;
+      }
+      escaped_before = escaped_before || escapes != 0;
     }
+    visit(visitor, Piece{field, rep, comp, sub, std::string_view(data + start, field_end - start), escaped_before});
   }
-  return mask;
-#endif
 }
 
 std::string Message::value(size_t seg, int field, int rep, int comp, int sub) const {

@@ -1,11 +1,12 @@
 // A parsed HL7 v2 message: the raw bytes plus a flat index of segment and field offsets.
 // No per-field heap objects; components, repetitions and escapes are resolved on read.
 #pragma once
-#include <bit>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -48,23 +49,6 @@ struct ParseProblem {
 std::string_view piece(std::string_view s, char sep, int n);
 // How many pieces s has when split on sep (0 for an empty string).
 int piece_count(std::string_view s, char sep);
-// Calls visit(piece) for each piece of s split on sep, in order (never for an empty string).
-// Walks s once, so visiting every component of a field is linear, unlike calling piece() for each.
-// A byte loop rather than memchr: pieces are mostly a few bytes long, where a call costs more.
-template <class Visit>
-void for_each_piece(std::string_view s, char sep, Visit&& visit) {
-  if (s.empty()) return;
-  size_t start = 0;
-  if (sep != '\0') {
-    for (size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == sep) {
-        visit(s.substr(start, i - start));
-        start = i + 1;
-      }
-    }
-  }
-  visit(s.substr(start));
-}
 
 class Message {
  public:
@@ -103,11 +87,23 @@ class Message {
   std::string value(size_t seg, int field, int rep = 1, int comp = 1, int sub = 1) const;
   // Number of repetitions of a field (0 when empty).
   int repetition_count(size_t seg, int field) const;
-  // Calls visit(rep, comp, sub, raw) for every subcomponent of a field, in order (1-based
-  // positions, raw still escaped), scanning the field once: the quick way to walk a whole field.
-  // MSH-1 and MSH-2 come as one piece; an empty field gives nothing.
+
+  // One subcomponent of a segment, as for_each_subcomponent hands them out.
+  struct Piece {
+    int field = 0;  // HL7 numbering, as field_raw
+    int rep = 1;
+    int comp = 1;
+    int sub = 1;
+    std::string_view raw;  // still escaped, in the message's charset
+    // raw holds the escape character. When it does not and charset() is not Latin1, raw already
+    // is the value; otherwise read it with value() or decode().
+    bool escaped = false;
+  };
+  // Calls visit(piece) for every subcomponent of every non-empty field of a segment, in order,
+  // in one pass over the segment text: the quick way to walk a whole message. MSH-1 and MSH-2
+  // come as one piece each.
   template <class Visit>
-  void for_each_subcomponent(size_t seg, int field, Visit&& visit) const;
+  void for_each_subcomponent(size_t seg, Visit&& visit) const;
 
   // Unescape (\F\ \S\ \T\ \R\ \E\ \Xhh..\ \.br\ -> newline; \H\ \N\ and unknown escapes are
   // passed through) and convert from the message's charset to UTF-8.
@@ -135,12 +131,11 @@ class Message {
   };
   // Piece `index` of a segment split on the field separator (0 is the segment name).
   std::string_view piece_of(const Segment& seg, uint32_t index) const;
-  // Builds segs_ and field_ends_ from raw_ (delims_ already read).
-  void index_segments();
+  // Builds segs_ and field_ends_ from raw_ (delims_ already read); true when the text is all ASCII.
+  bool index_segments();
   std::optional<ParseProblem> check_segment_names() const;
-  // Bit i set when byte i of the min(n, 16) bytes at p (a position in raw_) is a repetition,
-  // component or subcomponent separator.
-  uint32_t separator_mask(const char* p, size_t n) const;
+  // for_each_subcomponent without the template: visit(visitor, piece) for each piece.
+  void walk_segment(size_t seg, void (*visit)(void* visitor, const Piece& piece), void* visitor) const;
   // Appends raw unescaped and as UTF-8. `from_raw` says raw is a slice of raw_, whose bytes
   // parse already checked against charset_, so an escape-free slice can be copied as it is.
   void append_decoded(std::string_view raw, std::string& out, bool from_raw) const;
@@ -157,32 +152,11 @@ class Message {
 };
 
 template <class Visit>
-void Message::for_each_subcomponent(size_t seg, int field, Visit&& visit) const {
-  const std::string_view raw = field_raw(seg, field);
-  if (raw.empty()) return;
-  if (seg == 0 && field <= 2) {
-    visit(1, 1, 1, raw);
-    return;
-  }
-  int rep = 1, comp = 1, sub = 1;
-  size_t start = 0;
-  for (size_t base = 0; base < raw.size(); base += 16) {
-    for (uint32_t mask = separator_mask(raw.data() + base, raw.size() - base); mask != 0; mask &= mask - 1) {
-      const size_t at = base + static_cast<size_t>(std::countr_zero(mask));
-      visit(rep, comp, sub, std::string_view(raw.data() + start, at - start));
-      start = at + 1;
-      if (raw[at] == delims_.repetition) {
-        ++rep;
-        comp = sub = 1;
-      } else if (raw[at] == delims_.component) {
-        ++comp;
-        sub = 1;
-      } else {
-        ++sub;
-      }
-    }
-  }
-  visit(rep, comp, sub, std::string_view(raw.data() + start, raw.size() - start));
+void Message::for_each_subcomponent(size_t seg, Visit&& visit) const {
+  using Visitor = std::remove_reference_t<Visit>;
+  walk_segment(
+      seg, [](void* visitor, const Piece& piece) { (*static_cast<Visitor*>(visitor))(piece); },
+      const_cast<void*>(static_cast<const void*>(std::addressof(visit))));
 }
 
 // Splits a file or stream that may hold several messages (and FHS/BHS/BTS/FTS batch

@@ -132,8 +132,7 @@ void RecordBuilder::run() {
       if (stopping_) break;
     }
   }
-  // Whatever was committed before the stop is mapped now, so a clean shutdown leaves no backlog.
-  catch_up();
+  // Anything still unmapped stays in the inbox and is mapped at the next start, before listening.
 }
 
 void RecordBuilder::stop() {

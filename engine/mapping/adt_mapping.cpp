@@ -45,23 +45,26 @@ EventTimeSource event_time_source(const hl7v2::Message& msg) {
   return {std::move(sent), hl7v2::Location{"MSH", 1, 7}};
 }
 
+Issue unreadable_datetime(hl7v2::Location where, std::string_view what, const Error& error) {
+  std::string message = where.segment + "-" + std::to_string(where.field) + " " +
+                        std::string(what) + ": " + error.message + " Then send an A08 update.";
+  return Issue{true, 102, std::move(message), std::move(where)};
+}
+
 // AE for a date/time field the mapping needs that is not a readable HL7 date/time.
 void check_datetime(const hl7v2::Message& msg, size_t seg, int field, std::string_view what,
                     std::vector<Issue>& issues) {
   const std::string value = text(msg, seg, field);
-  if (value.empty() || fhir::hl7_to_fhir_datetime(value)) return;
-  const std::string name = std::string(msg.segment_name(seg)) + "-" + std::to_string(field);
-  issues.push_back(Issue{true, 102,
-                         name + " " + std::string(what) + " \"" + value +
-                             "\" is not a valid HL7 date/time (YYYYMMDD[HHMM[SS]]); correct "
-                             "it at source and send an A08 update.",
-                         hl7v2::Location{std::string(msg.segment_name(seg)), 1, field}});
+  if (value.empty()) return;
+  auto readable = fhir::hl7_to_fhir_datetime(value);
+  if (readable) return;
+  const std::string segment(msg.segment_name(seg));
+  issues.push_back(unreadable_datetime(hl7v2::Location{segment, 1, field}, what, readable.error()));
 }
 
 std::string describe(const hl7v2::Message& msg, const FeedContext& feed) {
   return "Message " + msg.control_id() + " (ADT^" + trigger_event(msg) + " from " +
-         msg.sending_application() + " at " + msg.sending_facility() + ", feed " + feed.feed +
-         ")";
+         msg.sending_application() + " at " + msg.sending_facility() + ", feed " + feed.feed + ")";
 }
 
 }  // namespace
@@ -74,14 +77,9 @@ Assessment assess_adt(const hl7v2::Message& msg, const FeedContext& feed) {
   Assessment a;
   const std::string code = msg.message_code();
   const std::string trigger = trigger_event(msg);
-  if (code != "ADT" || std::find(kSupportedTriggers.begin(), kSupportedTriggers.end(),
-                                 trigger) == kSupportedTriggers.end()) {
+  if (code != "ADT" || std::find(kSupportedTriggers.begin(), kSupportedTriggers.end(), trigger) ==
+                           kSupportedTriggers.end()) {
     a.supported = false;
-    a.issues.push_back(Issue{false, code != "ADT" ? 200 : 201,
-                             "Message type " + code + "^" + trigger +
-                                 " is not mapped to the shared care record, which takes ADT A01, "
-                                 "A02, A03, A04, A05, A08, A11, A12, A13, A28 and A31.",
-                             hl7v2::Location{"MSH", 1, 9}});
     return a;
   }
 
@@ -124,13 +122,8 @@ Assessment assess_adt(const hl7v2::Message& msg, const FeedContext& feed) {
                              "Neither EVN-2 nor MSH-7 gives the time of the event, so this "
                              "update cannot be put in order with others; send MSH-7.",
                              hl7v2::Location{"MSH", 1, 7}});
-  } else if (!fhir::hl7_to_fhir_datetime(event.value)) {
-    const std::string name = event.where.segment + "-" + std::to_string(event.where.field);
-    a.issues.push_back(Issue{true, 102,
-                             name + " event date/time \"" + event.value +
-                                 "\" is not a valid HL7 date/time (YYYYMMDD[HHMM[SS]]); "
-                                 "correct it at source and send an A08 update.",
-                             event.where});
+  } else if (auto readable = fhir::hl7_to_fhir_datetime(event.value); !readable) {
+    a.issues.push_back(unreadable_datetime(event.where, "event date/time", readable.error()));
   }
   if (has_encounter(trigger)) {
     if (const auto pv1 = msg.find("PV1")) {
@@ -144,7 +137,11 @@ Assessment assess_adt(const hl7v2::Message& msg, const FeedContext& feed) {
 Result<MappingOutput> map_adt(const hl7v2::Message& msg, const FeedContext& feed) {
   Assessment assessment = assess_adt(msg, feed);
   if (!assessment.supported) {
-    return make_error("adt-unsupported", assessment.issues.front().message);
+    return make_error("adt-unsupported", "Message type " + msg.message_code() + "^" +
+                                             trigger_event(msg) +
+                                             " is not mapped to the shared care record, which "
+                                             "takes ADT A01, A02, A03, A04, A05, A08, A11, A12, "
+                                             "A13, A28 and A31.");
   }
   const auto pid = msg.find("PID");
   if (!pid) return make_error("adt-no-pid", assessment.issues.front().message);
@@ -167,11 +164,12 @@ Result<MappingOutput> map_adt(const hl7v2::Message& msg, const FeedContext& feed
   out.issues = std::move(assessment.issues);
   const std::string trigger = trigger_event(msg);
   int64_t event_time_ms = 0;
-  if (auto ms = fhir::hl7_to_epoch_ms(event_time_source(msg).value)) event_time_ms = *ms;
-  else if (auto sent = fhir::hl7_to_epoch_ms(msg.message_time())) event_time_ms = *sent;
+  if (auto ms = fhir::hl7_to_epoch_ms(event_time_source(msg).value))
+    event_time_ms = *ms;
+  else if (auto sent = fhir::hl7_to_epoch_ms(msg.message_time()))
+    event_time_ms = *sent;
 
-  PatientResource patient =
-      patient_resource(msg, *pid, msg.find("PD1"), ids, patient_id);
+  PatientResource patient = patient_resource(msg, *pid, msg.find("PD1"), ids, patient_id);
   MappedResource patient_out;
   patient_out.type = "Patient";
   patient_out.id = patient_id;
@@ -183,19 +181,20 @@ Result<MappingOutput> map_adt(const hl7v2::Message& msg, const FeedContext& feed
 
   if (!ids.rejected.empty()) {
     const RejectedNhsNumber& bad = ids.rejected.front();
-    out.worklist_add.push_back(
-        {"invalid-nhs-number", patient_id,
-         describe(msg, feed) + ": PID-3 repetition " + std::to_string(bad.repetition) +
-             " NHS number " + bad.value + " " + bad.problem + "; the patient is held under " +
-             key + " only until the source sends a corrected NHS number."});
+    out.worklist_add.push_back({"invalid-nhs-number", patient_id,
+                                describe(msg, feed) + ": PID-3 repetition " +
+                                    std::to_string(bad.repetition) + " NHS number " + bad.value +
+                                    " " + bad.problem + "; the patient is held under " + key +
+                                    " only until the source sends a corrected NHS number."});
   } else if (ids.nhs_number) {
     out.worklist_resolve.emplace_back(patient_id, "no-nhs-number");
     out.worklist_resolve.emplace_back(patient_id, "invalid-nhs-number");
   } else {
     out.worklist_add.push_back({"no-nhs-number", patient_id,
-                                describe(msg, feed) + " has no NHS number; the patient is held "
-                                                      "under " + key +
-                                    " until a later message supplies one."});
+                                describe(msg, feed) +
+                                    " has no NHS number; the patient is held "
+                                    "under " +
+                                    key + " until a later message supplies one."});
   }
 
   if (has_encounter(trigger)) {

@@ -20,8 +20,7 @@ constexpr std::string_view kParticipationType =
 
 // A11/A12/A13 correct an earlier event: the encounter gets a new version (cancelled, back in
 // progress) rather than being deleted, so its history shows what happened.
-std::string_view encounter_status(std::string_view trigger, const hl7v2::Message& msg,
-                                  size_t pv1) {
+std::string_view encounter_status(std::string_view trigger, const hl7v2::Message& msg, size_t pv1) {
   if (trigger == "A05") return "planned";
   if (trigger == "A03") return "finished";
   if (trigger == "A11") return "cancelled";
@@ -39,7 +38,8 @@ Value encounter_class(std::string_view patient_class, const JsonBuilder& json) {
   if (patient_class == "I" || patient_class == "B") {
     return json.coding(kActCode, "IMP", "inpatient encounter");
   }
-  if (patient_class == "O" || patient_class == "R") return json.coding(kActCode, "AMB", "ambulatory");
+  if (patient_class == "O" || patient_class == "R")
+    return json.coding(kActCode, "AMB", "ambulatory");
   if (patient_class == "P") return json.coding(kActCode, "PRENC", "pre-admission");
   return json.coding("http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "UNK", "unknown");
 }
@@ -57,12 +57,9 @@ Issue no_encounter(std::string message, hl7v2::Location where) {
 
 }  // namespace
 
-std::optional<EncounterResource> encounter_resource(const hl7v2::Message& msg,
-                                                    std::string_view trigger,
-                                                    const std::string& patient_id,
-                                                    const std::string& default_authority,
-                                                    const FeedContext& feed,
-                                                    std::vector<Issue>& issues) {
+std::optional<EncounterResource> encounter_resource(
+    const hl7v2::Message& msg, std::string_view trigger, const std::string& patient_id,
+    const std::string& default_authority, const FeedContext& feed, std::vector<Issue>& issues) {
   const auto pv1 = msg.find("PV1");
   if (!pv1) {
     issues.push_back(no_encounter(
@@ -105,8 +102,9 @@ std::optional<EncounterResource> encounter_resource(const hl7v2::Message& msg,
     const std::string system = feed.system_for(authority, "VN");
     out.id = derive_id("Encounter", system, visit_number);
     Value identifier = json.object();
-    json.put(identifier, "type", json.codeable_concept("http://terminology.hl7.org/CodeSystem/v2-0203",
-                                                       "VN", "Visit number"));
+    json.put(identifier, "type",
+             json.codeable_concept("http://terminology.hl7.org/CodeSystem/v2-0203", "VN",
+                                   "Visit number"));
     json.put(identifier, "system", system);
     json.put(identifier, "value", visit_number);
     json.append(identifiers, std::move(identifier));
@@ -117,8 +115,8 @@ std::optional<EncounterResource> encounter_resource(const hl7v2::Message& msg,
   } else {
     issues.push_back(no_encounter(
         "PV1-19 (visit number) and PV1-44 (admit date/time) are both empty, so no Encounter "
-        "was recorded for this ADT^" + std::string(trigger) +
-            "; send the visit number for the visit to appear in the record.",
+        "was recorded for this ADT^" +
+            std::string(trigger) + "; send the visit number for the visit to appear in the record.",
         hl7v2::Location{"PV1", 1, 19}));
     return std::nullopt;
   }

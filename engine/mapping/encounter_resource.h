@@ -24,11 +24,8 @@ struct EncounterResource {
 // encounter (no PV1, or neither a visit number nor an admit time).
 // A visit number without an assigning authority takes `default_authority` (the hospital
 // number's); its system is the feed's for that authority and type VN.
-std::optional<EncounterResource> encounter_resource(const hl7v2::Message& msg,
-                                                    std::string_view trigger,
-                                                    const std::string& patient_id,
-                                                    const std::string& default_authority,
-                                                    const FeedContext& feed,
-                                                    std::vector<Issue>& issues);
+std::optional<EncounterResource> encounter_resource(
+    const hl7v2::Message& msg, std::string_view trigger, const std::string& patient_id,
+    const std::string& default_authority, const FeedContext& feed, std::vector<Issue>& issues);
 
 }  // namespace cc::mapping

@@ -1,5 +1,6 @@
 // FeedContext::system_for: the identifier system URI for an assigning authority (and identifier
-// type), from the feed's configuration or the documented default urn:connecting-care:id:<feed>:<authority>.
+// type), from the feed's configuration or the documented default
+// urn:connecting-care:id:<feed>:<authority>.
 #include <cstdio>
 
 #include "engine/mapping/adt_mapping.h"

@@ -48,8 +48,10 @@ PatientIdentifiers read_patient_identifiers(const hl7v2::Message& msg, size_t pi
     if (value.empty()) continue;
     if (is_nhs_repetition(msg, pid, rep)) {
       auto nhs = identity::NhsNumber::parse(value);
-      if (!nhs) ids.rejected.push_back({rep, value, problem_with(nhs.error())});
-      else if (!ids.nhs_number) ids.nhs_number = std::move(nhs).value();
+      if (!nhs)
+        ids.rejected.push_back({rep, value, problem_with(nhs.error())});
+      else if (!ids.nhs_number)
+        ids.nhs_number = std::move(nhs).value();
       continue;
     }
     const std::string type = text(msg, pid, 3, rep, 5);

@@ -29,7 +29,7 @@ struct RejectedNhsNumber {
 struct PatientIdentifiers {
   std::optional<identity::NhsNumber> nhs_number;  // the first valid NHS number
   std::vector<RejectedNhsNumber> rejected;
-  std::vector<LocalIdentifier> local;             // in PID-3 order, duplicates dropped
+  std::vector<LocalIdentifier> local;  // in PID-3 order, duplicates dropped
 };
 
 // A repetition is the NHS number when CX-5 is NH (or NHS), or the CX-4 assigning authority is

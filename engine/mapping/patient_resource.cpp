@@ -85,9 +85,8 @@ std::string_view gender(std::string_view sex) {
 
 }  // namespace
 
-PatientResource patient_resource(const hl7v2::Message& msg, size_t pid,
-                                 std::optional<size_t> pd1, const PatientIdentifiers& ids,
-                                 const std::string& id) {
+PatientResource patient_resource(const hl7v2::Message& msg, size_t pid, std::optional<size_t> pd1,
+                                 const PatientIdentifiers& ids, const std::string& id) {
   PatientResource out;
   Value& patient = out.resource.SetObject();
   const JsonBuilder json(out.resource.GetAllocator());
@@ -113,8 +112,8 @@ PatientResource patient_resource(const hl7v2::Message& msg, size_t pid,
   for (const LocalIdentifier& local : ids.local) {
     Value identifier = json.object();
     if (const Code* type = find_code(kIdentifierTypes, local.type_code)) {
-      json.put(identifier, "type", json.codeable_concept(kIdentifierTypeSystem, type->code,
-                                                         type->display));
+      json.put(identifier, "type",
+               json.codeable_concept(kIdentifierTypeSystem, type->code, type->display));
     }
     json.put(identifier, "system", local.system);
     json.put(identifier, "value", local.value);
@@ -143,7 +142,8 @@ PatientResource patient_resource(const hl7v2::Message& msg, size_t pid,
 
   if (auto death = fhir_datetime(text(msg, pid, 29))) {
     json.put(patient, "deceasedDateTime", *death);
-  } else if (const std::string indicator = text(msg, pid, 30); indicator == "Y" || indicator == "N") {
+  } else if (const std::string indicator = text(msg, pid, 30);
+             indicator == "Y" || indicator == "N") {
     json.put_bool(patient, "deceasedBoolean", indicator == "Y");
   }
 

@@ -15,11 +15,11 @@ namespace cc::mapping {
 
 struct PatientResource {
   rapidjson::Document resource;
-  std::vector<std::pair<std::string, std::string>> identifiers;  // (system, value), as in the resource
+  std::vector<std::pair<std::string, std::string>>
+      identifiers;  // (system, value), as in the resource
 };
 
-PatientResource patient_resource(const hl7v2::Message& msg, size_t pid,
-                                 std::optional<size_t> pd1, const PatientIdentifiers& ids,
-                                 const std::string& id);
+PatientResource patient_resource(const hl7v2::Message& msg, size_t pid, std::optional<size_t> pd1,
+                                 const PatientIdentifiers& ids, const std::string& id);
 
 }  // namespace cc::mapping

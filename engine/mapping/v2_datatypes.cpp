@@ -21,8 +21,7 @@ constexpr std::string_view kOdsSystem = "https://fhir.nhs.uk/Id/ods-organization
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::toupper(static_cast<unsigned char>(x)) ==
                   std::toupper(static_cast<unsigned char>(y));
          });
@@ -67,6 +66,10 @@ std::string_view name_use(std::string_view type) {
 
 std::string text(const hl7v2::Message& msg, size_t seg, int field, int rep, int comp, int sub) {
   std::string v = msg.value(seg, field, rep, comp, sub);
+  // FHIR strings hold no control characters but tab, CR and LF.
+  for (char& c : v) {
+    if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\r' && c != '\n') c = ' ';
+  }
   size_t b = 0, e = v.size();
   while (b < e && is_space(v[b])) ++b;
   while (e > b && is_space(v[e - 1])) --e;
@@ -109,8 +112,7 @@ Value human_name(const hl7v2::Message& msg, size_t seg, int field, int rep,
   return name;
 }
 
-Value address(const hl7v2::Message& msg, size_t seg, int field, int rep,
-              const JsonBuilder& json) {
+Value address(const hl7v2::Message& msg, size_t seg, int field, int rep, const JsonBuilder& json) {
   // XAD-1 is SAD from 2.5: street or mailing address & street name & dwelling number.
   std::string street = text(msg, seg, field, rep, 1, 1);
   if (street.empty()) {
@@ -122,12 +124,18 @@ Value address(const hl7v2::Message& msg, size_t seg, int field, int rep,
 
   Value addr = json.object();
   const std::string type = text(msg, seg, field, rep, 7);
-  if (one_of(type, {"H", "P", "RH"})) json.put(addr, "use", "home");
-  else if (one_of(type, {"B", "O"})) json.put(addr, "use", "work");
-  else if (one_of(type, {"C", "V"})) json.put(addr, "use", "temp");
-  else if (one_of(type, {"BA", "BR", "N"})) json.put(addr, "use", "old");
-  else if (one_of(type, {"BI"})) json.put(addr, "use", "billing");
-  else if (one_of(type, {"M"})) json.put(addr, "type", "postal");
+  if (one_of(type, {"H", "P", "RH"}))
+    json.put(addr, "use", "home");
+  else if (one_of(type, {"B", "O"}))
+    json.put(addr, "use", "work");
+  else if (one_of(type, {"C", "V"}))
+    json.put(addr, "use", "temp");
+  else if (one_of(type, {"BA", "BR", "N"}))
+    json.put(addr, "use", "old");
+  else if (one_of(type, {"BI"}))
+    json.put(addr, "use", "billing");
+  else if (one_of(type, {"M"}))
+    json.put(addr, "type", "postal");
   json.put(addr, "line", std::move(lines));
   json.put(addr, "city", text(msg, seg, field, rep, 3));
   // XAD-4 is "state or province"; English feeds send the county there, FHIR's district.
@@ -157,29 +165,41 @@ Value contact_point(const hl7v2::Message& msg, size_t seg, int field, int rep,
     if (value.empty()) {
       const std::string country = text(msg, seg, field, rep, 5);
       const std::string extension = text(msg, seg, field, rep, 8);
-      value = join({country.empty() ? std::string() : "+" + country,
-                    text(msg, seg, field, rep, 6), text(msg, seg, field, rep, 7),
-                    extension.empty() ? std::string() : "ext. " + extension},
-                   " ");
+      value = join(
+          {country.empty() ? std::string() : "+" + country, text(msg, seg, field, rep, 6),
+           text(msg, seg, field, rep, 7), extension.empty() ? std::string() : "ext. " + extension},
+          " ");
     }
   }
   if (value.empty()) return Value();
 
   std::string_view system;
-  if (email) system = "email";
-  else if (one_of(equipment, {"PH", "CP"})) system = "phone";
-  else if (one_of(equipment, {"FX"})) system = "fax";
-  else if (one_of(equipment, {"BP"})) system = "pager";
-  else if (one_of(equipment, {"MD", "TDD", "TTY"})) system = "other";
-  else if (iequals(use_code, "BPN")) system = "pager";
-  else if (value.find('@') != std::string::npos) system = "email";
-  else system = "phone";
+  if (email)
+    system = "email";
+  else if (one_of(equipment, {"PH", "CP"}))
+    system = "phone";
+  else if (one_of(equipment, {"FX"}))
+    system = "fax";
+  else if (one_of(equipment, {"BP"}))
+    system = "pager";
+  else if (one_of(equipment, {"MD", "TDD", "TTY"}))
+    system = "other";
+  else if (iequals(use_code, "BPN"))
+    system = "pager";
+  else if (value.find('@') != std::string::npos)
+    system = "email";
+  else
+    system = "phone";
 
   std::string_view use = default_use;
-  if (one_of(equipment, {"CP"})) use = "mobile";
-  else if (one_of(use_code, {"PRN", "ORN"})) use = "home";
-  else if (one_of(use_code, {"WPN"})) use = "work";
-  else if (one_of(use_code, {"VHN"})) use = "temp";
+  if (one_of(equipment, {"CP"}))
+    use = "mobile";
+  else if (one_of(use_code, {"PRN", "ORN"}))
+    use = "home";
+  else if (one_of(use_code, {"WPN"}))
+    use = "work";
+  else if (one_of(use_code, {"VHN"}))
+    use = "temp";
 
   Value cp = json.object();
   json.put(cp, "system", system);
@@ -199,8 +219,10 @@ std::optional<NamedPerson> named_person(const hl7v2::Message& msg, size_t seg, i
                       text(msg, seg, field, rep, 5)},
                      " ");
     if (p.code.empty() && p.display.empty()) continue;
-    if (national_code(p.code, 'C')) p.system = kGmcSystem;
-    else if (national_code(p.code, 'G')) p.system = kGmpSystem;
+    if (national_code(p.code, 'C'))
+      p.system = kGmcSystem;
+    else if (national_code(p.code, 'G'))
+      p.system = kGmpSystem;
     if (!p.system.empty()) {
       // Another repetition may name the person when the national one does not.
       if (p.display.empty() && first) p.display = first->display;
@@ -214,7 +236,8 @@ std::optional<NamedPerson> named_person(const hl7v2::Message& msg, size_t seg, i
 Value practitioner_reference(const NamedPerson& person, const JsonBuilder& json) {
   Value ref = json.object();
   json.put(ref, "type", "Practitioner");
-  if (!person.system.empty()) json.put(ref, "identifier", json.identifier(person.system, person.code));
+  if (!person.system.empty())
+    json.put(ref, "identifier", json.identifier(person.system, person.code));
   json.put(ref, "display", person.display);
   return ref;
 }

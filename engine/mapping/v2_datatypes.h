@@ -8,13 +8,12 @@
 #include <rapidjson/document.h>
 
 #include "adapters/hl7v2/message.h"
-#include "engine/mapping/adt_mapping.h"
 #include "engine/mapping/json_builder.h"
 
 namespace cc::mapping {
 
-// A decoded value, trimmed of surrounding white space; the HL7 null ("") reads as absent
-// (a snapshot resource has nothing to delete, so an explicit null and an empty field agree).
+// A decoded value, trimmed of surrounding white space, control characters made spaces; the HL7
+// null ("") reads as absent (a snapshot resource has nothing to delete, so null and empty agree).
 std::string text(const hl7v2::Message& msg, size_t seg, int field, int rep = 1, int comp = 1,
                  int sub = 1);
 
@@ -50,8 +49,8 @@ rapidjson::Value practitioner_reference(const NamedPerson& person, const JsonBui
 
 // PD1-3 style XON -> Reference{type Organization, identifier ODS code, display}; the ODS code is
 // XON-10 (2.5) when present, else XON-3 (how NHS 2.3/2.4 feeds send it). Null when empty.
-rapidjson::Value organization_reference(const hl7v2::Message& msg, size_t seg, int field,
-                                        int rep, const JsonBuilder& json);
+rapidjson::Value organization_reference(const hl7v2::Message& msg, size_t seg, int field, int rep,
+                                        const JsonBuilder& json);
 
 // PL -> "point of care, room, bed, facility" (PL-9 description when those are empty).
 std::string location_text(const hl7v2::Message& msg, size_t seg, int field);

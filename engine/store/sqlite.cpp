@@ -76,7 +76,7 @@ std::string_view Statement::blob(int col) const {
 
 bool Statement::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
-Database::Database(const std::string& path, Mode mode) : path_(path) {
+Database::Database(const std::string& path, Mode mode, Durability durability) : path_(path) {
   int flags = mode == Mode::ReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
@@ -89,11 +89,11 @@ Database::Database(const std::string& path, Mode mode) : path_(path) {
   sqlite3_busy_timeout(db_, 10000);
   if (mode == Mode::ReadWrite) {
     exec("PRAGMA journal_mode=WAL");
-    // FULL: an acknowledged message survives power loss, not only a process crash.
-    exec("PRAGMA synchronous=FULL");
+    exec(durability == Durability::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     exec("PRAGMA foreign_keys=ON");
   }
   exec("PRAGMA cache_size=-65536");
+  exec("PRAGMA mmap_size=1073741824");
 }
 
 Database::~Database() {

@@ -48,8 +48,12 @@ class Statement {
 class Database {
  public:
   enum class Mode { ReadWrite, ReadOnly };
-  // Opens (creating when ReadWrite) a database in WAL mode with synchronous=FULL.
-  Database(const std::string& path, Mode mode);
+  // Full: every commit survives power loss (synchronous=FULL) — the inbox and the audit log.
+  // Normal: a commit may be lost on power loss but never half-applied (synchronous=NORMAL in WAL)
+  // — for what can be rebuilt from the inbox, such as the mapped record.
+  enum class Durability { Full, Normal };
+  // Opens (creating when ReadWrite) a database in WAL mode.
+  Database(const std::string& path, Mode mode, Durability durability = Durability::Full);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

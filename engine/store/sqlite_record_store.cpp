@@ -15,8 +15,8 @@ CREATE TABLE IF NOT EXISTS resource_version (
   type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
   event_time_ms INTEGER NOT NULL, last_updated_ms INTEGER NOT NULL,
   inbox_id INTEGER NOT NULL, feed TEXT NOT NULL, sending_facility TEXT NOT NULL, control_id TEXT NOT NULL,
-  json TEXT NOT NULL,
-  PRIMARY KEY (type, id, version)) WITHOUT ROWID;
+  json TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS resource_version_key ON resource_version(type, id, version);
 CREATE TABLE IF NOT EXISTS resource_current (
   type TEXT NOT NULL, id TEXT NOT NULL,
   version INTEGER NOT NULL,         -- the version shown: latest by event time
@@ -99,7 +99,9 @@ Result<std::unique_ptr<SqliteRecordStore>> SqliteRecordStore::open(const std::st
   std::string path = data_dir + "/record.db";
   try {
     std::unique_ptr<SqliteRecordStore> s(new SqliteRecordStore(path));
-    s->writer_ = std::make_unique<Database>(path, Database::Mode::ReadWrite);
+    // The record is rebuilt from the inbox after a power loss (the mapping cursor moves in the same
+    // transaction as the resources), so it does not need an fsync per commit.
+    s->writer_ = std::make_unique<Database>(path, Database::Mode::ReadWrite, Database::Durability::Normal);
     s->writer_->exec(kSchema);
     return s;
   } catch (const SqliteError& e) {

@@ -19,7 +19,7 @@ std::string message(int i) {
   std::string ctl = "DUR" + std::to_string(i);
   std::string t = "20260401" + std::string(i % 24 < 10 ? "0" : "") + std::to_string(i % 24) + "0000";
   return "MSH|^~\\&|PAS|RBT|CARERECORD|CHESHIRE|" + t + "||ADT^A04^ADT_A01|" + ctl + "|P|2.4\rEVN|A04|" + t +
-         "\rPID|1||DM" + std::to_string(i) + "^^^RBT^MR||DURABLE^TEST||19800101|M\rPV1|1|E|ED^^^RBT20|||||||||||||||||DV" +
+         "\rPID|1||DM" + std::to_string(i) + "^^^RBT^MR||DURABLE^TEST||19800101|M\rPV1|1|E|ED^^^RBT20||||||||||||||||DV" +
          std::to_string(i) + "^^^RBT^VN\r";
 }
 

@@ -35,7 +35,7 @@ struct Adt {
     return "MSH|^~\\&|PAS|" + facility + "|CARERECORD|CHESHIRE|" + time + "||ADT^" + event + "^ADT_A01|" + control_id +
            "|" + processing_id + "|" + version + "\r" + "EVN|" + event + "|" + time + "\r" + "PID|1||" + pid3 + "||" +
            family + "^" + given + "^^^MRS||19700101|F|||1 Church Lane^^CREWE^CHESHIRE^CW1 2AB^GBR^H\r" +
-           "PV1|1|I|WD7^^12^RBT20|||||C4123456^PATEL^RAJ^^^DR|300|||||||||" + visit + "^^^RBT^VN|||||||||||||||||||||||||" +
+           "PV1|1|I|WD7^^12^RBT20||||C4123456^PATEL^RAJ^^^DR|||300|||||||||" + visit + "^^^RBT^VN|||||||||||||||||||||||||" +
            time + "\r";
   }
 };
@@ -317,6 +317,7 @@ TEST_F(FeedTest, ProcessingIdNotAcceptedIsAR) {
   MllpClient c(engine->mllp_port());
   Adt m;
   m.processing_id = "D";  // the development feed accepts P and T
+  m.version = "2.5";
   std::string ack = c.exchange(m.text());
   EXPECT_EQ(hl7_field(ack, "MSA", 1), "AR") << ack;
   EXPECT_EQ(hl7_field(ack, "ERR", 3).substr(0, 3), "202") << ack;

@@ -46,31 +46,44 @@ std::vector<CorpusMessage> corpus_messages(const fs::path& dir, bool skip_json) 
   return messages;
 }
 
-// Reads every segment, field, repetition, component and subcomponent through the public accessors
-// (one past each end too) and checks they agree; returns how many subcomponents it decoded.
+// Reads every segment, field, repetition, component and subcomponent through the accessors (one
+// past each end too) and through the one-pass walker, checking they agree; returns the pieces read.
 size_t walk(const Message& m) {
   const auto& d = m.delimiters();
-  size_t decoded = 0;
+  size_t total = 0;
   for (size_t seg = 0; seg < m.segment_count(); ++seg) {
     EXPECT_EQ(m.segment_name(seg).size(), 3u);
     EXPECT_EQ(m.segment_text(seg).substr(0, 3), m.segment_name(seg));
+    size_t walked = 0;
+    m.for_each_subcomponent(seg, [&](const Message::Piece& p) {
+      ++walked;
+      EXPECT_EQ(p.raw, m.raw_at(seg, p.field, p.rep, p.comp, p.sub)) << "segment " << seg << " field " << p.field;
+      const bool delimiter_field = seg == 0 && p.field <= 2;  // MSH-1 and MSH-2 are read literally
+      EXPECT_EQ(p.escaped, !delimiter_field && d.escape != '\0' && p.raw.find(d.escape) != std::string_view::npos);
+    });
+    size_t located = 0;
     for (int field = 1; field <= m.field_count(seg) + 1; ++field) {
       const int reps = m.repetition_count(seg, field);
       EXPECT_EQ(reps == 0, m.field_raw(seg, field).empty());
-      for (int rep = 1; rep <= reps + 1; ++rep) {
-        const int comps = std::max(1, cc::hl7v2::piece_count(m.raw_at(seg, field, rep), d.component));
+      EXPECT_TRUE(m.raw_at(seg, field, reps + 1).empty());
+      for (int rep = 1; rep <= reps; ++rep) {
+        const bool delimiter_field = seg == 0 && field <= 2;  // MSH-1 and MSH-2 are never split
+        const int comps = delimiter_field ? 1 : std::max(1, cc::hl7v2::piece_count(m.raw_at(seg, field, rep), d.component));
         for (int comp = 1; comp <= comps; ++comp) {
-          const int subs = std::max(1, cc::hl7v2::piece_count(m.raw_at(seg, field, rep, comp), d.subcomponent));
+          const int subs =
+              delimiter_field ? 1 : std::max(1, cc::hl7v2::piece_count(m.raw_at(seg, field, rep, comp), d.subcomponent));
           for (int sub = 1; sub <= subs; ++sub) {
             const std::string value = m.value(seg, field, rep, comp, sub);
             EXPECT_TRUE(cc::hl7v2::is_utf8(value)) << "segment " << seg << " field " << field;
-            ++decoded;
+            ++located;
           }
         }
       }
     }
+    EXPECT_EQ(walked, located) << "segment " << seg;
+    total += located;
   }
-  return decoded;
+  return total;
 }
 
 struct Tally {
@@ -165,7 +178,7 @@ TEST(Hl7v2Corpus, EveryPieceOfEveryMessageIsReachable) {
     auto result = Message::parse(message.text);
     if (result.ok()) decoded += walk(*result);
   }
-  std::cout << "decoded " << decoded << " subcomponents through the accessors\n";
+  std::cout << "read " << decoded << " subcomponents through the accessors and the walker\n";
   EXPECT_GT(decoded, 0u);
 }
 

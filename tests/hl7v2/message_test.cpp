@@ -124,9 +124,43 @@ TEST(Hl7v2Message, PieceHelpers) {
   EXPECT_EQ(piece_count("a", '^'), 1);
   EXPECT_EQ(piece_count("a^", '^'), 2);
   EXPECT_EQ(piece_count("a^b^^d", '^'), 4);
-  std::vector<std::string> seen;
-  cc::hl7v2::for_each_piece("a^^c^", '^', [&](std::string_view p) { seen.emplace_back(p); });
-  EXPECT_EQ(seen, (std::vector<std::string>{"a", "", "c", ""}));
+}
+
+TEST(Hl7v2Message, WalkingEverySubcomponentOfASegment) {
+  const Message m = parsed(kAdt);
+  std::vector<std::string> pieces;
+  const auto record = [&](const Message::Piece& p) {
+    pieces.push_back(std::to_string(p.field) + "." + std::to_string(p.rep) + "." + std::to_string(p.comp) + "." +
+                     std::to_string(p.sub) + "=" + std::string(p.raw));
+  };
+  m.for_each_subcomponent(2, record);
+  EXPECT_EQ(pieces, (std::vector<std::string>{
+                        "1.1.1.1=1", "3.1.1.1=9434765919", "3.1.2.1=", "3.1.3.1=", "3.1.4.1=NHS",
+                        "3.1.4.2=2.16.840.1.113883.2.1.4.1", "3.1.4.3=ISO", "3.1.5.1=NH", "3.2.1.1=H123456", "3.2.2.1=",
+                        "3.2.3.1=", "3.2.4.1=RXH", "3.2.5.1=MR", "5.1.1.1=SMITH", "5.1.2.1=JOHN", "5.1.3.1=A",
+                        "5.1.4.1=", "5.1.5.1=MR", "7.1.1.1=19700101", "8.1.1.1=M"}));
+  pieces.clear();
+  m.for_each_subcomponent(0, record);
+  ASSERT_GE(pieces.size(), 4u);
+  EXPECT_EQ(pieces[0], "1.1.1.1=|");
+  EXPECT_EQ(pieces[1], "2.1.1.1=^~\\&");
+  EXPECT_EQ(pieces[2], "3.1.1.1=PAS");
+  pieces.clear();
+  m.for_each_subcomponent(99, record);
+  EXPECT_TRUE(pieces.empty());
+}
+
+TEST(Hl7v2Message, WalkerFlagsEscapedPiecesAcrossLongFields) {
+  const std::string long_text = std::string(40, 'x') + "\\E\\" + std::string(30, 'y');
+  const Message m = parsed("MSH|^~\\&|A|B|C|D|20240301||ADT^A01|1|P|2.5\rNTE|1|" + std::string(20, 'a') + "^" +
+                           long_text + "^" + std::string(33, 'z') + "|\\E\\\r");
+  std::vector<std::pair<std::string, bool>> pieces;
+  m.for_each_subcomponent(1, [&](const Message::Piece& p) { pieces.emplace_back(std::string(p.raw), p.escaped); });
+  ASSERT_EQ(pieces.size(), 5u);
+  EXPECT_EQ(pieces[1], std::make_pair(std::string(20, 'a'), false));
+  EXPECT_EQ(pieces[2], std::make_pair(long_text, true));
+  EXPECT_EQ(pieces[3], std::make_pair(std::string(33, 'z'), false));
+  EXPECT_EQ(pieces[4], std::make_pair(std::string("\\E\\"), true));
 }
 
 TEST(Hl7v2Message, CustomDelimiters) {

@@ -86,6 +86,13 @@ TEST(Hl7v2Reject, SegmentNamesMustBeThreeCapitalsOrDigits) {
   }
 }
 
+TEST(Hl7v2Reject, BadSegmentIsNamedWithoutDelimiters) {
+  EXPECT_EQ(rejected(kGoodMsh + "\rpid|1\r").where.segment, "pid");
+  EXPECT_EQ(rejected(kGoodMsh + "\rPIDX|1\r").where.segment, "PID");
+  EXPECT_EQ(rejected(kGoodMsh + "\rP|D|1\r").where.segment, "P");
+  EXPECT_EQ(rejected(kGoodMsh + "\r|PID|1\r").where.segment, "");
+}
+
 TEST(Hl7v2Reject, SecondMshMeansSeveralMessages) {
   const ParseProblem p = rejected(kGoodMsh + "\rPID|1\r" + kGoodMsh + "\r");
   EXPECT_EQ(p.hl7_code, 100);

@@ -192,16 +192,17 @@ TEST_P(AdtCase, MapsAsExpected) {
   rapidjson::Document expected;
   expected.Parse(read_file(expected_path()).c_str());
   ASSERT_FALSE(expected.HasParseError()) << expected_path() << " is not valid JSON";
-  EXPECT_TRUE(expected == actual)
-      << "first difference at " << first_difference(expected, actual, "$") << "\n--- expected ("
-      << expected_path().string() << ")\n"
-      << pretty(expected) << "--- actual\n"
-      << pretty(actual);
+  EXPECT_TRUE(expected == actual) << "first difference at "
+                                  << first_difference(expected, actual, "$") << "\n--- expected ("
+                                  << expected_path().string() << ")\n"
+                                  << pretty(expected) << "--- actual\n"
+                                  << pretty(actual);
 }
 
 TEST_P(AdtCase, ResourcesAreValidFhirR4) {
   auto* schema = cc::testing::FhirSchema::shared();
-  if (!schema) GTEST_SKIP() << "FHIR R4 JSON schema not found at " << cc::testing::FhirSchema::path();
+  if (!schema)
+    GTEST_SKIP() << "FHIR R4 JSON schema not found at " << cc::testing::FhirSchema::path();
   auto msg = Message::parse(read_file(hl7_path()));
   ASSERT_TRUE(msg.ok());
   auto mapped = cc::mapping::map_adt(*msg, case_feed());
@@ -238,8 +239,8 @@ INSTANTIATE_TEST_SUITE_P(Adt, AdtCase, ::testing::ValuesIn(case_names()),
 
 TEST(AdtCases, FolderHoldsEveryEventType) {
   const auto names = case_names();
-  for (const char* trigger : {"A01", "A02", "A03", "A04", "A05", "A08", "A11", "A12", "A13",
-                              "A28", "A31"}) {
+  for (const char* trigger :
+       {"A01", "A02", "A03", "A04", "A05", "A08", "A11", "A12", "A13", "A28", "A31"}) {
     const bool found = std::any_of(names.begin(), names.end(), [&](const std::string& name) {
       auto msg = Message::parse(read_file(kCaseDir / (name + ".hl7")));
       return msg && msg->trigger_event() == trigger;

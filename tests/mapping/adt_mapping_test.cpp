@@ -24,10 +24,16 @@ Message parse(const std::string& text) {
 // An A08 with the given PID-3 and event times (EVN-2 may be empty).
 std::string a08(const std::string& pid3, const std::string& msh7 = "20240301120000",
                 const std::string& evn2 = "20240301115900") {
-  return "MSH|^~\\&|PAS|RBT|CC|CHESHIRE|" + msh7 + "||ADT^A08|C1|P|2.4\r"
-         "EVN|A08|" + evn2 + "\r"
-         "PID|1||" + pid3 + "||SMITH^John||19700101|M\r"
-         "PV1|1|I|WARD 1^^^RBT20||||||||||||||||V1^^^RBT^VN|||||||||||||||||||||||||20240301090000\r";
+  return "MSH|^~\\&|PAS|RBT|CC|CHESHIRE|" + msh7 +
+         "||ADT^A08|C1|P|2.4\r"
+         "EVN|A08|" +
+         evn2 +
+         "\r"
+         "PID|1||" +
+         pid3 +
+         "||SMITH^John||19700101|M\r"
+         "PV1|1|I|WARD "
+         "1^^^RBT20||||||||||||||||V1^^^RBT^VN|||||||||||||||||||||||||20240301090000\r";
 }
 
 const cc::mapping::MappedResource* find(const cc::mapping::MappingOutput& out,
@@ -43,7 +49,8 @@ TEST(DeriveId, IsTheFirst16BytesOfSha256InHex) {
             "5de81de40d74866807f25e180eb8dd22");
   EXPECT_EQ(cc::mapping::derive_id("Encounter", "urn:connecting-care:id:pas-adt:RBT", "V1"),
             "ce8b610feba75fa6aaf1a4cfb1b71cd4");
-  EXPECT_NE(cc::mapping::derive_id("Patient", "s", "v"), cc::mapping::derive_id("Encounter", "s", "v"));
+  EXPECT_NE(cc::mapping::derive_id("Patient", "s", "v"),
+            cc::mapping::derive_id("Encounter", "s", "v"));
 }
 
 TEST(FeedContext, ConfiguredAuthorityGetsItsSystem) {
@@ -58,8 +65,7 @@ TEST(FeedContext, UnconfiguredAuthorityGetsThePercentEncodedDefault) {
 }
 
 TEST(AssessAdt, NhsNumberFailingModulus11IsAnErrorAtItsRepetition) {
-  const auto a = cc::mapping::assess_adt(
-      parse(a08("RBT123^^^RBT^MR~9434765918^^^NHS^NH")), kFeed);
+  const auto a = cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR~9434765918^^^NHS^NH")), kFeed);
   ASSERT_TRUE(a.has_error());
   ASSERT_EQ(a.issues.size(), 1u);
   EXPECT_EQ(a.issues[0].hl7_code, 102);
@@ -77,12 +83,14 @@ TEST(AssessAdt, NhsNumberIsFoundByTypeCodeByAuthorityOrByOid) {
     const auto a = cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR~" + pid3)), kFeed);
     EXPECT_TRUE(a.has_error()) << pid3;
   }
-  const auto local = cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR~9434765918^^^RJR^MR")), kFeed);
+  const auto local =
+      cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR~9434765918^^^RJR^MR")), kFeed);
   EXPECT_FALSE(local.has_error()) << "a local number that fails Modulus 11 is not an NHS number";
 }
 
 TEST(AssessAdt, WrongLengthAndSpacedNhsNumbers) {
-  const auto short_number = cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR~99912345^^^NHS^NH")), kFeed);
+  const auto short_number =
+      cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR~99912345^^^NHS^NH")), kFeed);
   ASSERT_TRUE(short_number.has_error());
   EXPECT_EQ(short_number.issues[0].message,
             "PID-3 repetition 2: NHS number 99912345 is not 10 digits; correct it at source and "
@@ -103,7 +111,8 @@ TEST(AssessAdt, EmptyPatientIdentifierListIsAnError) {
 }
 
 TEST(AssessAdt, UnreadableEventTimeIsAnErrorAtEvn2) {
-  const auto a = cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR", "20240301120000", "2024030125")), kFeed);
+  const auto a =
+      cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR", "20240301120000", "2024030125")), kFeed);
   ASSERT_TRUE(a.has_error());
   EXPECT_EQ(a.issues[0].where.segment, "EVN");
   EXPECT_EQ(a.issues[0].where.field, 2);
@@ -144,7 +153,8 @@ TEST(MapAdt, InvalidNhsNumberIsNeverIndexedAndGoesOnTheWorklist) {
 TEST(MapAdt, ValidNhsNumberResolvesBothWorklistKinds) {
   auto out = cc::mapping::map_adt(parse(a08("RBT123^^^RBT^MR~9434765919^^^NHS^NH")), kFeed);
   ASSERT_TRUE(out.ok());
-  const std::string id = cc::mapping::derive_id("Patient", "https://fhir.mcht.nhs.uk/Id/hospital-number", "RBT123");
+  const std::string id =
+      cc::mapping::derive_id("Patient", "https://fhir.mcht.nhs.uk/Id/hospital-number", "RBT123");
   EXPECT_EQ(out->resources.front().id, id);
   EXPECT_TRUE(out->worklist_add.empty());
   ASSERT_EQ(out->worklist_resolve.size(), 2u);
@@ -200,21 +210,25 @@ TEST(MapAdt, EventTimeFallsBackToMsh7) {
 TEST(MapAdt, HostileFieldsNeverCrashOrProduceEmptyValues) {
   const std::string msh = "MSH|^~\\&|PAS|RBT|CC|CHESHIRE|20240301120000||ADT^A01|C1|P|2.4\r";
   const std::string evn = "EVN|A01|20240301120000\r";
-  const std::string pv1 = "PV1|1|I|^^^||||^^^^^^||||||||||V1^^^RBT^VN|||||||||||||||||||||||||20240301090000\r";
+  const std::string pv1 =
+      "PV1|1|I|^^^||||^^^^^^||||||||||V1^^^RBT^VN|||||||||||||||||||||||||20240301090000\r";
   const std::vector<std::string> pids = {
       "PID\r",
       "PID|\r",
       "PID|||RBT1\r",
       "PID|||RBT1||\"\"|\"\"|\"\"|\"\"|||\"\"||\"\"|\"\"\r",
-      "PID|||RBT1^^^RBT^MR~~~^^^NHS^NH~||~~^^^~\\F\\||19700101|X|||~^^^^^^H~^^^^^^^^||^^^^^^^~^NET^Internet^\r",
+      "PID|||RBT1^^^RBT^MR~~~^^^NHS^NH~||~~^^^~\\F\\||19700101|X|||~^^^^^^H~^^^^^^^^||^^^^^^^~^NET^"
+      "Internet^\r",
       "PID|||RBT1|| SMITH ^ John ||19700101|M|||   ^  ^ \r",
       "PID|||RBT1||\\E\\\\F\\\\S\\\\R\\\\T\\\\X41\\\\.br\\^\\H\\x\\N\\\r",
       "PID|||RBT1&x&y^^^RBT&&&&^MR&x||SMITH&Jones&x^John&x\r",
       "PID|||RBT1|||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||||\r",
+      "PID|||RBT1||SMITH\x01^\x0bJohn\x7f||19700101\x0c|M\r",
   };
   auto* schema = cc::testing::FhirSchema::shared();
   for (const std::string& pid : pids) {
-    for (const std::string& text : {msh + evn + pid + pv1, msh + pid, msh + pid + "PD1|||^^|^^\r" + pv1}) {
+    for (const std::string& text :
+         {msh + evn + pid + pv1, msh + pid, msh + pid + "PD1|||^^|^^\r" + pv1}) {
       auto msg = Message::parse(text);
       if (!msg) continue;
       cc::mapping::assess_adt(*msg, kFeed);

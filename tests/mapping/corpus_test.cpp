@@ -43,7 +43,8 @@ TEST(AdtCorpus, EverySupportedAdtMessageMapsToValidFhir) {
     GTEST_SKIP() << "HL7 v2 corpus not found at " << corpus / "hl7v2";
   }
   auto* schema = cc::testing::FhirSchema::shared();
-  if (!schema) GTEST_SKIP() << "FHIR R4 JSON schema not found at " << cc::testing::FhirSchema::path();
+  if (!schema)
+    GTEST_SKIP() << "FHIR R4 JSON schema not found at " << cc::testing::FhirSchema::path();
 
   const cc::mapping::FeedContext feed{"corpus", {}};
   int files = 0, messages = 0, parsed = 0, adt = 0, mapped = 0, not_mapped = 0, acked_ae = 0;
@@ -75,17 +76,16 @@ TEST(AdtCorpus, EverySupportedAdtMessageMapsToValidFhir) {
         const auto problems = schema->validate(r.resource);
         if (!problems.empty()) ++invalid;
         for (const auto& problem : problems) {
-          ADD_FAILURE() << fs::relative(path, corpus).string() << " (" << msg->control_id()
-                        << ") " << r.type << ": " << problem;
+          ADD_FAILURE() << fs::relative(path, corpus).string() << " (" << msg->control_id() << ") "
+                        << r.type << ": " << problem;
         }
       }
     }
   }
   std::cout << "corpus: " << files << " files, " << messages << " messages, " << parsed
-            << " parsed, " << adt << " supported ADT (" << acked_ae << " would be AE), "
-            << mapped << " mapped, " << not_mapped << " not mapped; " << resources
-            << " resources (" << patients << " Patient, " << encounters << " Encounter), "
-            << invalid << " invalid\n";
+            << " parsed, " << adt << " supported ADT (" << acked_ae << " would be AE), " << mapped
+            << " mapped, " << not_mapped << " not mapped; " << resources << " resources ("
+            << patients << " Patient, " << encounters << " Encounter), " << invalid << " invalid\n";
   RecordProperty("supported_adt", adt);
   RecordProperty("resources", resources);
   EXPECT_GT(adt, 0) << "the corpus held no supported ADT message";

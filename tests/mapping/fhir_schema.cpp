@@ -17,8 +17,10 @@ namespace {
 
 void find_empty_values(const rapidjson::Value& v, const std::string& path,
                        std::vector<std::string>& problems) {
-  if (v.IsNull()) problems.push_back(path + ": null (FHIR JSON has no nulls)");
-  else if (v.IsString() && v.GetStringLength() == 0) problems.push_back(path + ": empty string");
+  if (v.IsNull())
+    problems.push_back(path + ": null (FHIR JSON has no nulls)");
+  else if (v.IsString() && v.GetStringLength() == 0)
+    problems.push_back(path + ": empty string");
   else if (v.IsArray()) {
     if (v.Empty()) problems.push_back(path + ": empty array");
     for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
@@ -34,7 +36,9 @@ void find_empty_values(const rapidjson::Value& v, const std::string& path,
 
 }  // namespace
 
-std::string FhirSchema::path() { return std::string(CC_SHARED_DIR) + "/corpus/schema/fhir.schema.json"; }
+std::string FhirSchema::path() {
+  return std::string(CC_SHARED_DIR) + "/corpus/schema/fhir.schema.json";
+}
 
 FhirSchema* FhirSchema::shared() {
   static FhirSchema* const instance = []() -> FhirSchema* {
