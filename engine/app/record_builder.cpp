@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <future>
+
 #include "adapters/hl7v2/message.h"
 #include "engine/mapping/adt_mapping.h"
 
@@ -25,9 +27,8 @@ RecordBuilder::RecordBuilder(const Config& config, store::Inbox& inbox, store::R
 
 RecordBuilder::~RecordBuilder() { stop(); }
 
-int64_t RecordBuilder::step(size_t limit) {
-  auto rows = inbox_.read_after(cursor_, limit);
-  if (rows.empty()) return 0;
+std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, size_t limit) {
+  auto rows = inbox_.read_after(after_id, limit);
   std::vector<store::MappedBatchItem> batch;
   batch.reserve(rows.size());
   for (auto& row : rows) {
@@ -74,10 +75,14 @@ int64_t RecordBuilder::step(size_t limit) {
     }
     batch.push_back(std::move(item));
   }
+  return batch;
+}
+
+bool RecordBuilder::commit(std::vector<store::MappedBatchItem>& batch) {
   auto st = record_.apply(batch);
   if (!st) {
     spdlog::error("record builder: {} (will retry)", st.error().message);
-    return -1;
+    return false;
   }
   for (auto& item : batch) {
     if (item.outcome == "mapped") mapped_.inc();
@@ -85,20 +90,30 @@ int64_t RecordBuilder::step(size_t limit) {
     else unmapped_.inc();
   }
   cursor_ = batch.back().inbox_id;
-  return static_cast<int64_t>(batch.size());
+  return true;
+}
+
+int64_t RecordBuilder::drain(const std::function<bool()>& keep_going) {
+  // A two-stage pipeline: the next batch is read and mapped on another thread while this one is
+  // written, so parsing and mapping overlap the store's writes.
+  int64_t total = 0;
+  auto batch = prepare(cursor_, kBatch);
+  while (!batch.empty()) {
+    int64_t last = batch.back().inbox_id;
+    auto next = std::async(std::launch::async, [this, last] { return prepare(last, kBatch); });
+    while (!commit(batch)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!keep_going()) return total;  // `next` is awaited by its destructor; the cursor did not move
+    }
+    total += static_cast<int64_t>(batch.size());
+    batch = next.get();
+    if (!keep_going()) break;
+  }
+  return total;
 }
 
 int64_t RecordBuilder::catch_up() {
-  int64_t total = 0;
-  for (;;) {
-    int64_t n = step(kBatch);
-    if (n < 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      continue;
-    }
-    if (n == 0) return total;
-    total += n;
-  }
+  return drain([] { return true; });
 }
 
 void RecordBuilder::start() {
@@ -121,16 +136,10 @@ void RecordBuilder::run() {
       if (stopping_) break;
       pending_ = false;
     }
-    for (;;) {
-      int64_t n = step(kBatch);
-      if (n < 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        break;
-      }
-      if (n < static_cast<int64_t>(kBatch)) break;
+    drain([this] {
       std::lock_guard lk(mu_);
-      if (stopping_) break;
-    }
+      return !stopping_;
+    });
   }
   // Anything still unmapped stays in the inbox and is mapped at the next start, before listening.
 }

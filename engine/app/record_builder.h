@@ -4,6 +4,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <vector>
 #include <mutex>
 #include <thread>
 
@@ -30,8 +32,12 @@ class RecordBuilder {
   int64_t cursor() const { return cursor_.load(); }
 
  private:
-  // Maps and writes up to `limit` messages after the cursor; returns how many.
-  int64_t step(size_t limit);
+  // Reads and maps up to `limit` inbox messages after `after_id`.
+  std::vector<store::MappedBatchItem> prepare(int64_t after_id, size_t limit);
+  // Writes a prepared batch and moves the cursor; false if the store refused it.
+  bool commit(std::vector<store::MappedBatchItem>& batch);
+  // Maps and writes until the inbox has nothing after the cursor or keep_going() says stop.
+  int64_t drain(const std::function<bool()>& keep_going);
   void run();
 
   const Config& config_;

@@ -7,7 +7,7 @@
 namespace cc::store {
 
 GroupCommitWriter::GroupCommitWriter(std::unique_ptr<Database> db, size_t max_batch)
-    : db_(std::move(db)), max_batch_(max_batch), thread_([this] { run(); }) {}
+    : db_(std::move(db)), checkpointer_(db_->path(), *db_), max_batch_(max_batch), thread_([this] { run(); }) {}
 
 GroupCommitWriter::~GroupCommitWriter() { stop(); }
 

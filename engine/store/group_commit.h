@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/core/result.h"
+#include "engine/store/checkpointer.h"
 #include "engine/store/sqlite.h"
 
 namespace cc::store {
@@ -42,6 +43,7 @@ class GroupCommitWriter {
   void commit_batch(std::deque<Item>& batch);
 
   std::unique_ptr<Database> db_;
+  Checkpointer checkpointer_;  // after db_: stops before the connection closes
   size_t max_batch_;
   std::mutex mu_;
   std::condition_variable cv_;

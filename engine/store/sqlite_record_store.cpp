@@ -2,6 +2,8 @@
 // connections for the API threads, WAL so readers never wait for the writer.
 #include "engine/store/sqlite_record_store.h"
 
+#include <algorithm>
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -103,6 +105,7 @@ Result<std::unique_ptr<SqliteRecordStore>> SqliteRecordStore::open(const std::st
     // transaction as the resources), so it does not need an fsync per commit.
     s->writer_ = std::make_unique<Database>(path, Database::Mode::ReadWrite, Database::Durability::Normal);
     s->writer_->exec(kSchema);
+    s->checkpointer_ = std::make_unique<Checkpointer>(path, *s->writer_);
     return s;
   } catch (const SqliteError& e) {
     return make_error("record-open", "Cannot open the record store at " + path + ": " + e.what());
@@ -160,6 +163,17 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
       "event_time_ms=?4, patient_id=?5");
   up.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms).bind(5, w.patient_id);
   up.run();
+  // Most versions carry the same identifiers as the one before: leave the index alone then.
+  std::vector<std::pair<std::string, std::string>> indexed;
+  auto& old = db.prepare("SELECT system, value FROM identifier_index WHERE type=?1 AND id=?2");
+  old.bind(1, w.type).bind(2, w.id);
+  while (old.step()) indexed.emplace_back(std::string(old.text(0)), std::string(old.text(1)));
+  old.reset();
+  auto wanted = w.identifiers;
+  std::sort(indexed.begin(), indexed.end());
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  if (indexed == wanted) return;
   auto& del = db.prepare("DELETE FROM identifier_index WHERE type=?1 AND id=?2");
   del.bind(1, w.type).bind(2, w.id);
   del.run();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/store/checkpointer.h"
 #include "engine/store/record_store.h"
 #include "engine/store/sqlite.h"
 
@@ -49,6 +50,7 @@ class SqliteRecordStore : public RecordStore {
 
   std::string path_;
   std::unique_ptr<Database> writer_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // after writer_: stops before the connection closes
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<Database>> pool_;
 };

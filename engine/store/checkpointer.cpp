@@ -1,0 +1,59 @@
+// Checkpointer: folds a WAL database's log back into the main file on its own thread and its own
+// connection, so no writer's commit (and no ACK waiting on it) ever pays for a checkpoint.
+#include "engine/store/checkpointer.h"
+
+#include <spdlog/spdlog.h>
+
+#include "engine/store/sqlite.h"
+
+namespace cc::store {
+
+Checkpointer::Checkpointer(const std::string& path, Database& writer, int threshold_frames)
+    : writer_(writer), threshold_(threshold_frames) {
+  conn_ = std::make_unique<Database>(path, Database::Mode::ReadWrite);
+  sqlite3_wal_hook(writer_.handle(), &Checkpointer::on_commit, this);
+  thread_ = std::thread([this] { run(); });
+}
+
+Checkpointer::~Checkpointer() {
+  sqlite3_wal_hook(writer_.handle(), nullptr, nullptr);
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+int Checkpointer::on_commit(void* self, sqlite3*, const char*, int frames) {
+  auto* c = static_cast<Checkpointer*>(self);
+  if (frames >= c->threshold_) {
+    {
+      std::lock_guard lk(c->mu_);
+      c->wanted_ = true;
+    }
+    c->cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void Checkpointer::run() {
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] { return wanted_ || stopping_; });
+      if (stopping_) break;
+      wanted_ = false;
+    }
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(conn_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+      spdlog::warn("checkpoint of {} failed: {}", conn_->path(), sqlite3_errmsg(conn_->handle()));
+    else
+      checkpoints_++;
+  }
+  // A last full checkpoint on the way out keeps the next start quick.
+  sqlite3_wal_checkpoint_v2(conn_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+}
+
+}  // namespace cc::store

@@ -1,0 +1,43 @@
+// Checkpointer: folds a WAL database's log back into the main file on its own thread and its own
+// connection, so no writer's commit (and no ACK waiting on it) ever pays for a checkpoint.
+#pragma once
+#include <sqlite3.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace cc::store {
+
+class Database;
+
+class Checkpointer {
+ public:
+  // Takes over `writer`'s WAL hook (which turns off SQLite's in-line auto-checkpoint) and
+  // checkpoints whenever the log holds more than `threshold_frames` pages.
+  Checkpointer(const std::string& path, Database& writer, int threshold_frames = 4096);
+  ~Checkpointer();
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  uint64_t checkpoints() const { return checkpoints_.load(); }
+
+ private:
+  static int on_commit(void* self, sqlite3*, const char*, int frames);
+  void run();
+
+  Database& writer_;
+  std::unique_ptr<Database> conn_;
+  int threshold_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wanted_ = false;
+  bool stopping_ = false;
+  std::atomic<uint64_t> checkpoints_{0};
+  std::thread thread_;
+};
+
+}  // namespace cc::store
