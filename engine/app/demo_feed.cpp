@@ -73,10 +73,12 @@ std::string demo_nhs_number(uint32_t n) {
   }
 }
 
-std::vector<std::string> demo_messages(const DemoOptions& o) {
-  std::mt19937 rng(o.seed);
+namespace {
+// The demo population, drawn from `rng`.
+std::vector<DemoPatient> demo_patients(std::mt19937& rng, const DemoOptions& o) {
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
   std::vector<DemoPatient> patients;
+  patients.reserve(static_cast<size_t>(o.patients));
   for (int i = 0; i < o.patients; ++i) {
     DemoPatient p;
     char mrn[16];
@@ -100,6 +102,31 @@ std::vector<std::string> demo_messages(const DemoOptions& o) {
     p.gp_ods = gp[1];
     patients.push_back(p);
   }
+  return patients;
+}
+
+// PID-3, PID-5, ... for a patient: the PID segment shared by every demo message.
+std::string demo_pid(const DemoPatient& p, const DemoOptions& o, const std::string& phone) {
+  std::vector<std::string> pid(33);
+  pid[1] = "1";
+  pid[3] = p.mrn + "^^^" + o.facility + "^MR" + (p.nhs.empty() ? "" : "~" + p.nhs + "^^^NHS^NH");
+  pid[5] = p.family + "^" + p.given + "^^^" + (p.sex == "F" ? "Mrs" : "Mr") + "^^L";
+  pid[7] = p.dob;
+  pid[8] = p.sex;
+  pid[11] = p.street + "^^" + p.town + "^CHESHIRE^" + p.postcode + "^GBR^H";
+  pid[13] = phone;
+  if (!p.nhs.empty()) pid[32] = "01";
+  return segment("PID", pid);
+}
+}  // namespace
+
+std::vector<std::string> demo_messages(const DemoOptions& o) {
+  std::mt19937 rng(o.patient_seed ? o.patient_seed : o.seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
+  std::vector<DemoPatient> patients = demo_patients(rng, o);
+  // With a patient seed of its own, the events come from `seed` (without one, the same generator
+  // carries on, as it always has).
+  if (o.patient_seed && o.patient_seed != o.seed) rng.seed(o.seed);
   int64_t clock = fhir::now_epoch_ms() - static_cast<int64_t>(o.messages) * 60000;
   int next_visit = 500000;
   std::vector<std::string> out;
@@ -138,16 +165,7 @@ std::vector<std::string> demo_messages(const DemoOptions& o) {
     m += "MSH|^~\\&|PAS|" + o.facility + "|CARERECORD|CHESHIRE|" + now + "||ADT^" + event + "^ADT_A01|" + ctl +
          "|P|2.4|||AL|NE|GBR|UNICODE UTF-8\r";
     m += "EVN|" + event + "|" + now + "\r";
-    std::vector<std::string> pid(33);
-    pid[1] = "1";
-    pid[3] = p.mrn + "^^^" + o.facility + "^MR" + (p.nhs.empty() ? "" : "~" + p.nhs + "^^^NHS^NH");
-    pid[5] = p.family + "^" + p.given + "^^^" + (p.sex == "F" ? "Mrs" : "Mr") + "^^L";
-    pid[7] = p.dob;
-    pid[8] = p.sex;
-    pid[11] = p.street + "^^" + p.town + "^CHESHIRE^" + p.postcode + "^GBR^H";
-    pid[13] = "01270 " + std::to_string(100000 + pick(899999)) + "^PRN^PH";
-    if (!p.nhs.empty()) pid[32] = "01";
-    m += segment("PID", pid);
+    m += demo_pid(p, o, "01270 " + std::to_string(100000 + pick(899999)) + "^PRN^PH");
     m += "PD1|||" + p.gp_name + "^^" + p.gp_ods + "\r";
     std::vector<std::string> pv1(46);
     pv1[1] = "1";
@@ -160,6 +178,30 @@ std::vector<std::string> demo_messages(const DemoOptions& o) {
     pv1[44] = hl7_time(clock - 3600000 * (event == "A04" ? 0 : 3));
     if (event == "A03") pv1[45] = now;
     m += segment("PV1", pv1);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::vector<std::string> demo_preload_messages(const DemoOptions& o) {
+  std::mt19937 rng(o.patient_seed ? o.patient_seed : o.seed);
+  std::vector<DemoPatient> patients = demo_patients(rng, o);
+  // Registered about fifteen years ago, one a second, so any later demo event is newer.
+  int64_t clock = fhir::now_epoch_ms() - int64_t{15} * 365 * 24 * 3600 * 1000;
+  std::vector<std::string> out;
+  out.reserve(patients.size());
+  for (size_t i = 0; i < patients.size(); ++i) {
+    auto& p = patients[i];
+    clock += 1000;
+    std::string now = hl7_time(clock);
+    std::string ctl = "PRELOAD" + std::to_string(o.seed) + "-" + std::to_string(i + 1);
+    std::string m;
+    m += "MSH|^~\\&|PAS|" + o.facility + "|CARERECORD|CHESHIRE|" + now + "||ADT^A28^ADT_A05|" + ctl +
+         "|P|2.4|||AL|NE|GBR|UNICODE UTF-8\r";
+    m += "EVN|A28|" + now + "\r";
+    m += demo_pid(p, o, "01270 " + std::to_string(100000 + static_cast<int>(i % 899999)) + "^PRN^PH");
+    m += "PD1|||" + p.gp_name + "^^" + p.gp_ods + "\r";
+    m += "PV1|1|N\r";
     out.push_back(std::move(m));
   }
   return out;

@@ -14,10 +14,18 @@ struct DemoOptions {
   int messages = 1000;
   uint32_t seed = 1;
   std::string facility = "RBT";  // sending facility (a trust's ODS code)
+  // Seed for the patients' demographics (names, NHS numbers, addresses); 0: the same as `seed`.
+  // Giving the same patient seed to a preload and to later feeds makes them describe the same people
+  // while `seed` alone changes the events and control ids.
+  uint32_t patient_seed = 0;
 };
 
 // The messages in sending order; segments end with CR.
 std::vector<std::string> demo_messages(const DemoOptions& options);
+
+// One A28 (add person information) per patient, M1000000 upwards, with event times years in the
+// past so later demo messages are newer; control ids PRELOAD<seed>-<n>. For preloading a store.
+std::vector<std::string> demo_preload_messages(const DemoOptions& options);
 
 // A valid NHS number from the 999 test range for `n` (deterministic).
 std::string demo_nhs_number(uint32_t n);

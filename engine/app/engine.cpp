@@ -72,7 +72,11 @@ int serve(Config config) {
 
   asio::io_context io(config.threads);
   Ingest ingest(config, **inbox, metrics, [&builder] { builder.wake(); });
+  // A connection's feed is known only from its messages' MSH-4, so the listener applies the most
+  // generous size limit and idle timeout of any feed; each feed's own limit is checked per message.
   hl7v2::MllpOptions mllp_options;
+  mllp_options.max_message_bytes = 0;
+  mllp_options.idle_timeout_seconds = 1;
   for (auto& f : config.feeds) {
     mllp_options.max_message_bytes = std::max<uint64_t>(mllp_options.max_message_bytes, f.max_message_bytes);
     mllp_options.idle_timeout_seconds = std::max(mllp_options.idle_timeout_seconds, f.idle_timeout_seconds);

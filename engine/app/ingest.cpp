@@ -80,13 +80,11 @@ void Ingest::on_frame(hl7v2::InboundFrame frame, std::function<void(std::string)
     return;
   }
 
+  // Keep the first segment: if the message does not parse, the ACK still mirrors what MSH we can read.
+  std::string first_segment = frame.bytes.substr(0, std::min(frame.bytes.find_first_of("\r\n"), size_t{4096}));
   auto parsed = hl7v2::Message::parse_detailed(std::move(frame.bytes));
   if (auto* problem = std::get_if<hl7v2::ParseProblem>(&parsed)) {
-    std::string bytes;  // parse_detailed took the bytes; the problem says what we need
-    hl7v2::AckError e{problem->hl7_code, problem->message, problem->where, 'E'};
-    ar_.inc();
-    // The header is read from what parse_detailed could not accept; nothing else is needed.
-    answer(hl7v2::build_ack(hl7v2::AckHeader{}, "AR", {e}, next_ack_control_id(), hl7_now()));
+    answer(reject(first_segment, problem->hl7_code, problem->message, problem->where.segment, problem->where.field));
     return;
   }
   auto& msg = std::get<hl7v2::Message>(parsed);

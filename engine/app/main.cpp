@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
   auto* demo = app.add_subcommand("demo-feed", "Stream a synthetic hospital ADT feed over MLLP, or write it to a file");
   int demo_port = 0, demo_patients = 200, demo_messages = 1000, demo_window = 1;
   double demo_rate = 0;
-  uint32_t demo_seed = 1;
+  uint32_t demo_seed = 1, demo_patient_seed = 0;
+  bool demo_preload = false;
   std::string demo_host = "127.0.0.1", demo_write;
   demo->add_option("--mllp-port", demo_port, "Engine MLLP port to send to");
   demo->add_option("--host", demo_host, "Engine address");
@@ -79,6 +80,11 @@ int main(int argc, char** argv) {
   demo->add_option("--rate", demo_rate, "Messages a second (0: as fast as ACKs allow)");
   demo->add_option("--window", demo_window, "Messages in flight")->check(CLI::Range(1, 1024));
   demo->add_option("--seed", demo_seed, "Random seed (a different seed gives different control ids)");
+  demo->add_option("--patient-seed", demo_patient_seed,
+                   "Seed for the patients' demographics (default: --seed); keep it fixed to describe the same "
+                   "people across runs");
+  demo->add_flag("--preload", demo_preload,
+                 "Instead of the event stream, one A28 (add person) per patient (--messages is ignored)");
   demo->add_option("--write", demo_write, "Write the messages to FILE (one a line, for mllpload) instead of sending");
 
   CLI11_PARSE(app, argc, argv);
@@ -157,7 +163,8 @@ int main(int argc, char** argv) {
     options.patients = demo_patients;
     options.messages = demo_messages;
     options.seed = demo_seed;
-    auto messages = cc::app::demo_messages(options);
+    options.patient_seed = demo_patient_seed;
+    auto messages = demo_preload ? cc::app::demo_preload_messages(options) : cc::app::demo_messages(options);
     if (!demo_write.empty()) {
       std::ofstream out(demo_write, std::ios::binary);
       for (auto& m : messages) out << m << '\n';

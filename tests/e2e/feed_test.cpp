@@ -400,3 +400,81 @@ TEST_F(FeedTest, SigtermShutsDownCleanly) {
 
 }  // namespace
 }  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+// A configured feed: only facility RBT, production messages only, a small size limit, a short idle timeout.
+class ConfiguredFeedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string config = dir.path + "/config.json";
+    FILE* f = std::fopen(config.c_str(), "w");
+    std::fputs(R"({"feeds": [{"name": "mcht-pas", "owner_ods": "RBT", "sending_facilities": ["RBT"],
+                 "processing_ids": ["P"], "max_message_bytes": 2048, "idle_timeout_seconds": 1,
+                 "authorities": {"RBT": "https://fhir.example-trust.nhs.uk/Id/hospital-number"}}]})",
+               f);
+    std::fclose(f);
+    engine = std::make_unique<EngineProcess>(dir.path + "/data", std::vector<std::string>{"--config", config});
+    token = run_carerecord({"token", "--role", "integration-admin", "--user", "it.admin", "--org", "RBT",
+                            "--data-dir", dir.path + "/data"});
+    token.erase(token.find_last_not_of("\r\n") + 1);
+  }
+  TempDir dir;
+  std::unique_ptr<EngineProcess> engine;
+  std::string token;
+};
+
+std::string small_adt(const std::string& facility, const std::string& control_id, const std::string& pid_extra = "") {
+  return "MSH|^~\\&|PAS|" + facility + "|CARERECORD|CHESHIRE|20260315101500||ADT^A28^ADT_A05|" + control_id +
+         "|P|2.5\rEVN|A28|20260315101500\rPID|1||RBT7000001^^^RBT^MR~9990000018^^^NHS^NH||DOE^JOHN" + pid_extra +
+         "||19600101|M\r";
+}
+
+TEST_F(ConfiguredFeedTest, OversizedMessageIsARAndNotStoredAndTheConnectionSurvives) {
+  MllpClient c(engine->mllp_port());
+  std::string big = small_adt("RBT", "BIG1", std::string(4000, 'X'));
+  std::string ack = c.exchange(big);
+  EXPECT_EQ(hl7_field(ack, "MSA", 1), "AR") << ack;
+  EXPECT_EQ(hl7_field(ack, "MSA", 2), "BIG1") << ack;
+  EXPECT_NE(hl7_field(ack, "ERR", 8).find("2048"), std::string::npos) << ack;
+  EXPECT_EQ(hl7_field(c.exchange(small_adt("RBT", "SMALL1")), "MSA", 1), "AA");
+}
+
+TEST_F(ConfiguredFeedTest, MessageFromAFacilityNoFeedAcceptsIsAR) {
+  MllpClient c(engine->mllp_port());
+  std::string ack = c.exchange(small_adt("RJR", "OTHER1"));
+  EXPECT_EQ(hl7_field(ack, "MSA", 1), "AR") << ack;
+  EXPECT_NE(hl7_field(ack, "ERR", 8).find("RJR"), std::string::npos) << ack;
+}
+
+TEST_F(ConfiguredFeedTest, ConfiguredAuthorityBecomesTheIdentifierSystem) {
+  MllpClient c(engine->mllp_port());
+  ASSERT_EQ(hl7_field(c.exchange(small_adt("RBT", "AUTH1")), "MSA", 1), "AA");
+  HttpResult r;
+  for (int i = 0; i < 200; ++i) {
+    r = http_get(engine->http_port(),
+                 "/fhir/Patient?identifier=https://fhir.example-trust.nhs.uk/Id/hospital-number|RBT7000001", token);
+    if (r.body.find("\"total\":1") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_NE(r.body.find("\"total\":1"), std::string::npos) << r.body;
+}
+
+TEST_F(ConfiguredFeedTest, IdleConnectionIsClosedAfterTheTimeout) {
+  MllpClient c(engine->mllp_port());
+  EXPECT_TRUE(c.closed_by_peer(5000));
+}
+
+TEST_F(ConfiguredFeedTest, UnparseableMshIsARMirroringWhatCanBeRead) {
+  MllpClient c(engine->mllp_port());
+  // MSH-10 present but MSH-9 missing: the ACK still names the control id.
+  std::string ack = c.exchange("MSH|^~\\&|PAS|RBT|CARERECORD|CHESHIRE|20260315101500|||CTL77|P|2.5\r");
+  EXPECT_EQ(hl7_field(ack, "MSA", 1), "AR") << ack;
+  EXPECT_EQ(hl7_field(ack, "MSA", 2), "CTL77") << ack;
+  EXPECT_EQ(hl7_field(ack, "MSH", 5), "PAS") << ack;
+  EXPECT_EQ(hl7_field(ack, "ERR", 3).substr(0, 3), "101") << ack;
+}
+
+}  // namespace
+}  // namespace cc::test
