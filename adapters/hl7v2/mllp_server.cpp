@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/core/tcp_listen.h"
+
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -250,13 +252,9 @@ MllpServer::MllpServer(asio::io_context& io, FrameSink& sink, MllpOptions option
 MllpServer::~MllpServer() { stop_accepting(); }
 
 uint16_t MllpServer::listen(const std::string& address, uint16_t port) {
-  tcp::endpoint ep(asio::ip::make_address(address), port);
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.bind(ep);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+  uint16_t bound = tcp_listen(acceptor_, address, port);
   accept();
-  return acceptor_.local_endpoint().port();
+  return bound;
 }
 
 void MllpServer::accept() {

@@ -5,6 +5,8 @@
 #include <boost/beast/core.hpp>
 #include <spdlog/spdlog.h>
 
+#include "engine/core/tcp_listen.h"
+
 namespace cc::api {
 
 namespace asio = boost::asio;
@@ -109,13 +111,9 @@ HttpServer::~HttpServer() {
 }
 
 uint16_t HttpServer::listen(const std::string& address, uint16_t port) {
-  tcp::endpoint ep(asio::ip::make_address(address), port);
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.bind(ep);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+  uint16_t bound = tcp_listen(acceptor_, address, port);
   accept();
-  return acceptor_.local_endpoint().port();
+  return bound;
 }
 
 void HttpServer::accept() {

@@ -43,15 +43,20 @@ Ingest::Ingest(const Config& config, store::Inbox& inbox, Metrics& metrics, std:
       key_reused_(metrics.counter("carerecord_mllp_control_id_reused_total",
                                   "messages whose control id was seen before with other content")) {}
 
-std::string Ingest::reject(std::string_view bytes, int hl7_code, const std::string& why, const std::string& segment,
-                           int field) {
+std::string Ingest::reject(const hl7v2::AckHeader& header, int hl7_code, const std::string& why,
+                           const std::string& segment, int field) {
   ar_.inc();
   hl7v2::AckError e;
   e.hl7_code = hl7_code;
   e.message = why;
   e.where.segment = segment;
   e.where.field = field;
-  return hl7v2::build_ack(hl7v2::ack_header_from_bytes(bytes), "AR", {e}, next_ack_control_id(), hl7_now());
+  return hl7v2::build_ack(header, "AR", {e}, next_ack_control_id(), hl7_now());
+}
+
+std::string Ingest::reject(std::string_view bytes, int hl7_code, const std::string& why, const std::string& segment,
+                           int field) {
+  return reject(hl7v2::ack_header_from_bytes(bytes), hl7_code, why, segment, field);
 }
 
 void Ingest::on_frame(hl7v2::InboundFrame frame, std::function<void(std::string)> reply) {
@@ -92,13 +97,7 @@ void Ingest::on_frame(hl7v2::InboundFrame frame, std::function<void(std::string)
   const FeedConfig* feed = config_.feed_for(facility);
   auto header = hl7v2::ack_header_from(msg);
   auto ar = [&](int code, const std::string& why, const std::string& seg, int field) {
-    ar_.inc();
-    hl7v2::AckError e;
-    e.hl7_code = code;
-    e.message = why;
-    e.where.segment = seg;
-    e.where.field = field;
-    answer(hl7v2::build_ack(header, "AR", {e}, next_ack_control_id(), hl7_now()));
+    answer(reject(header, code, why, seg, field));
   };
   if (!feed) {
     ar(207, "No feed is configured for sending facility \"" + facility +

@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 
+#include "adapters/hl7v2/ack.h"
 #include "adapters/hl7v2/mllp_server.h"
 #include "engine/core/config.h"
 #include "engine/core/metrics.h"
@@ -23,6 +24,9 @@ class Ingest : public hl7v2::FrameSink {
   int64_t in_flight() const { return in_flight_.load(); }
 
  private:
+  // An AR (counted) mirroring `header`, or whatever MSH can be read from `bytes`.
+  std::string reject(const hl7v2::AckHeader& header, int hl7_code, const std::string& why,
+                     const std::string& segment = "", int field = 0);
   std::string reject(std::string_view bytes, int hl7_code, const std::string& why, const std::string& segment = "",
                      int field = 0);
 
