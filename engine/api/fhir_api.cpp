@@ -300,26 +300,33 @@ void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
       if (path == "/admin/worklist" && req.method() == http::verb::get) {
         auto query = parse_query(target.find('?') == std::string_view::npos ? "" : target.substr(target.find('?') + 1));
         bool all = query.count("all") && query.find("all")->second == "true";
-        auto items = record_.worklist(!all, 1000);
-        rapidjson::StringBuffer sb;
-        JsonWriter w(sb);
-        w.StartObject();
-        w.Key("items"); w.StartArray();
-        for (auto& e : items) {
+        governance::DisclosureContext ctx{*reader, std::string(req.method_string()) + " " + std::string(target), peer};
+        disclosure_.disclose_worklist(ctx, !all, [respond](Result<std::vector<store::WorklistEntry>> items) {
+          if (!items) {
+            bool forbidden = items.error().code == "forbidden";
+            respond(operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", items.error().message));
+            return;
+          }
+          rapidjson::StringBuffer sb;
+          JsonWriter w(sb);
           w.StartObject();
-          w.Key("id"); w.Int64(e.id);
-          w.Key("kind"); w.String(e.kind.c_str());
-          w.Key("patient"); w.String(e.patient_id.empty() ? "" : ("Patient/" + e.patient_id).c_str());
-          w.Key("inbox_id"); w.Int64(e.inbox_id);
-          w.Key("feed"); w.String(e.feed.c_str());
-          w.Key("detail"); w.String(e.detail.c_str());
-          w.Key("created"); w.String(fhir::fhir_instant_utc(e.created_ms).c_str());
-          if (e.resolved_ms) { w.Key("resolved"); w.String(fhir::fhir_instant_utc(e.resolved_ms).c_str()); }
+          w.Key("items"); w.StartArray();
+          for (auto& e : *items) {
+            w.StartObject();
+            w.Key("id"); w.Int64(e.id);
+            w.Key("kind"); w.String(e.kind.c_str());
+            if (!e.patient_id.empty()) { w.Key("patient"); w.String(("Patient/" + e.patient_id).c_str()); }
+            w.Key("inbox_id"); w.Int64(e.inbox_id);
+            w.Key("feed"); w.String(e.feed.c_str());
+            w.Key("detail"); w.String(e.detail.c_str());
+            w.Key("created"); w.String(fhir::fhir_instant_utc(e.created_ms).c_str());
+            if (e.resolved_ms) { w.Key("resolved"); w.String(fhir::fhir_instant_utc(e.resolved_ms).c_str()); }
+            w.EndObject();
+          }
+          w.EndArray();
           w.EndObject();
-        }
-        w.EndArray();
-        w.EndObject();
-        respond(json_response(200, sb.GetString(), "application/json"));
+          respond(json_response(200, sb.GetString(), "application/json"));
+        });
         return;
       }
       respond(operation_outcome(404, "not-found", "No such admin endpoint: " + std::string(path) + ". Try /admin/worklist."));

@@ -81,4 +81,41 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
   });
 }
 
+void DisclosureService::disclose_worklist(const DisclosureContext& ctx, bool open_only,
+                                          std::function<void(Result<std::vector<store::WorklistEntry>>)> done) {
+  store::AuditEntry entry;
+  entry.time_ms = fhir::now_epoch_ms();
+  entry.user = ctx.reader.user;
+  entry.role = ctx.reader.role;
+  entry.org = ctx.reader.org;
+  entry.purpose_of_use = ctx.reader.purpose_of_use;
+  entry.action = "worklist";
+  entry.query = ctx.request;
+  entry.peer = ctx.peer;
+  if (ctx.reader.role != "integration-admin") {
+    entry.outcome = "denied";
+    audit_.append(std::move(entry), [done = std::move(done)](Status) {
+      done(make_error("forbidden", "The work-list is for integration administrators (role integration-admin)."));
+    });
+    return;
+  }
+  auto items = std::make_shared<std::vector<store::WorklistEntry>>(record_.worklist(open_only, 1000));
+  std::set<std::string> patients;
+  for (auto& e : *items)
+    if (!e.patient_id.empty()) patients.insert(e.patient_id);
+  for (auto& p : patients) {
+    if (!entry.patient_id.empty()) entry.patient_id += ' ';
+    entry.patient_id += p;
+  }
+  entry.outcome = items->empty() ? "nothing-found" : "disclosed";
+  audit_.append(std::move(entry), [items, done = std::move(done)](Status st) {
+    if (!st) {
+      done(make_error("audit-unavailable",
+                      "The audit record could not be written, so nothing was disclosed. Try again shortly."));
+      return;
+    }
+    done(std::move(*items));
+  });
+}
+
 }  // namespace cc::governance

@@ -37,6 +37,12 @@ class DisclosureService {
   // written nothing is disclosed: `done` gets error "audit-unavailable".
   void disclose(const DisclosureContext& ctx, const Query& q, std::function<void(Result<Disclosure>)> done);
 
+  // The data-quality work-list names patients and their local identifiers, so it is disclosed the
+  // same way: only to an integration-admin, and only once the audit record is durable.
+  // Error "forbidden" for any other role.
+  void disclose_worklist(const DisclosureContext& ctx, bool open_only,
+                         std::function<void(Result<std::vector<store::WorklistEntry>>)> done);
+
  private:
   store::RecordStore& record_;
   store::AuditLog& audit_;

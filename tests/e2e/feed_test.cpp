@@ -70,10 +70,14 @@ class FeedTest : public ::testing::Test {
     token = run_carerecord({"token", "--role", "ae-clinician", "--user", "dr.test", "--org", "RBT", "--data-dir",
                             dir.path + "/data"});
     while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    admin = run_carerecord({"token", "--role", "integration-admin", "--user", "it.admin", "--org", "RBT",
+                            "--data-dir", dir.path + "/data"});
+    admin.erase(admin.find_last_not_of("\r\n") + 1);
   }
   TempDir dir;
   std::unique_ptr<EngineProcess> engine;
-  std::string token;
+  std::string token;  // an A&E clinician
+  std::string admin;  // an integration administrator (the work-list)
 };
 
 TEST_F(FeedTest, AdmissionBecomesPatientAndEncounterOverFhir) {
@@ -187,9 +191,11 @@ TEST_F(FeedTest, BadNhsNumberIsAEWithErrNamingPid3AndListedOnWorklist) {
   auto by_nhs = http_get(engine->http_port(), "/fhir/Patient?identifier=" + kNhsSystem + "|9990000019", token);
   EXPECT_EQ(total_of(by_nhs), 0) << by_nhs.body;
 
-  auto wl = http_get(engine->http_port(), "/admin/worklist", token);
+  auto wl = http_get(engine->http_port(), "/admin/worklist", admin);
   EXPECT_EQ(wl.status, 200);
   EXPECT_NE(wl.body.find("invalid-nhs-number"), std::string::npos) << wl.body;
+  // A clinician's token does not open the work-list.
+  EXPECT_EQ(http_get(engine->http_port(), "/admin/worklist", token).status, 403);
 }
 
 TEST_F(FeedTest, Version23ErrUsesErr1Layout) {
@@ -208,7 +214,7 @@ TEST_F(FeedTest, MissingNhsNumberIsAAThenResolvedWhenANumberArrives) {
   m.nhs = "";
   m.event = "A04";
   ASSERT_EQ(hl7_field(c.exchange(m.text()), "MSA", 1), "AA");
-  auto wl = get_until(engine->http_port(), "/admin/worklist", token, [](const HttpResult& h) {
+  auto wl = get_until(engine->http_port(), "/admin/worklist", admin, [](const HttpResult& h) {
     return h.body.find("no-nhs-number") != std::string::npos;
   });
   EXPECT_NE(wl.body.find("no-nhs-number"), std::string::npos) << wl.body;
@@ -218,7 +224,7 @@ TEST_F(FeedTest, MissingNhsNumberIsAAThenResolvedWhenANumberArrives) {
   traced.nhs = "9990000018";
   traced.time = "20260315111500";
   ASSERT_EQ(hl7_field(c.exchange(traced.text()), "MSA", 1), "AA");
-  auto open = get_until(engine->http_port(), "/admin/worklist", token, [](const HttpResult& h) {
+  auto open = get_until(engine->http_port(), "/admin/worklist", admin, [](const HttpResult& h) {
     return h.body.find("no-nhs-number") == std::string::npos;
   });
   EXPECT_EQ(open.body.find("no-nhs-number"), std::string::npos) << open.body;
@@ -253,7 +259,7 @@ TEST_F(FeedTest, SameKeyDifferentContentIsProcessedAndFlagged) {
     return h.body.find("JANET") != std::string::npos;
   });
   EXPECT_NE(p.body.find("JANET"), std::string::npos) << p.body;
-  auto wl = get_until(engine->http_port(), "/admin/worklist", token, [](const HttpResult& h) {
+  auto wl = get_until(engine->http_port(), "/admin/worklist", admin, [](const HttpResult& h) {
     return h.body.find("control-id-reused") != std::string::npos;
   });
   EXPECT_NE(wl.body.find("control-id-reused"), std::string::npos) << wl.body;
