@@ -248,7 +248,8 @@ std::string read_gtest_xml(std::string_view xml, const std::string& binary, std:
     }
     if (name == "testcase") {
       if (in_case) return "<testcase> inside <testcase> at line " + line_of(tag_at);
-      current = OpenCase{std::move(attributes)};
+      current = OpenCase();
+      current.attributes = std::move(attributes);
       in_case = true;
       if (!current.attributes.count("name") || !current.attributes.count("classname"))
         return "<testcase> without name or classname at line " + line_of(tag_at);
