@@ -94,6 +94,16 @@ std::string escape(std::string_view text, const Delimiters& d) {
   return out;
 }
 
+namespace {
+// At most `max` bytes of `s`, never cutting a UTF-8 character in two.
+std::string utf8_prefix(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+}  // namespace
+
 bool uses_v25_err_layout(std::string_view version) {
   // "2.5", "2.5.1", "2.6" ... ; unknown or empty versions get the newer layout.
   if (version.size() < 3 || version[0] != '2' || version[1] != '.') return true;
@@ -147,7 +157,7 @@ std::string build_ack(const AckHeader& h, std::string_view code, const std::vect
   out += h.control_id;
   if (!v25 && !errors.empty()) {
     out += f;  // MSA-3 text message: the first sentence, for 2.3/2.4 receivers
-    out += escape(errors.front().message.substr(0, 80), d);
+    out += escape(utf8_prefix(errors.front().message, 80), d);
   }
   out += '\r';
 

@@ -120,7 +120,7 @@ void Ingest::on_frame(hl7v2::InboundFrame frame, std::function<void(std::string)
   }
   std::string version = msg.version();
   if (version.size() < 3 || version.substr(0, 2) != "2.") {
-    ar(203, "HL7 version \"" + version + "\" (MSH-12) is not supported; send version 2.3 to 2.8.", "MSH", 12);
+    ar(203, "HL7 version \"" + version + "\" (MSH-12) is not supported; send an HL7 v2 message (version 2.x).", "MSH", 12);
     return;
   }
 
@@ -132,10 +132,12 @@ void Ingest::on_frame(hl7v2::InboundFrame frame, std::function<void(std::string)
     if (!assessment.supported) {
       code = feed->unmapped_ack;
       if (code == "AE")
-        errors.push_back({200, "Event " + msg.trigger_event() + " has no mapping on feed " + feed->name +
+        errors.push_back({201, "Event " + msg.trigger_event() + " has no mapping on feed " + feed->name +
                                    "; the message is stored and held for review.", {"MSH", 1, 9}, 'E'});
     }
     for (auto& issue : assessment.issues) {
+      // Warnings travel only where the ERR layout can say they are warnings (ERR-4, from 2.5).
+      if (!issue.error && !hl7v2::uses_v25_err_layout(version)) continue;
       errors.push_back({issue.hl7_code, issue.message, issue.where, issue.error ? 'E' : 'W'});
       if (issue.error) code = "AE";
     }

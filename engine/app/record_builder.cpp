@@ -9,6 +9,7 @@
 #include <future>
 
 #include "adapters/hl7v2/message.h"
+#include "engine/identity/nhs_number.h"
 #include "engine/mapping/adt_mapping.h"
 
 namespace cc::app {
@@ -68,13 +69,28 @@ std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, siz
       } else {
         item.outcome = "mapped";
         for (auto& r : out->resources) {
-          item.writes.push_back(store::ResourceWrite{r.type, r.id, std::move(r.resource), r.event_time_ms,
-                                                     r.patient_id, std::move(r.identifiers)});
+          store::ResourceWrite w{r.type, r.id, std::move(r.resource), r.event_time_ms, r.patient_id,
+                                 std::move(r.identifiers), {}};
+          // No event time in the message at all: order it by when it arrived.
+          if (w.event_time_ms == 0) w.event_time_ms = row.received_ms;
+          if (w.type == "Patient") w.keep_identifier_systems.emplace_back(identity::NhsNumber::kSystem);
+          item.writes.push_back(std::move(w));
+        }
+        for (auto& issue : out->issues) {
+          if (!item.detail.empty()) item.detail += " ";
+          item.detail += issue.message;
         }
         for (auto& w : out->worklist_add)
           item.worklist_add.push_back({0, w.kind, w.patient_id, row.id, row.feed, w.detail, 0, 0});
         item.worklist_resolve = std::move(out->worklist_resolve);
       }
+    }
+    // AE means "held for a person": make sure a person sees it.
+    if (row.ack_code == "AE" && item.outcome != "failed" && item.worklist_add.empty()) {
+      item.worklist_add.push_back({0, "message-held", "", row.id, row.feed,
+                                   row.message_type + " control id " + row.control_id + " from " +
+                                       row.sending_facility + " was answered AE: " + item.detail,
+                                   0, 0});
     }
     if (item.outcome == "failed") {
       item.worklist_add.push_back({0, "mapping-failed", "", row.id, row.feed,

@@ -89,26 +89,22 @@ Result<Config> Config::parse(const std::string& text, const std::string& origin)
   if (doc.HasMember("development")) c.development = doc["development"].GetBool();
   if (doc.HasMember("idempotency_window_seconds"))
     c.idempotency_window_seconds = doc["idempotency_window_seconds"].GetInt64();
-  if (doc.HasMember("feeds")) {
-    for (auto& f : doc["feeds"].GetArray()) {
-      FeedConfig feed;
-      feed.name = f["name"].GetString();
-      if (f.HasMember("type")) feed.type = f["type"].GetString();
-      if (f.HasMember("owner_ods")) feed.owner_ods = f["owner_ods"].GetString();
-      feed.sending_facilities = strings(f["sending_facilities"]);
-      if (f.HasMember("processing_ids")) feed.processing_ids = strings(f["processing_ids"]);
-      if (f.HasMember("max_message_bytes")) feed.max_message_bytes = f["max_message_bytes"].GetUint64();
-      if (f.HasMember("idle_timeout_seconds")) feed.idle_timeout_seconds = f["idle_timeout_seconds"].GetInt();
-      if (f.HasMember("authorities"))
-        for (auto& m : f["authorities"].GetObject()) feed.authorities[m.name.GetString()] = m.value.GetString();
-      if (f.HasMember("unmapped_ack")) feed.unmapped_ack = f["unmapped_ack"].GetString();
-      for (auto& other : c.feeds)
-        if (other.name == feed.name)
-          return make_error("config-feed", origin + ": two feeds are named \"" + feed.name + "\"; feed names must be unique.");
-      c.feeds.push_back(std::move(feed));
-    }
-  } else {
-    c.feeds = development_default().feeds;
+  for (auto& f : doc["feeds"].GetArray()) {
+    FeedConfig feed;
+    feed.name = f["name"].GetString();
+    if (f.HasMember("type")) feed.type = f["type"].GetString();
+    if (f.HasMember("owner_ods")) feed.owner_ods = f["owner_ods"].GetString();
+    feed.sending_facilities = strings(f["sending_facilities"]);
+    if (f.HasMember("processing_ids")) feed.processing_ids = strings(f["processing_ids"]);
+    if (f.HasMember("max_message_bytes")) feed.max_message_bytes = f["max_message_bytes"].GetUint64();
+    if (f.HasMember("idle_timeout_seconds")) feed.idle_timeout_seconds = f["idle_timeout_seconds"].GetInt();
+    if (f.HasMember("authorities"))
+      for (auto& m : f["authorities"].GetObject()) feed.authorities[m.name.GetString()] = m.value.GetString();
+    if (f.HasMember("unmapped_ack")) feed.unmapped_ack = f["unmapped_ack"].GetString();
+    for (auto& other : c.feeds)
+      if (other.name == feed.name)
+        return make_error("config-feed", origin + ": two feeds are named \"" + feed.name + "\"; feed names must be unique.");
+    c.feeds.push_back(std::move(feed));
   }
   return c;
 }

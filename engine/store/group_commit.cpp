@@ -60,7 +60,7 @@ void GroupCommitWriter::commit_batch(std::deque<Item>& batch) {
     jobs_ += batch.size();
     for (auto& item : batch) item.done(Status{});
     return;
-  } catch (const SqliteError& e) {
+  } catch (const std::exception& e) {
     if (batch.size() == 1) {
       spdlog::error("store write failed: {}", e.what());
       batch.front().done(make_error("store-write", std::string("Could not store: ") + e.what()));
@@ -77,7 +77,7 @@ void GroupCommitWriter::commit_batch(std::deque<Item>& batch) {
       batches_++;
       jobs_++;
       item.done(Status{});
-    } catch (const SqliteError& e) {
+    } catch (const std::exception& e) {
       spdlog::error("store write failed: {}", e.what());
       item.done(make_error("store-write", std::string("Could not store: ") + e.what()));
     }

@@ -20,7 +20,8 @@ class GroupCommitWriter {
  public:
   // Runs inside the batch's transaction on the writer thread; may throw SqliteError.
   using Job = std::function<void(Database&)>;
-  // Called on the writer thread once the batch is durable (or failed); must not block.
+  // Called on the writer thread once the batch is durable (or failed) — or at once on the caller's
+  // thread when the writer is stopping; must not block.
   using Done = std::function<void(Status)>;
 
   explicit GroupCommitWriter(std::unique_ptr<Database> db, size_t max_batch = 2048);

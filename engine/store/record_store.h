@@ -29,11 +29,14 @@ struct ResourceWrite {
   int64_t event_time_ms = 0;      // versions follow event time, not arrival order
   std::string patient_id;
   std::vector<std::pair<std::string, std::string>> identifiers;  // (system, value)
+  // Identifier systems a new version keeps from the current one when it carries none of its own
+  // (a later message without a valid NHS number must not drop a verified one).
+  std::vector<std::string> keep_identifier_systems;
 };
 
 struct WorklistEntry {
   int64_t id = 0;
-  std::string kind;        // no-nhs-number, invalid-nhs-number, control-id-reused, mapping-failed, unmapped-type
+  std::string kind;        // no-nhs-number, invalid-nhs-number, control-id-reused, mapping-failed, message-held
   std::string patient_id;  // may be empty
   int64_t inbox_id = 0;
   std::string feed;

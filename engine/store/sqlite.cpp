@@ -87,13 +87,22 @@ Database::Database(const std::string& path, Mode mode, Durability durability) : 
     fail(nullptr, rc, msg);
   }
   sqlite3_busy_timeout(db_, 10000);
-  if (mode == Mode::ReadWrite) {
-    exec("PRAGMA journal_mode=WAL");
-    exec(durability == Durability::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-    exec("PRAGMA foreign_keys=ON");
+  try {
+    if (mode == Mode::ReadWrite) {
+      Statement wal(db_, "PRAGMA journal_mode=WAL");
+      if (!wal.step() || wal.text(0) != "wal")
+        throw SqliteError(SQLITE_ERROR, path + " cannot use write-ahead logging, which the engine needs");
+      exec(durability == Durability::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+      exec("PRAGMA foreign_keys=ON");
+    }
+    exec("PRAGMA cache_size=-65536");
+    exec("PRAGMA mmap_size=1073741824");
+  } catch (...) {
+    // The destructor does not run for a constructor that throws: release the connection here.
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
   }
-  exec("PRAGMA cache_size=-65536");
-  exec("PRAGMA mmap_size=1073741824");
 }
 
 Database::~Database() {

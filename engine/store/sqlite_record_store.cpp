@@ -129,14 +129,42 @@ SqliteRecordStore::Lease SqliteRecordStore::lease() {
   return Lease(*this, std::make_unique<Database>(path_, Database::Mode::ReadOnly));
 }
 
+void SqliteRecordStore::keep_identifiers(ResourceWrite& w, int64_t current_version) {
+  auto& a = w.resource.GetAllocator();
+  for (auto& system : w.keep_identifier_systems) {
+    bool has = false;
+    if (w.resource.HasMember("identifier"))
+      for (auto& id : w.resource["identifier"].GetArray())
+        has = has || (id.HasMember("system") && system == id["system"].GetString());
+    if (has) continue;
+    auto& st = writer_->prepare("SELECT json FROM resource_version WHERE type=?1 AND id=?2 AND version=?3");
+    st.bind(1, w.type).bind(2, w.id).bind(3, current_version);
+    rapidjson::Document current;
+    if (st.step()) current.Parse(st.text(0).data(), st.text(0).size());
+    st.reset();
+    if (!current.IsObject() || !current.HasMember("identifier")) continue;
+    for (auto& id : current["identifier"].GetArray()) {
+      if (!id.HasMember("system") || system != id["system"].GetString()) continue;
+      if (!w.resource.HasMember("identifier")) w.resource.AddMember("identifier", rapidjson::Value(rapidjson::kArrayType), a);
+      w.resource["identifier"].PushBack(rapidjson::Value(id, a), a);
+      if (id.HasMember("value")) w.identifiers.emplace_back(system, id["value"].GetString());
+    }
+  }
+}
+
 void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, int64_t now_ms) {
   auto& db = *writer_;
   auto& cur = db.prepare("SELECT version, latest_version, event_time_ms FROM resource_current WHERE type=?1 AND id=?2");
   cur.bind(1, w.type).bind(2, w.id);
   bool exists = cur.step();
+  int64_t current_version = exists ? cur.int64(0) : 0;
   int64_t latest = exists ? cur.int64(1) : 0;
   int64_t current_event = exists ? cur.int64(2) : 0;
   cur.reset();
+  // A version older (by event time) than the current one is history only: a late A08
+  // must not overwrite newer data.
+  bool becomes_current = !exists || w.event_time_ms >= current_event;
+  if (becomes_current && exists) keep_identifiers(w, current_version);
 
   int64_t version = latest + 1;
   stamp_meta(w.resource, version, now_ms, p);
@@ -148,9 +176,6 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
   ins.bind(10, to_json(w.resource));
   ins.run();
 
-  // A version older (by event time) than the current one is history only: a late A08
-  // must not overwrite newer data.
-  bool becomes_current = !exists || w.event_time_ms >= current_event;
   if (!becomes_current) {
     auto& up = db.prepare("UPDATE resource_current SET latest_version=?3 WHERE type=?1 AND id=?2");
     up.bind(1, w.type).bind(2, w.id).bind(3, version);
@@ -194,6 +219,7 @@ Status SqliteRecordStore::apply(std::vector<MappedBatchItem>& batch) {
     for (auto& item : batch) {
       for (auto& w : item.writes) write_resource(w, item.provenance, now);
       for (auto& [patient, kind] : item.worklist_resolve) {
+        if (patient.empty()) continue;
         auto& st = db.prepare("UPDATE worklist SET resolved_ms=?3 WHERE patient_id=?1 AND kind=?2 AND resolved_ms=0");
         st.bind(1, patient).bind(2, kind).bind(3, now);
         st.run();

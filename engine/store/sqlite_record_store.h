@@ -47,6 +47,8 @@ class SqliteRecordStore : public RecordStore {
   };
   Lease lease();
   void write_resource(ResourceWrite& w, const Provenance& p, int64_t now_ms);
+  // Copies identifiers of w.keep_identifier_systems that the new version lacks from the current one.
+  void keep_identifiers(ResourceWrite& w, int64_t current_version);
 
   std::string path_;
   std::unique_ptr<Database> writer_;

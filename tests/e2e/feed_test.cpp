@@ -6,6 +6,7 @@
 #include <chrono>
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -452,6 +453,8 @@ TEST_F(ConfiguredFeedTest, MessageFromAFacilityNoFeedAcceptsIsAR) {
   std::string ack = c.exchange(small_adt("RJR", "OTHER1"));
   EXPECT_EQ(hl7_field(ack, "MSA", 1), "AR") << ack;
   EXPECT_NE(hl7_field(ack, "ERR", 8).find("RJR"), std::string::npos) << ack;
+  auto metrics = http_get(engine->http_port(), "/metrics", "");
+  EXPECT_NE(metrics.body.find("carerecord_inbox_messages 0"), std::string::npos) << "an AR'd message is never stored";
 }
 
 TEST_F(ConfiguredFeedTest, ConfiguredAuthorityBecomesTheIdentifierSystem) {
@@ -480,6 +483,144 @@ TEST_F(ConfiguredFeedTest, UnparseableMshIsARMirroringWhatCanBeRead) {
   EXPECT_EQ(hl7_field(ack, "MSA", 2), "CTL77") << ack;
   EXPECT_EQ(hl7_field(ack, "MSH", 5), "PAS") << ack;
   EXPECT_EQ(hl7_field(ack, "ERR", 3).substr(0, 3), "101") << ack;
+}
+
+}  // namespace
+}  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+class RecordTest : public FeedTest {};
+
+TEST_F(RecordTest, MessageThatCannotBeMappedIsListedAsMappingFailed) {
+  MllpClient c(engine->mllp_port());
+  // Only an NHS number, and it fails the check: AE, and nothing can key the patient.
+  std::string m = "MSH|^~\\&|PAS|RBT|CARERECORD|CHESHIRE|20260315101500||ADT^A28^ADT_A05|NOKEY1|P|2.5\r"
+                  "EVN|A28|20260315101500\rPID|1||9990000019^^^NHS^NH||DOE^JOHN||19600101|M\r";
+  EXPECT_EQ(hl7_field(c.exchange(m), "MSA", 1), "AE");
+  auto wl = get_until(engine->http_port(), "/admin/worklist", admin, [](const HttpResult& h) {
+    return h.body.find("mapping-failed") != std::string::npos;
+  });
+  EXPECT_NE(wl.body.find("mapping-failed"), std::string::npos) << wl.body;
+  EXPECT_NE(wl.body.find("NOKEY1"), std::string::npos) << wl.body;
+}
+
+TEST_F(RecordTest, UnmappedMessageTypeIsKeptAcknowledgedAndCounted) {
+  MllpClient c(engine->mllp_port());
+  std::string oru = "MSH|^~\\&|LAB|RBT|CARERECORD|CHESHIRE|20260315101500||ORU^R01^ORU_R01|LAB1|P|2.5\r"
+                    "PID|1||RBT1000001^^^RBT^MR||SMITH^JANE||19700101|F\r"
+                    "OBR|1||X1|1234^FBC\rOBX|1|NM|HB^Haemoglobin||135|g/L|||||F\r";
+  EXPECT_EQ(hl7_field(c.exchange(oru), "MSA", 1), "AA");  // the development feed's unmapped_ack
+  auto metrics = get_until(engine->http_port(), "/metrics", "", [](const HttpResult& h) {
+    return h.body.find("carerecord_messages_unmapped_total 1") != std::string::npos;
+  });
+  EXPECT_NE(metrics.body.find("carerecord_messages_unmapped_total 1"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("carerecord_inbox_messages 1"), std::string::npos) << metrics.body;
+}
+
+TEST_F(RecordTest, EveryVersionCarriesItsSourceAndReceivedTime) {
+  MllpClient c(engine->mllp_port());
+  Adt m;
+  m.control_id = "PROV1";
+  ASSERT_EQ(hl7_field(c.exchange(m.text()), "MSA", 1), "AA");
+  auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000018", token,
+                     [](const HttpResult& h) { return total_of(h) == 1; });
+  auto b = json(p.body);
+  auto& meta = b["entry"][0]["resource"]["meta"];
+  EXPECT_STREQ(meta["source"].GetString(), "urn:connecting-care:feed:dev-adt#PROV1");
+  std::map<std::string, std::string> prov;
+  for (auto& e : meta["extension"][0]["extension"].GetArray()) {
+    for (auto& m2 : e.GetObject())
+      if (std::string(m2.name.GetString()) != "url") prov[e["url"].GetString()] = m2.value.GetString();
+  }
+  EXPECT_EQ(prov["feed"], "dev-adt");
+  EXPECT_EQ(prov["sendingFacility"], "RBT");
+  EXPECT_EQ(prov["messageControlId"], "PROV1");
+  EXPECT_EQ(prov["received"].size(), 24u) << prov["received"];  // an instant in UTC with milliseconds
+  EXPECT_FALSE(std::string(meta["lastUpdated"].GetString()).empty());
+}
+
+TEST_F(RecordTest, SearchesAndHistoryAreAuditedToo) {
+  MllpClient c(engine->mllp_port());
+  Adt m;
+  ASSERT_EQ(hl7_field(c.exchange(m.text()), "MSA", 1), "AA");
+  auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000018", token,
+                     [](const HttpResult& h) { return total_of(h) == 1; });
+  std::string id = json(p.body)["entry"][0]["resource"]["id"].GetString();
+  ASSERT_EQ(http_get(engine->http_port(), "/fhir/Patient/" + id + "/_history", token).status, 200);
+  auto out = run_carerecord({"audit", "list", "--data-dir", dir.path + "/data"});
+  EXPECT_NE(out.find("action=search"), std::string::npos) << out;
+  EXPECT_NE(out.find("action=history"), std::string::npos) << out;
+  EXPECT_NE(out.find("patient=" + id), std::string::npos) << out;
+}
+
+TEST_F(RecordTest, EncounterSearchByPatientReturnsOnlyThatPatientsEncounters) {
+  MllpClient c(engine->mllp_port());
+  Adt first;
+  Adt second;
+  second.control_id = "MSG0002";
+  second.mrn = "RBT1000002";
+  second.nhs = "9990000026";
+  second.family = "JONES";
+  second.visit = "V0002";
+  ASSERT_EQ(hl7_field(c.exchange(first.text()), "MSA", 1), "AA");
+  ASSERT_EQ(hl7_field(c.exchange(second.text()), "MSA", 1), "AA");
+  auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000026", token,
+                     [](const HttpResult& h) { return total_of(h) == 1; });
+  std::string id = json(p.body)["entry"][0]["resource"]["id"].GetString();
+  auto enc = get_until(engine->http_port(), "/fhir/Encounter?patient=Patient/" + id, token,
+                       [](const HttpResult& h) { return total_of(h) >= 1; });
+  auto b = json(enc.body);
+  ASSERT_EQ(b["total"].GetInt(), 1) << enc.body;
+  EXPECT_EQ(std::string(b["entry"][0]["resource"]["subject"]["reference"].GetString()), "Patient/" + id);
+  EXPECT_EQ(enc.body.find("V0001"), std::string::npos) << "the other patient's visit leaked: " << enc.body;
+}
+
+}  // namespace
+}  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+class IdentityKeptTest : public FeedTest {};
+
+TEST_F(IdentityKeptTest, LaterMessageWithABadNhsNumberDoesNotDropTheVerifiedOne) {
+  MllpClient c(engine->mllp_port());
+  Adt admit;
+  ASSERT_EQ(hl7_field(c.exchange(admit.text()), "MSA", 1), "AA");
+  Adt update = admit;
+  update.event = "A08";
+  update.control_id = "MSG0002";
+  update.nhs = "9990000019";  // mistyped at source
+  update.family = "SMYTH";
+  update.time = "20260315121500";
+  ASSERT_EQ(hl7_field(c.exchange(update.text()), "MSA", 1), "AE");
+  auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=RBT1000001", token, [](const HttpResult& h) {
+    return h.body.find("SMYTH") != std::string::npos;
+  });
+  ASSERT_NE(p.body.find("SMYTH"), std::string::npos) << p.body;
+  // The update is current, and it still carries the verified number; the bad one is nowhere.
+  EXPECT_NE(p.body.find("9990000018"), std::string::npos) << p.body;
+  EXPECT_EQ(p.body.find("9990000019"), std::string::npos) << p.body;
+  auto by_nhs = http_get(engine->http_port(), "/fhir/Patient?identifier=" + kNhsSystem + "|9990000018", token);
+  EXPECT_EQ(total_of(by_nhs), 1) << by_nhs.body;
+}
+
+TEST_F(IdentityKeptTest, EveryAEMessageIsOnTheWorklist) {
+  MllpClient c(engine->mllp_port());
+  Adt m;
+  m.event = "A08";
+  m.version = "2.5";
+  std::string text = m.text();
+  text.replace(text.find("19700101"), 8, "19701399");  // no such birth date
+  std::string ack = c.exchange(text);
+  ASSERT_EQ(hl7_field(ack, "MSA", 1), "AE") << ack;
+  auto wl = get_until(engine->http_port(), "/admin/worklist", admin, [](const HttpResult& h) {
+    return h.body.find("message-held") != std::string::npos;
+  });
+  EXPECT_NE(wl.body.find("message-held"), std::string::npos) << wl.body;
+  EXPECT_NE(wl.body.find("MSG0001"), std::string::npos) << wl.body;
 }
 
 }  // namespace

@@ -282,47 +282,5 @@ TEST(GroupCommitWriter, DestructorDrainsQueue) {
   EXPECT_EQ(rows(dir).size(), 100u);
 }
 
-TEST(Database, DurabilityModesSetSynchronousAndWal) {
-  TempDir dir;
-  {
-    Database full(dir.file("full.db"), Database::Mode::ReadWrite, Database::Durability::Full);
-    auto& st = full.prepare("PRAGMA synchronous");
-    ASSERT_TRUE(st.step());
-    EXPECT_EQ(st.int64(0), 2);  // FULL
-    st.reset();
-    auto& jm = full.prepare("PRAGMA journal_mode");
-    ASSERT_TRUE(jm.step());
-    EXPECT_EQ(jm.text(0), "wal");
-    jm.reset();
-  }
-  {
-    Database normal(dir.file("normal.db"), Database::Mode::ReadWrite, Database::Durability::Normal);
-    auto& st = normal.prepare("PRAGMA synchronous");
-    ASSERT_TRUE(st.step());
-    EXPECT_EQ(st.int64(0), 1);  // NORMAL
-    st.reset();
-  }
-}
-
-TEST(Database, TransactionRollsBackUnlessCommitted) {
-  TempDir dir;
-  Database db(dir.file("tx.db"), Database::Mode::ReadWrite);
-  db.exec("CREATE TABLE t(x INTEGER)");
-  {
-    Transaction tx(db);
-    db.exec("INSERT INTO t VALUES (1)");
-  }
-  {
-    Transaction tx(db);
-    db.exec("INSERT INTO t VALUES (2)");
-    tx.commit();
-  }
-  auto& st = db.prepare("SELECT group_concat(x) FROM t");
-  ASSERT_TRUE(st.step());
-  EXPECT_EQ(st.text(0), "2");
-  st.reset();
-  EXPECT_THROW(db.exec("NOT SQL"), SqliteError);
-}
-
 }  // namespace
 }  // namespace cc::store
