@@ -1,0 +1,108 @@
+// DisclosureService: patient data leaves only after its audit record is durable; when the audit
+// log cannot be written nothing is disclosed; the work-list is for integration administrators.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <future>
+
+#include "engine/governance/disclosure.h"
+#include "engine/store/audit_log.h"
+#include "engine/store/sqlite_record_store.h"
+
+namespace cc::governance {
+namespace {
+
+struct World {
+  World() {
+    char tmpl[] = "/tmp/carerecord-disclosure-XXXXXX";
+    dir = mkdtemp(tmpl);
+    record = std::move(store::SqliteRecordStore::open(dir).value());
+    audit = std::move(store::AuditLog::open(dir).value());
+    std::vector<store::MappedBatchItem> batch(1);
+    batch[0].inbox_id = 1;
+    batch[0].outcome = "mapped";
+    batch[0].provenance = store::Provenance{"feed", "RBT", "CTL1", 1, 1};
+    store::ResourceWrite w;
+    w.type = "Patient";
+    w.id = "p1";
+    w.resource.Parse(R"({"resourceType":"Patient","id":"p1"})");
+    w.event_time_ms = 1;
+    w.patient_id = "p1";
+    batch[0].writes.push_back(std::move(w));
+    batch[0].worklist_add.push_back({0, "no-nhs-number", "p1", 1, "feed", "no NHS number", 0, 0});
+    EXPECT_TRUE(record->apply(batch).ok());
+    service = std::make_unique<DisclosureService>(*record, *audit);
+  }
+  ~World() {
+    service.reset();
+    audit.reset();
+    record.reset();
+    std::filesystem::remove_all(dir);
+  }
+  Result<Disclosure> read(const std::string& id) {
+    std::promise<Result<Disclosure>> p;
+    auto f = p.get_future();
+    DisclosureContext ctx{Reader{"dr.a", "ae-clinician", "RBT", "", "DIRECT_CARE"}, "GET /fhir/Patient/" + id, "peer"};
+    service->disclose(ctx, ReadQuery{"Patient", id}, [&p](Result<Disclosure> r) { p.set_value(std::move(r)); });
+    return f.get();
+  }
+  std::string dir;
+  std::unique_ptr<store::SqliteRecordStore> record;
+  std::unique_ptr<store::AuditLog> audit;
+  std::unique_ptr<DisclosureService> service;
+};
+
+TEST(Disclosure, ReadIsReturnedOnlyWithItsAuditEntryDurable) {
+  World w;
+  auto r = w.read("p1");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->page.items.size(), 1u);
+  auto entries = store::AuditLog::read_recent(w.dir, 10);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ(entries->front().patient_id, "p1");
+  EXPECT_EQ(entries->front().user, "dr.a");
+  EXPECT_EQ(entries->front().outcome, "disclosed");
+}
+
+TEST(Disclosure, NothingIsDisclosedWhenTheAuditEntryCannotBeWritten) {
+  World w;
+  // Make every audit insert fail, as a full disk or a broken file would.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((w.dir + "/audit.db").c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto r = w.read("p1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "audit-unavailable");
+}
+
+TEST(Disclosure, WorklistIsOnlyForIntegrationAdminsAndIsAudited) {
+  World w;
+  auto ask = [&](const std::string& role) {
+    std::promise<Result<std::vector<store::WorklistEntry>>> p;
+    auto f = p.get_future();
+    DisclosureContext ctx{Reader{"u", role, "RBT", "", ""}, "GET /admin/worklist", "peer"};
+    w.service->disclose_worklist(ctx, true, [&p](auto r) { p.set_value(std::move(r)); });
+    return f.get();
+  };
+  auto denied = ask("ae-clinician");
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.error().code, "forbidden");
+  auto allowed = ask("integration-admin");
+  ASSERT_TRUE(allowed.ok());
+  ASSERT_EQ(allowed->size(), 1u);
+  auto entries = store::AuditLog::read_recent(w.dir, 10);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ((*entries)[0].outcome, "disclosed");
+  EXPECT_EQ((*entries)[0].patient_id, "p1");
+  EXPECT_EQ((*entries)[1].outcome, "denied");
+}
+
+}  // namespace
+}  // namespace cc::governance
