@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/e2e/harness.h"
+#include "tests/mapping/fhir_schema.h"
 
 namespace cc::test {
 namespace {
@@ -621,6 +622,44 @@ TEST_F(IdentityKeptTest, EveryAEMessageIsOnTheWorklist) {
   });
   EXPECT_NE(wl.body.find("message-held"), std::string::npos) << wl.body;
   EXPECT_NE(wl.body.find("MSG0001"), std::string::npos) << wl.body;
+}
+
+}  // namespace
+}  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+class FhirOutputTest : public FeedTest {};
+
+// Every kind of FHIR response the API gives is valid R4: the capability statement, a searchset,
+// a history bundle, a read, and an OperationOutcome.
+TEST_F(FhirOutputTest, ResponsesValidateAgainstTheR4Schema) {
+  auto* schema = cc::testing::FhirSchema::shared();
+  if (!schema) GTEST_SKIP() << "FHIR R4 schema not found at " << cc::testing::FhirSchema::path();
+  MllpClient c(engine->mllp_port());
+  Adt m;
+  ASSERT_EQ(hl7_field(c.exchange(m.text()), "MSA", 1), "AA");
+  auto search = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000018", token,
+                          [](const HttpResult& h) { return total_of(h) == 1; });
+  std::string id = json(search.body)["entry"][0]["resource"]["id"].GetString();
+  auto enc = get_until(engine->http_port(), "/fhir/Encounter?patient=" + id, token,
+                       [](const HttpResult& h) { return total_of(h) == 1; });
+  std::vector<std::pair<std::string, HttpResult>> responses{
+      {"metadata", http_get(engine->http_port(), "/fhir/metadata", "")},
+      {"search", search},
+      {"encounter search", enc},
+      {"read", http_get(engine->http_port(), "/fhir/Patient/" + id, token)},
+      {"history", http_get(engine->http_port(), "/fhir/Patient/" + id + "/_history", token)},
+      {"not found", http_get(engine->http_port(), "/fhir/Patient/nobody", token)},
+      {"unauthorised", http_get(engine->http_port(), "/fhir/Patient/" + id, "")},
+  };
+  for (auto& [what, r] : responses) {
+    auto d = json(r.body);
+    ASSERT_TRUE(d.IsObject()) << what << ": " << r.body;
+    auto problems = schema->validate(d);
+    EXPECT_TRUE(problems.empty()) << what << ": " << (problems.empty() ? "" : problems.front()) << "\n" << r.body;
+  }
 }
 
 }  // namespace
