@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
 
 #include "adapters/hl7v2/message.h"
@@ -86,7 +87,9 @@ std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, siz
       }
     }
     // AE means "held for a person": make sure a person sees it.
-    if (row.ack_code == "AE" && item.outcome != "failed" && item.worklist_add.empty()) {
+    bool reason_listed = std::any_of(item.worklist_add.begin(), item.worklist_add.end(),
+                                     [](const store::WorklistEntry& e) { return e.kind == "invalid-nhs-number"; });
+    if (row.ack_code == "AE" && item.outcome != "failed" && !reason_listed) {
       item.worklist_add.push_back({0, "message-held", "", row.id, row.feed,
                                    row.message_type + " control id " + row.control_id + " from " +
                                        row.sending_facility + " was answered AE: " + item.detail,
