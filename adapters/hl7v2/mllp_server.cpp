@@ -51,11 +51,14 @@ class MllpServer::Connection : public std::enable_shared_from_this<Connection> {
   struct Slot {
     bool ready = false;
     std::string ack;
+    size_t bytes = 0;  // size of the message awaiting this ACK
   };
 
   void read() {
-    if (reading_ || closed_ || peer_done_) return;
-    if (pending_.size() >= server_.options_.max_in_flight) return;  // resumed by flush()
+    if (reading_ || closed_ || peer_done_ || closing_) return;
+    // Back-pressure: stop reading while too many messages, or too many bytes, await their ACKs.
+    if (pending_.size() >= server_.options_.max_in_flight || pending_bytes_ >= server_.options_.max_in_flight_bytes)
+      return;  // resumed by flush()
     reading_ = true;
     socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
       self->reading_ = false;
@@ -131,7 +134,9 @@ class MllpServer::Connection : public std::enable_shared_from_this<Connection> {
     if (frame_oversized_) return;
     if (frame_size_ > server_.options_.max_message_bytes) {
       frame_oversized_ = true;
-      size_t room = frame_.size() < kOversizeHead ? kOversizeHead - frame_.size() : 0;
+      // Keep only the head (enough to read the MSH for the AR) and let the rest go.
+      if (frame_.size() > kOversizeHead) frame_.resize(kOversizeHead);
+      size_t room = kOversizeHead - frame_.size();
       frame_.append(p, std::min(room, n));
       frame_.shrink_to_fit();
       return;
@@ -150,6 +155,8 @@ class MllpServer::Connection : public std::enable_shared_from_this<Connection> {
     f.size = frame_size_;
     uint64_t seq = next_seq_++;
     pending_.emplace_back();
+    pending_.back().bytes = f.bytes.size();
+    pending_bytes_ += f.bytes.size();
     auto self = shared_from_this();
     server_.sink_.on_frame(std::move(f), [self, seq](std::string ack) {
       asio::post(self->socket_.get_executor(), [self, seq, ack = std::move(ack)]() mutable {
@@ -169,6 +176,7 @@ class MllpServer::Connection : public std::enable_shared_from_this<Connection> {
       out_ += pending_.front().ack;
       out_ += kEnd;
       out_ += kCR;
+      pending_bytes_ -= pending_.front().bytes;
       pending_.pop_front();
       ++head_seq_;
     }
@@ -236,6 +244,7 @@ class MllpServer::Connection : public std::enable_shared_from_this<Connection> {
   std::string frame_;
 
   std::deque<Slot> pending_;
+  size_t pending_bytes_ = 0;
   uint64_t next_seq_ = 0;
   uint64_t head_seq_ = 0;
   std::string out_;

@@ -33,7 +33,8 @@ class FrameSink {
 struct MllpOptions {
   uint64_t max_message_bytes = 16u << 20;
   int idle_timeout_seconds = 600;
-  size_t max_in_flight = 512;  // per connection; reading pauses beyond it
+  size_t max_in_flight = 512;               // per connection; reading pauses beyond it
+  size_t max_in_flight_bytes = 64u << 20;   // likewise, in message bytes
 };
 
 class MllpServer {

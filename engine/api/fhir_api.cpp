@@ -25,6 +25,7 @@ namespace {
 constexpr const char* kFhirJson = "application/fhir+json; charset=utf-8";
 constexpr int64_t kDefaultCount = 50;
 constexpr int64_t kMaxCount = 500;
+constexpr int64_t kMaxOffset = 1000000000;
 const std::set<std::string>& served_types() {
   static const std::set<std::string> types{"Patient", "Encounter"};
   return types;
@@ -110,9 +111,13 @@ std::optional<int64_t> parse_int(const std::string& s) {
   return v;
 }
 
+// The base for fullUrl and paging links, from the Host header when it looks like a host[:port].
 std::string base_url(const Request& req) {
-  auto host = req[http::field::host];
-  return "http://" + std::string(host.empty() ? "localhost" : host) + "/fhir";
+  std::string host(req[http::field::host]);
+  bool plausible = !host.empty() && host.size() <= 255 && std::all_of(host.begin(), host.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+  });
+  return "http://" + (plausible ? host : std::string("localhost")) + "/fhir";
 }
 
 std::string capability_statement(const std::string& base) {
@@ -244,10 +249,8 @@ Response operation_outcome(unsigned status, const std::string& code, const std::
   return json_response(status, sb.GetString());
 }
 
-FhirApi::FhirApi(governance::DisclosureService& disclosure, store::RecordStore& record, Metrics& metrics,
-                 ApiOptions options)
+FhirApi::FhirApi(governance::DisclosureService& disclosure, Metrics& metrics, ApiOptions options)
     : disclosure_(disclosure),
-      record_(record),
       metrics_(metrics),
       options_(std::move(options)),
       requests_(metrics.counter("carerecord_http_requests_total", "HTTP requests received")),
@@ -332,7 +335,7 @@ void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
       respond(operation_outcome(404, "not-found", "No such admin endpoint: " + std::string(path) + ". Try /admin/worklist."));
       return;
     }
-    handle_fhir(req, peer, *reader, std::move(respond));
+    handle_fhir(req, peer, *reader, respond);  // a copy: the catch below may still need it
   } catch (const std::exception& e) {
     respond(operation_outcome(500, "exception", std::string("The engine could not answer: ") + e.what()));
   }
@@ -381,6 +384,10 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
         auto n = parse_int(v);
         if (!n) {
           respond(operation_outcome(400, "value", "_offset must be a whole number, 0 or more."));
+          return false;
+        }
+        if (*n > kMaxOffset) {
+          respond(operation_outcome(400, "value", "_offset must be at most 1000000000."));
           return false;
         }
         offset = *n;

@@ -6,18 +6,16 @@
 #include "engine/api/http_server.h"
 #include "engine/core/metrics.h"
 #include "engine/governance/disclosure.h"
-#include "engine/store/record_store.h"
 
 namespace cc::api {
 
 struct ApiOptions {
   std::string token_key;  // development HS256 key
-  bool development = false;
 };
 
 class FhirApi : public HttpHandler {
  public:
-  FhirApi(governance::DisclosureService& disclosure, store::RecordStore& record, Metrics& metrics, ApiOptions options);
+  FhirApi(governance::DisclosureService& disclosure, Metrics& metrics, ApiOptions options);
   void handle(Request req, const std::string& peer, Respond respond) override;
 
  private:
@@ -26,7 +24,6 @@ class FhirApi : public HttpHandler {
                 const governance::Query& q, bool as_bundle, const std::string& bundle_type, Respond respond);
 
   governance::DisclosureService& disclosure_;
-  store::RecordStore& record_;
   Metrics& metrics_;
   ApiOptions options_;
   Counter& requests_;

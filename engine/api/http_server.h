@@ -26,7 +26,8 @@ class HttpHandler {
 
 class HttpServer {
  public:
-  HttpServer(boost::asio::io_context& io, HttpHandler& handler, uint64_t body_limit = 32u << 20);
+  // The API only reads, so request bodies are small; anything larger is refused with 413.
+  HttpServer(boost::asio::io_context& io, HttpHandler& handler, uint64_t body_limit = 1u << 20);
   ~HttpServer();
   uint16_t listen(const std::string& address, uint16_t port);
   void stop_accepting();

@@ -83,10 +83,10 @@ int serve(Config config) {
   }
   hl7v2::MllpServer mllp(io, ingest, mllp_options);
   governance::DisclosureService disclosure(**record, **audit);
-  api::FhirApi fhir_api(disclosure, **record, metrics, api::ApiOptions{*key, config.development});
+  api::FhirApi fhir_api(disclosure, metrics, api::ApiOptions{*key});
   api::HttpServer http(io, fhir_api);
 
-  metrics.gauge("carerecord_inbox_messages", "messages in the inbox", [&] { return double((*inbox)->count()); });
+  metrics.gauge("carerecord_inbox_messages", "messages in the inbox", [&] { return double((*inbox)->last_id()); });
   metrics.gauge("carerecord_mapping_backlog", "inbox messages committed but not yet mapped",
                 [&] { return double((*inbox)->last_id() - builder.cursor()); });
 
@@ -130,9 +130,21 @@ int serve(Config config) {
   spdlog::info("data directory {}; {} feed(s); FHIR at http://{}:{}/fhir", config.data_dir, config.feeds.size(),
                config.listen_address, http_port);
 
+  // An exception escaping a handler is logged and the thread goes back to work: one bad request
+  // must not take the feeds down with it.
+  auto run_io = [&io] {
+    for (;;) {
+      try {
+        io.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("unexpected error on an I/O thread: {}", e.what());
+      }
+    }
+  };
   std::vector<std::thread> pool;
-  for (int i = 1; i < config.threads; ++i) pool.emplace_back([&] { io.run(); });
-  io.run();
+  for (int i = 1; i < config.threads; ++i) pool.emplace_back(run_io);
+  run_io();
   for (auto& t : pool) t.join();
   if (stopper.joinable()) stopper.join();
 

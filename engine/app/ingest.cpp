@@ -26,9 +26,18 @@ std::string hl7_now() {
 }
 
 std::string next_ack_control_id() {
-  static const int64_t start = fhir::now_epoch_ms() / 1000 % 100000000;
+  // "CC" + the start time and a counter in base 36: at most 2 + 6 + 1 + 11 characters.
+  auto base36 = [](uint64_t v) {
+    std::string s;
+    do {
+      s.insert(s.begin(), "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[v % 36]);
+      v /= 36;
+    } while (v);
+    return s;
+  };
+  static const std::string start = base36(static_cast<uint64_t>(fhir::now_epoch_ms() / 1000) % 2176782336ULL);
   static std::atomic<uint64_t> counter{0};
-  return "CC" + std::to_string(start) + "." + std::to_string(++counter);
+  return "CC" + start + "." + base36(++counter % 131621703842267136ULL);
 }
 
 Ingest::Ingest(const Config& config, store::Inbox& inbox, Metrics& metrics, std::function<void()> on_committed)
@@ -41,7 +50,9 @@ Ingest::Ingest(const Config& config, store::Inbox& inbox, Metrics& metrics, std:
       ar_(metrics.counter("carerecord_mllp_ack_ar_total", "messages answered AR (not stored)")),
       duplicates_(metrics.counter("carerecord_mllp_duplicates_total", "resent messages answered with their first ACK")),
       key_reused_(metrics.counter("carerecord_mllp_control_id_reused_total",
-                                  "messages whose control id was seen before with other content")) {}
+                                  "messages whose control id was seen before with other content")) {
+  for (auto& f : config_.feeds) largest_message_bytes_ = std::max(largest_message_bytes_, f.max_message_bytes);
+}
 
 std::string Ingest::reject(const hl7v2::AckHeader& header, int hl7_code, const std::string& why,
                            const std::string& segment, int field) {
@@ -76,12 +87,10 @@ void Ingest::on_frame(hl7v2::InboundFrame frame, std::function<void(std::string)
                   "stored. Send it again."));
     return;
   }
-  uint64_t limit = 0;
-  for (auto& f : config_.feeds) limit = std::max(limit, f.max_message_bytes);
   if (frame.oversized) {
     answer(reject(frame.bytes, 207,
                   "The message is " + std::to_string(frame.size) + " bytes, over this engine's limit of " +
-                      std::to_string(limit) + " bytes; it was not stored."));
+                      std::to_string(largest_message_bytes_) + " bytes; it was not stored."));
     return;
   }
 

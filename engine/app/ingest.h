@@ -31,6 +31,7 @@ class Ingest : public hl7v2::FrameSink {
                      int field = 0);
 
   const Config& config_;
+  uint64_t largest_message_bytes_ = 0;  // the listener's limit: the largest of any feed
   store::Inbox& inbox_;
   std::function<void()> on_committed_;
   std::atomic<bool> shutting_down_{false};

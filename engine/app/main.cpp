@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
       std::cerr << "No record store in " << wl_dir << " (expected " << wl_dir << "/record.db).\n";
       return 1;
     }
-    auto store = cc::store::SqliteRecordStore::open(wl_dir);
+    auto store = cc::store::SqliteRecordStore::open(wl_dir, /*read_only=*/true);
     if (!store) {
       std::cerr << store.error().message << "\n";
       return 1;

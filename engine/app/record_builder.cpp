@@ -17,6 +17,8 @@ namespace cc::app {
 
 namespace {
 constexpr size_t kBatch = 512;
+// Letters with base64 documents are large: a batch also stops at this many raw bytes.
+constexpr size_t kBatchBytes = 64u << 20;
 
 // Mapping is behind the ACK, not on it: let the threads that acknowledge feeds go first.
 void yield_to_ingest() {
@@ -37,7 +39,7 @@ RecordBuilder::RecordBuilder(const Config& config, store::Inbox& inbox, store::R
 RecordBuilder::~RecordBuilder() { stop(); }
 
 std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, size_t limit) {
-  auto rows = inbox_.read_after(after_id, limit);
+  auto rows = inbox_.read_after(after_id, limit, kBatchBytes);
   std::vector<store::MappedBatchItem> batch;
   batch.reserve(rows.size());
   for (auto& row : rows) {
@@ -55,36 +57,49 @@ std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, siz
     for (auto& f : config_.feeds)
       if (f.name == row.feed) ctx.authority_systems = f.authorities;
 
-    auto msg = hl7v2::Message::parse(std::move(row.raw));
-    if (!msg) {
-      item.outcome = "failed";
-      item.detail = msg.error().message;
-    } else if (msg->message_code() != "ADT" || !mapping::assess_adt(*msg, ctx).supported) {
-      item.outcome = "unmapped";
-      item.detail = "No mapping for " + row.message_type + " yet; kept in the inbox.";
-    } else {
-      auto out = mapping::map_adt(*msg, ctx);
-      if (!out) {
+    try {
+      auto msg = hl7v2::Message::parse(std::move(row.raw));
+      if (!msg) {
         item.outcome = "failed";
-        item.detail = out.error().message;
+        item.detail = msg.error().message;
+      } else if (msg->message_code() != "ADT" || !mapping::assess_adt(*msg, ctx).supported) {
+        item.outcome = "unmapped";
+        item.detail = "No mapping for " + row.message_type + " yet; kept in the inbox.";
       } else {
-        item.outcome = "mapped";
-        for (auto& r : out->resources) {
-          store::ResourceWrite w{r.type, r.id, std::move(r.resource), r.event_time_ms, r.patient_id,
-                                 std::move(r.identifiers), {}};
-          // No event time in the message at all: order it by when it arrived.
-          if (w.event_time_ms == 0) w.event_time_ms = row.received_ms;
-          if (w.type == "Patient") w.keep_identifier_systems.emplace_back(identity::NhsNumber::kSystem);
-          item.writes.push_back(std::move(w));
+        auto out = mapping::map_adt(*msg, ctx);
+        if (!out) {
+          item.outcome = "failed";
+          item.detail = out.error().message;
+        } else {
+          item.outcome = "mapped";
+        bool nhs_number_rejected = std::any_of(out->worklist_add.begin(), out->worklist_add.end(),
+                                               [](const mapping::WorklistItem& w) { return w.kind == "invalid-nhs-number"; });
+          for (auto& r : out->resources) {
+            store::ResourceWrite w{r.type, r.id, std::move(r.resource), r.event_time_ms, r.patient_id,
+                                   std::move(r.identifiers), {}};
+            // No event time in the message at all: order it by when it arrived.
+            if (w.event_time_ms == 0) w.event_time_ms = row.received_ms;
+            // An NHS number this message carried but that failed the check must not erase the verified one
+          // on record; a message that carries none is the PAS's word and is taken as it stands.
+          if (w.type == "Patient" && nhs_number_rejected) w.keep_identifier_systems.emplace_back(identity::NhsNumber::kSystem);
+            item.writes.push_back(std::move(w));
+          }
+          for (auto& issue : out->issues) {
+            if (!item.detail.empty()) item.detail += " ";
+            item.detail += issue.message;
+          }
+          for (auto& w : out->worklist_add)
+            item.worklist_add.push_back({0, w.kind, w.patient_id, row.id, row.feed, w.detail, 0, 0});
+          item.worklist_resolve = std::move(out->worklist_resolve);
         }
-        for (auto& issue : out->issues) {
-          if (!item.detail.empty()) item.detail += " ";
-          item.detail += issue.message;
-        }
-        for (auto& w : out->worklist_add)
-          item.worklist_add.push_back({0, w.kind, w.patient_id, row.id, row.feed, w.detail, 0, 0});
-        item.worklist_resolve = std::move(out->worklist_resolve);
       }
+    } catch (const std::exception& e) {
+      // One message must not stop the record: it stays in the inbox and goes on the work-list.
+      item = store::MappedBatchItem{};
+      item.inbox_id = row.id;
+      item.provenance = store::Provenance{row.feed, row.sending_facility, row.control_id, row.received_ms, row.id};
+      item.outcome = "failed";
+      item.detail = std::string("the mapping stopped with an error: ") + e.what();
     }
     // AE means "held for a person": make sure a person sees it.
     bool reason_listed = std::any_of(item.worklist_add.begin(), item.worklist_add.end(),
@@ -142,7 +157,14 @@ int64_t RecordBuilder::drain(const std::function<bool()>& keep_going) {
 }
 
 int64_t RecordBuilder::catch_up() {
-  return drain([] { return true; });
+  for (;;) {
+    try {
+      return drain([] { return true; });
+    } catch (const std::exception& e) {
+      spdlog::error("record builder: could not replay the inbox ({}); retrying in 1 s", e.what());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
 }
 
 void RecordBuilder::start() {
@@ -166,10 +188,15 @@ void RecordBuilder::run() {
       if (stopping_) break;
       pending_ = false;
     }
-    drain([this] {
-      std::lock_guard lk(mu_);
-      return !stopping_;
-    });
+    try {
+      drain([this] {
+        std::lock_guard lk(mu_);
+        return !stopping_;
+      });
+    } catch (const std::exception& e) {
+      spdlog::error("record builder: {}; retrying in 1 s", e.what());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
   }
   // Anything still unmapped stays in the inbox and is mapped at the next start, before listening.
 }

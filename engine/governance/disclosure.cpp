@@ -46,7 +46,13 @@ const char* action_of(const Query& q) {
 void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
                                  std::function<void(Result<Disclosure>)> done) {
   auto result = std::make_shared<Disclosure>();
-  result->page = std::visit(Fetch{record_}, q);
+  try {
+    result->page = std::visit(Fetch{record_}, q);
+  } catch (const std::exception& e) {
+    done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() +
+                                             "); nothing was disclosed. Try again shortly."));
+    return;
+  }
 
   store::AuditEntry entry;
   entry.time_ms = fhir::now_epoch_ms();
@@ -61,7 +67,7 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
   for (auto& r : result->page.items) {
     if (!entry.resources.empty()) entry.resources += ' ';
     entry.resources += r.type + "/" + r.id + "/_history/" + std::to_string(r.version);
-    patients.insert(r.type == "Patient" ? r.id : record_.patient_of(r.type, r.id));
+    patients.insert(r.type == "Patient" ? r.id : r.patient_id);
   }
   if (auto* pq = std::get_if<PatientQuery>(&q)) patients.insert(pq->patient_id);
   for (auto& p : patients) {
@@ -99,7 +105,13 @@ void DisclosureService::disclose_worklist(const DisclosureContext& ctx, bool ope
     });
     return;
   }
-  auto items = std::make_shared<std::vector<store::WorklistEntry>>(record_.worklist(open_only, 1000));
+  auto items = std::make_shared<std::vector<store::WorklistEntry>>();
+  try {
+    *items = record_.worklist(open_only, 1000);
+  } catch (const std::exception& e) {
+    done(make_error("store-unavailable", std::string("The work-list could not be read (") + e.what() + ")."));
+    return;
+  }
   std::set<std::string> patients;
   for (auto& e : *items)
     if (!e.patient_id.empty()) patients.insert(e.patient_id);

@@ -52,7 +52,7 @@ void Checkpointer::run() {
     else
       checkpoints_++;
   }
-  // A last full checkpoint on the way out keeps the next start quick.
+  // A last checkpoint on the way out keeps the log short for the next start.
   sqlite3_wal_checkpoint_v2(conn_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
 }
 

@@ -51,36 +51,54 @@ void GroupCommitWriter::run() {
   }
 }
 
+namespace {
+// Completions run after the transaction is settled and outside its error handling, so a
+// completion that throws can neither re-run committed jobs nor be called twice.
+void complete(GroupCommitWriter::Done& done, Status st) {
+  try {
+    done(std::move(st));
+  } catch (const std::exception& e) {
+    spdlog::error("a store completion failed: {}", e.what());
+  }
+}
+
+Status write_error(const std::exception& e) {
+  spdlog::error("store write failed: {}", e.what());
+  return make_error("store-write", std::string("Could not store: ") + e.what());
+}
+}  // namespace
+
 void GroupCommitWriter::commit_batch(std::deque<Item>& batch) {
+  Status outcome;
   try {
     Transaction tx(*db_);
     for (auto& item : batch) item.job(*db_);
     tx.commit();
-    batches_++;
-    jobs_ += batch.size();
-    for (auto& item : batch) item.done(Status{});
-    return;
   } catch (const std::exception& e) {
-    if (batch.size() == 1) {
-      spdlog::error("store write failed: {}", e.what());
-      batch.front().done(make_error("store-write", std::string("Could not store: ") + e.what()));
-      return;
+    outcome = write_error(e);
+  }
+  if (outcome || batch.size() == 1) {
+    if (outcome) {
+      batches_++;
+      jobs_ += batch.size();
     }
-    spdlog::warn("batch of {} failed ({}); retrying one job at a time", batch.size(), e.what());
+    for (auto& item : batch) complete(item.done, outcome);
+    return;
   }
   // One job spoiled the batch: run each alone so the others are still stored.
+  spdlog::warn("a batch of {} failed; retrying one job at a time", batch.size());
   for (auto& item : batch) {
+    Status one;
     try {
       Transaction tx(*db_);
       item.job(*db_);
       tx.commit();
       batches_++;
       jobs_++;
-      item.done(Status{});
     } catch (const std::exception& e) {
-      spdlog::error("store write failed: {}", e.what());
-      item.done(make_error("store-write", std::string("Could not store: ") + e.what()));
+      one = write_error(e);
     }
+    complete(item.done, std::move(one));
   }
 }
 

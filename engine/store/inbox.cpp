@@ -122,12 +122,16 @@ void Inbox::stop() {
   if (writer_) writer_->stop();
 }
 
-std::vector<InboxRow> Inbox::read_after(int64_t after_id, size_t limit) {
+std::vector<InboxRow> Inbox::read_after(int64_t after_id, size_t limit, size_t max_bytes) {
   std::lock_guard lk(reader_mu_);
   std::vector<InboxRow> rows;
   auto& st = reader_->prepare(std::string(kRowColumns) + "WHERE id > ?1 ORDER BY id LIMIT ?2");
   st.bind(1, after_id).bind(2, static_cast<int64_t>(limit));
-  while (st.step()) rows.push_back(row_from(st));
+  size_t bytes = 0;
+  while (bytes < max_bytes && st.step()) {
+    rows.push_back(row_from(st));
+    bytes += rows.back().raw.size();
+  }
   st.reset();
   return rows;
 }

@@ -2,6 +2,7 @@
 // (group commit) before the ACK is sent; duplicates within the window get their first ACK back.
 #pragma once
 #include <cstdint>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -61,7 +62,9 @@ class Inbox {
   void stop();
 
   // Read side: one read-only connection, serialised by a mutex.
-  std::vector<InboxRow> read_after(int64_t after_id, size_t limit);
+  // Rows after `after_id` in order: at most `limit`, and no more once `max_bytes` of raw messages
+  // are in hand (the first row always comes, whatever its size).
+  std::vector<InboxRow> read_after(int64_t after_id, size_t limit, size_t max_bytes = SIZE_MAX);
   std::optional<InboxRow> read(int64_t id);
   int64_t count();
   int64_t last_id();

@@ -61,7 +61,8 @@ struct StoredResource {
   std::string type;
   std::string id;
   int64_t version = 0;
-  std::string json;  // full resource with meta
+  std::string json;        // full resource with meta
+  std::string patient_id;  // the Patient it belongs to ("" when unknown)
 };
 
 struct Page {
@@ -89,11 +90,8 @@ class RecordStore {
   // Current resources of `type` belonging to the patient.
   virtual Page search_patient(const std::string& type, const std::string& patient_id, int64_t offset,
                               int64_t count) = 0;
-  // The patient a resource belongs to ("" when unknown).
-  virtual std::string patient_of(const std::string& type, const std::string& id) = 0;
 
   virtual std::vector<WorklistEntry> worklist(bool open_only, int64_t limit) = 0;
-  virtual int64_t count_current(const std::string& type) = 0;
 };
 
 }  // namespace cc::store

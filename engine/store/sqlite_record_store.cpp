@@ -92,15 +92,21 @@ void stamp_meta(rapidjson::Document& d, int64_t version, int64_t now_ms, const P
   set_member(meta, "extension", std::move(exts), a);
 }
 
+// Columns: type, id, version, json, patient_id.
 StoredResource stored_from(Statement& st) {
-  return StoredResource{std::string(st.text(0)), std::string(st.text(1)), st.int64(2), std::string(st.text(3))};
+  return StoredResource{std::string(st.text(0)), std::string(st.text(1)), st.int64(2), std::string(st.text(3)),
+                        std::string(st.text(4))};
 }
 }  // namespace
 
-Result<std::unique_ptr<SqliteRecordStore>> SqliteRecordStore::open(const std::string& data_dir) {
+Result<std::unique_ptr<SqliteRecordStore>> SqliteRecordStore::open(const std::string& data_dir, bool read_only) {
   std::string path = data_dir + "/record.db";
   try {
     std::unique_ptr<SqliteRecordStore> s(new SqliteRecordStore(path));
+    if (read_only) {
+      s->lease();  // fails now, with a clear message, if there is no record to read
+      return s;
+    }
     // The record is rebuilt from the inbox after a power loss (the mapping cursor moves in the same
     // transaction as the resources), so it does not need an fsync per commit.
     s->writer_ = std::make_unique<Database>(path, Database::Mode::ReadWrite, Database::Durability::Normal);
@@ -212,6 +218,7 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
 
 Status SqliteRecordStore::apply(std::vector<MappedBatchItem>& batch) {
   if (batch.empty()) return {};
+  if (!writer_) return make_error("record-read-only", "This record store was opened read-only.");
   try {
     auto& db = *writer_;
     Transaction tx(db);
@@ -261,7 +268,7 @@ int64_t SqliteRecordStore::mapping_cursor() {
 std::optional<StoredResource> SqliteRecordStore::read(const std::string& type, const std::string& id) {
   auto db = lease();
   auto& st = db->prepare(
-      "SELECT v.type, v.id, v.version, v.json FROM resource_current c JOIN resource_version v "
+      "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM resource_current c JOIN resource_version v "
       "ON v.type=c.type AND v.id=c.id AND v.version=c.version WHERE c.type=?1 AND c.id=?2");
   st.bind(1, type).bind(2, id);
   std::optional<StoredResource> r;
@@ -273,7 +280,9 @@ std::optional<StoredResource> SqliteRecordStore::read(const std::string& type, c
 std::optional<StoredResource> SqliteRecordStore::read_version(const std::string& type, const std::string& id,
                                                               int64_t version) {
   auto db = lease();
-  auto& st = db->prepare("SELECT type, id, version, json FROM resource_version WHERE type=?1 AND id=?2 AND version=?3");
+  auto& st = db->prepare(
+      "SELECT v.type, v.id, v.version, v.json, coalesce(c.patient_id, '') FROM resource_version v LEFT JOIN "
+      "resource_current c ON c.type=v.type AND c.id=v.id WHERE v.type=?1 AND v.id=?2 AND v.version=?3");
   st.bind(1, type).bind(2, id).bind(3, version);
   std::optional<StoredResource> r;
   if (st.step()) r = stored_from(st);
@@ -289,7 +298,8 @@ Page SqliteRecordStore::history(const std::string& type, const std::string& id, 
   if (n.step()) page.total = n.int64(0);
   n.reset();
   auto& st = db->prepare(
-      "SELECT type, id, version, json FROM resource_version WHERE type=?1 AND id=?2 ORDER BY version DESC "
+      "SELECT v.type, v.id, v.version, v.json, coalesce(c.patient_id, '') FROM resource_version v LEFT JOIN "
+      "resource_current c ON c.type=v.type AND c.id=v.id WHERE v.type=?1 AND v.id=?2 ORDER BY v.version DESC "
       "LIMIT ?3 OFFSET ?4");
   st.bind(1, type).bind(2, id).bind(3, count).bind(4, offset);
   while (st.step()) page.items.push_back(stored_from(st));
@@ -308,7 +318,7 @@ Page SqliteRecordStore::search_identifier(const std::string& type, const std::st
   if (n.step()) page.total = n.int64(0);
   n.reset();
   auto& st = db->prepare(
-      "SELECT v.type, v.id, v.version, v.json FROM (SELECT DISTINCT id FROM identifier_index WHERE value=?1 AND "
+      "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM (SELECT DISTINCT id FROM identifier_index WHERE value=?1 AND "
       "(?2='' OR system=?2) AND type=?3 ORDER BY id LIMIT ?4 OFFSET ?5) i JOIN resource_current c ON c.type=?3 AND "
       "c.id=i.id JOIN resource_version v ON v.type=c.type AND v.id=c.id AND v.version=c.version ORDER BY i.id");
   st.bind(1, value).bind(2, system).bind(3, type).bind(4, count).bind(5, offset);
@@ -326,22 +336,13 @@ Page SqliteRecordStore::search_patient(const std::string& type, const std::strin
   if (n.step()) page.total = n.int64(0);
   n.reset();
   auto& st = db->prepare(
-      "SELECT v.type, v.id, v.version, v.json FROM resource_current c JOIN resource_version v ON v.type=c.type AND "
+      "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM resource_current c JOIN resource_version v ON v.type=c.type AND "
       "v.id=c.id AND v.version=c.version WHERE c.patient_id=?1 AND c.type=?2 ORDER BY c.event_time_ms DESC, c.id "
       "LIMIT ?3 OFFSET ?4");
   st.bind(1, patient_id).bind(2, type).bind(3, count).bind(4, offset);
   while (st.step()) page.items.push_back(stored_from(st));
   st.reset();
   return page;
-}
-
-std::string SqliteRecordStore::patient_of(const std::string& type, const std::string& id) {
-  auto db = lease();
-  auto& st = db->prepare("SELECT patient_id FROM resource_current WHERE type=?1 AND id=?2");
-  st.bind(1, type).bind(2, id);
-  std::string p = st.step() ? std::string(st.text(0)) : std::string();
-  st.reset();
-  return p;
 }
 
 std::vector<WorklistEntry> SqliteRecordStore::worklist(bool open_only, int64_t limit) {
@@ -358,14 +359,4 @@ std::vector<WorklistEntry> SqliteRecordStore::worklist(bool open_only, int64_t l
   st.reset();
   return out;
 }
-
-int64_t SqliteRecordStore::count_current(const std::string& type) {
-  auto db = lease();
-  auto& st = db->prepare("SELECT count(*) FROM resource_current WHERE type=?1");
-  st.bind(1, type);
-  int64_t n = st.step() ? st.int64(0) : 0;
-  st.reset();
-  return n;
-}
-
 }  // namespace cc::store

@@ -14,7 +14,9 @@ namespace cc::store {
 
 class SqliteRecordStore : public RecordStore {
  public:
-  static Result<std::unique_ptr<SqliteRecordStore>> open(const std::string& data_dir);
+  // Opens (creating) DIR/record.db. A read-only store (for tools beside a running engine) opens
+  // no writer and refuses apply().
+  static Result<std::unique_ptr<SqliteRecordStore>> open(const std::string& data_dir, bool read_only = false);
 
   Status apply(std::vector<MappedBatchItem>& batch) override;
   int64_t mapping_cursor() override;
@@ -26,9 +28,7 @@ class SqliteRecordStore : public RecordStore {
                          int64_t offset, int64_t count) override;
   Page search_patient(const std::string& type, const std::string& patient_id, int64_t offset,
                       int64_t count) override;
-  std::string patient_of(const std::string& type, const std::string& id) override;
   std::vector<WorklistEntry> worklist(bool open_only, int64_t limit) override;
-  int64_t count_current(const std::string& type) override;
 
  private:
   explicit SqliteRecordStore(std::string path) : path_(std::move(path)) {}

@@ -2,6 +2,7 @@
 // AA / AE / AR, idempotent resends, control-id reuse, ordering, tokens, late updates, shutdown.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <atomic>
@@ -660,6 +661,39 @@ TEST_F(FhirOutputTest, ResponsesValidateAgainstTheR4Schema) {
     auto problems = schema->validate(d);
     EXPECT_TRUE(problems.empty()) << what << ": " << (problems.empty() ? "" : problems.front()) << "\n" << r.body;
   }
+}
+
+}  // namespace
+}  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+class FaultTest : public FeedTest {};
+
+// A store that cannot be read answers 503 with an OperationOutcome and nothing else: the engine
+// stays up and the feeds keep being acknowledged (they only need the inbox).
+TEST_F(FaultTest, UnreadableRecordGives503AndTheFeedsCarryOn) {
+  MllpClient c(engine->mllp_port());
+  Adt m;
+  ASSERT_EQ(hl7_field(c.exchange(m.text()), "MSA", 1), "AA");
+  auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000018", token,
+                     [](const HttpResult& h) { return total_of(h) == 1; });
+  ASSERT_EQ(total_of(p), 1);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path + "/data/record.db").c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE resource_current RENAME TO resource_current_broken", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto broken = http_get(engine->http_port(), "/fhir/Patient?identifier=9990000018", token);
+  EXPECT_EQ(broken.status, 503) << broken.body;
+  EXPECT_NE(broken.body.find("OperationOutcome"), std::string::npos) << broken.body;
+  EXPECT_EQ(broken.body.find("SMITH"), std::string::npos) << broken.body;
+  Adt next = m;
+  next.control_id = "MSG0002";
+  EXPECT_EQ(hl7_field(c.exchange(next.text()), "MSA", 1), "AA");
+  EXPECT_EQ(http_get(engine->http_port(), "/healthz", "").status, 200);
 }
 
 }  // namespace

@@ -119,9 +119,7 @@ TEST(SqliteRecordStore, ApplyWritesVersionsAndMovesCursor) {
   ASSERT_TRUE(e);
   EXPECT_EQ(e->version, 1);
   EXPECT_EQ(marker_of(*e), "b");
-  EXPECT_EQ(s->count_current("Patient"), 1);
-  EXPECT_EQ(s->count_current("Encounter"), 1);
-  EXPECT_EQ(s->count_current("Observation"), 0);
+  EXPECT_EQ(s->search_patient("Observation", "p1", 0, 10).total, 0);
 
   // An item with no writes still moves the cursor.
   MappedBatchItem unmapped;
@@ -232,7 +230,6 @@ TEST(SqliteRecordStore, LaterEventBecomesCurrentEarlierEventIsHistoryOnly) {
   EXPECT_EQ(r->version, 4);
   EXPECT_EQ(marker_of(*r), "may");
   EXPECT_EQ(s->history("Patient", "p1", 0, 10).total, 4);
-  EXPECT_EQ(s->count_current("Patient"), 1);
 }
 
 TEST(SqliteRecordStore, EarlierEventWithinOneBatchIsHistoryOnly) {
@@ -395,18 +392,19 @@ TEST(SqliteRecordStore, SearchPatientReturnsCurrentResourcesPaged) {
   EXPECT_EQ(s->search_patient("Observation", "Q", 0, 10).total, 2);
 }
 
-TEST(SqliteRecordStore, PatientOf) {
+TEST(SqliteRecordStore, EveryReadSaysWhichPatientTheResourceBelongsTo) {
   TempDir dir;
   auto s = open_store(dir);
   ASSERT_TRUE(s);
   apply_write(*s, 1, resource("Observation", "o1", "x", 1000, "pat-9"));
-  EXPECT_EQ(s->patient_of("Observation", "o1"), "pat-9");
-  EXPECT_EQ(s->patient_of("Observation", "missing"), "");
-  EXPECT_EQ(s->patient_of("Encounter", "o1"), "");
+  EXPECT_EQ(s->read("Observation", "o1")->patient_id, "pat-9");
   apply_write(*s, 2, resource("Observation", "o1", "y", 500, "pat-other"));  // history only
-  EXPECT_EQ(s->patient_of("Observation", "o1"), "pat-9");
+  EXPECT_EQ(s->read("Observation", "o1")->patient_id, "pat-9");
   apply_write(*s, 3, resource("Observation", "o1", "z", 2000, "pat-7"));
-  EXPECT_EQ(s->patient_of("Observation", "o1"), "pat-7");
+  EXPECT_EQ(s->read("Observation", "o1")->patient_id, "pat-7");
+  EXPECT_EQ(s->read_version("Observation", "o1", 1)->patient_id, "pat-7");
+  for (auto& v : s->history("Observation", "o1", 0, 10).items) EXPECT_EQ(v.patient_id, "pat-7");
+  EXPECT_EQ(s->search_patient("Observation", "pat-7", 0, 10).items.at(0).patient_id, "pat-7");
 }
 
 WorklistEntry wl(const std::string& kind, const std::string& patient, const std::string& detail = "d") {
