@@ -18,6 +18,7 @@ for _ in $(seq 1 100); do grep -q '^http listening' "$out" && break; sleep 0.1; 
 cat "$out"
 grep -q '^http listening' "$out" || { echo "the engine did not start" >&2; exit 1; }
 token=$("$bin" token --role ae-clinician --user demo.clinician --org RBT --data-dir "$data")
+admin=$("$bin" token --role integration-admin --user demo.admin --org RBT --data-dir "$data")
 "$bin" demo-feed --mllp-port "$mllp_port" --patients 300 --messages 2000 --window 4 --rate 400 --seed "$(date +%s)" &
 cat <<EOT
 
@@ -26,11 +27,12 @@ Connecting Care is running (development mode, data in $data).
   FHIR API:    http://127.0.0.1:$http_port/fhir/metadata
   Health:      http://127.0.0.1:$http_port/healthz     Metrics: http://127.0.0.1:$http_port/metrics
 
-Try (a token for an A&E clinician is in \$token below):
+Try (tokens for an A&E clinician and an integration administrator):
   token=$token
+  admin=$admin
   curl -s -H "Authorization: Bearer \$token" 'http://127.0.0.1:$http_port/fhir/Patient?identifier=M1000001'
   curl -s -H "Authorization: Bearer \$token" 'http://127.0.0.1:$http_port/fhir/Encounter?patient=Patient/<id from above>'
-  curl -s -H "Authorization: Bearer \$token" 'http://127.0.0.1:$http_port/admin/worklist'
+  curl -s -H "Authorization: Bearer \$admin" 'http://127.0.0.1:$http_port/admin/worklist'
   $bin worklist --data-dir $data          # patients without a (valid) NHS number
   $bin audit list --data-dir $data        # who read what
 
