@@ -27,6 +27,7 @@ Checkpointer::~Checkpointer() {
 
 int Checkpointer::on_commit(void* self, sqlite3*, const char*, int frames) {
   auto* c = static_cast<Checkpointer*>(self);
+  c->frames_ = frames;
   if (frames >= c->threshold_) {
     {
       std::lock_guard lk(c->mu_);
@@ -35,6 +36,13 @@ int Checkpointer::on_commit(void* self, sqlite3*, const char*, int frames) {
     c->cv_.notify_one();
   }
   return SQLITE_OK;
+}
+
+void Checkpointer::restart_log_if_long() {
+  if (frames_.load() < 4 * threshold_) return;
+  int log = 0, done = 0;
+  int rc = sqlite3_wal_checkpoint_v2(writer_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+  if (rc == SQLITE_OK && log == done) frames_ = 0;  // the next write transaction restarts the log
 }
 
 void Checkpointer::run() {

@@ -1,5 +1,5 @@
 // Checkpointer: folds a WAL database's log back into the main file on its own thread and its own
-// connection, so no writer's commit (and no ACK waiting on it) ever pays for a checkpoint.
+// connection, so no writer's commit (and no ACK waiting on it) pays for copying the log.
 #pragma once
 #include <sqlite3.h>
 
@@ -25,6 +25,13 @@ class Checkpointer {
 
   uint64_t checkpoints() const { return checkpoints_.load(); }
 
+  // Under a writer that never pauses, the background pass always ends a few frames behind and
+  // the log would grow without end (SQLite restarts the log only once every frame is copied back).
+  // So, when the log has grown past a few thresholds, the writer calls this between transactions:
+  // with no new frames arriving it copies the few the background pass left, and the next write
+  // starts the log again from the beginning.
+  void restart_log_if_long();
+
  private:
   static int on_commit(void* self, sqlite3*, const char*, int frames);
   void run();
@@ -32,6 +39,7 @@ class Checkpointer {
   Database& writer_;
   std::unique_ptr<Database> conn_;
   int threshold_;
+  std::atomic<int> frames_{0};  // frames in the log at the last commit
   std::mutex mu_;
   std::condition_variable cv_;
   bool wanted_ = false;

@@ -48,6 +48,7 @@ void GroupCommitWriter::run() {
     }
     commit_batch(batch);
     batch.clear();
+    checkpointer_.restart_log_if_long();
   }
 }
 

@@ -251,6 +251,7 @@ Status SqliteRecordStore::apply(std::vector<MappedBatchItem>& batch) {
     cursor.bind(1, batch.back().inbox_id);
     cursor.run();
     tx.commit();
+    checkpointer_->restart_log_if_long();
     return {};
   } catch (const SqliteError& e) {
     return make_error("record-write", std::string("Could not write mapped resources: ") + e.what());
@@ -313,13 +314,13 @@ Page SqliteRecordStore::search_identifier(const std::string& type, const std::st
   Page page;
   // ?2 = '' matches any system (a bare value such as a hospital number).
   auto& n = db->prepare(
-      "SELECT count(DISTINCT id) FROM identifier_index WHERE value=?1 AND (?2='' OR system=?2) AND type=?3");
+      "SELECT count(DISTINCT id) FROM identifier_index WHERE value=?1 AND (?2='' OR system=?2) AND +type=?3");
   n.bind(1, value).bind(2, system).bind(3, type);
   if (n.step()) page.total = n.int64(0);
   n.reset();
   auto& st = db->prepare(
       "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM (SELECT DISTINCT id FROM identifier_index WHERE value=?1 AND "
-      "(?2='' OR system=?2) AND type=?3 ORDER BY id LIMIT ?4 OFFSET ?5) i JOIN resource_current c ON c.type=?3 AND "
+      "(?2='' OR system=?2) AND +type=?3 ORDER BY id LIMIT ?4 OFFSET ?5) i JOIN resource_current c ON c.type=?3 AND "
       "c.id=i.id JOIN resource_version v ON v.type=c.type AND v.id=c.id AND v.version=c.version ORDER BY i.id");
   st.bind(1, value).bind(2, system).bind(3, type).bind(4, count).bind(5, offset);
   while (st.step()) page.items.push_back(stored_from(st));
