@@ -26,18 +26,16 @@ std::string hl7_now() {
 }
 
 std::string next_ack_control_id() {
-  // "CC" + the start time and a counter in base 36: at most 2 + 6 + 1 + 11 characters.
-  auto base36 = [](uint64_t v) {
-    std::string s;
-    do {
-      s.insert(s.begin(), "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[v % 36]);
-      v /= 36;
-    } while (v);
-    return s;
+  // "CC" + the start time and a counter in hexadecimal: at most 2 + 8 + 1 + 9 = 20 characters,
+  // and never the letters of a segment name (load clients find MSA by searching for it).
+  auto hex = [](uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%llX", static_cast<unsigned long long>(v));
+    return std::string(buf);
   };
-  static const std::string start = base36(static_cast<uint64_t>(fhir::now_epoch_ms() / 1000) % 2176782336ULL);
+  static const std::string start = hex(static_cast<uint64_t>(fhir::now_epoch_ms() / 1000) & 0xFFFFFFFFULL);
   static std::atomic<uint64_t> counter{0};
-  return "CC" + start + "." + base36(++counter % 131621703842267136ULL);
+  return "CC" + start + "." + hex(++counter & 0xFFFFFFFFFULL);
 }
 
 Ingest::Ingest(const Config& config, store::Inbox& inbox, Metrics& metrics, std::function<void()> on_committed)

@@ -94,6 +94,8 @@ Database::Database(const std::string& path, Mode mode, Durability durability) : 
         throw SqliteError(SQLITE_ERROR, path + " cannot use write-ahead logging, which the engine needs");
       exec(durability == Durability::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
       exec("PRAGMA foreign_keys=ON");
+      // A log that grew under a burst is cut back once it has been restarted.
+      exec("PRAGMA journal_size_limit=67108864");
     }
     exec("PRAGMA cache_size=-65536");
     exec("PRAGMA mmap_size=1073741824");
