@@ -22,7 +22,7 @@ constexpr size_t kBatchBytes = 64u << 20;
 
 // Mapping is behind the ACK, not on it: let the threads that acknowledge feeds go first.
 void yield_to_ingest() {
-  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 5);
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 15);
 }
 }  // namespace
 

@@ -98,7 +98,7 @@ Database::Database(const std::string& path, Mode mode, Durability durability) : 
       exec("PRAGMA journal_size_limit=67108864");
     }
     exec("PRAGMA cache_size=-65536");
-    exec("PRAGMA mmap_size=1073741824");
+    exec("PRAGMA mmap_size=2147418112");  // the largest Debian's SQLite allows
   } catch (...) {
     // The destructor does not run for a constructor that throws: release the connection here.
     sqlite3_close(db_);
