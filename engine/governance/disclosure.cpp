@@ -41,6 +41,19 @@ const char* action_of(const Query& q) {
     default: return "search";
   }
 }
+// Who asked, for what, when: the part of an audit entry every disclosure shares.
+store::AuditEntry audit_entry(const DisclosureContext& ctx, const char* action) {
+  store::AuditEntry entry;
+  entry.time_ms = fhir::now_epoch_ms();
+  entry.user = ctx.reader.user;
+  entry.role = ctx.reader.role;
+  entry.org = ctx.reader.org;
+  entry.purpose_of_use = ctx.reader.purpose_of_use;
+  entry.action = action;
+  entry.query = ctx.request;
+  entry.peer = ctx.peer;
+  return entry;
+}
 }  // namespace
 
 void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
@@ -54,15 +67,7 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
     return;
   }
 
-  store::AuditEntry entry;
-  entry.time_ms = fhir::now_epoch_ms();
-  entry.user = ctx.reader.user;
-  entry.role = ctx.reader.role;
-  entry.org = ctx.reader.org;
-  entry.purpose_of_use = ctx.reader.purpose_of_use;
-  entry.action = action_of(q);
-  entry.query = ctx.request;
-  entry.peer = ctx.peer;
+  store::AuditEntry entry = audit_entry(ctx, action_of(q));
   std::set<std::string> patients;
   for (auto& r : result->page.items) {
     if (!entry.resources.empty()) entry.resources += ' ';
@@ -89,15 +94,7 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
 
 void DisclosureService::disclose_worklist(const DisclosureContext& ctx, bool open_only,
                                           std::function<void(Result<std::vector<store::WorklistEntry>>)> done) {
-  store::AuditEntry entry;
-  entry.time_ms = fhir::now_epoch_ms();
-  entry.user = ctx.reader.user;
-  entry.role = ctx.reader.role;
-  entry.org = ctx.reader.org;
-  entry.purpose_of_use = ctx.reader.purpose_of_use;
-  entry.action = "worklist";
-  entry.query = ctx.request;
-  entry.peer = ctx.peer;
+  store::AuditEntry entry = audit_entry(ctx, "worklist");
   if (ctx.reader.role != "integration-admin") {
     entry.outcome = "denied";
     audit_.append(std::move(entry), [done = std::move(done)](Status) {

@@ -407,11 +407,6 @@ TEST_F(FeedTest, SigtermShutsDownCleanly) {
   EXPECT_TRUE(c.closed_by_peer());
 }
 
-}  // namespace
-}  // namespace cc::test
-
-namespace cc::test {
-namespace {
 
 // A configured feed: only facility RBT, production messages only, a small size limit, a short idle timeout.
 class ConfiguredFeedTest : public ::testing::Test {
@@ -487,11 +482,6 @@ TEST_F(ConfiguredFeedTest, UnparseableMshIsARMirroringWhatCanBeRead) {
   EXPECT_EQ(hl7_field(ack, "ERR", 3).substr(0, 3), "101") << ack;
 }
 
-}  // namespace
-}  // namespace cc::test
-
-namespace cc::test {
-namespace {
 
 class RecordTest : public FeedTest {};
 
@@ -579,11 +569,6 @@ TEST_F(RecordTest, EncounterSearchByPatientReturnsOnlyThatPatientsEncounters) {
   EXPECT_EQ(enc.body.find("V0001"), std::string::npos) << "the other patient's visit leaked: " << enc.body;
 }
 
-}  // namespace
-}  // namespace cc::test
-
-namespace cc::test {
-namespace {
 
 class IdentityKeptTest : public FeedTest {};
 
@@ -625,11 +610,6 @@ TEST_F(IdentityKeptTest, EveryAEMessageIsOnTheWorklist) {
   EXPECT_NE(wl.body.find("MSG0001"), std::string::npos) << wl.body;
 }
 
-}  // namespace
-}  // namespace cc::test
-
-namespace cc::test {
-namespace {
 
 class FhirOutputTest : public FeedTest {};
 
@@ -663,11 +643,6 @@ TEST_F(FhirOutputTest, ResponsesValidateAgainstTheR4Schema) {
   }
 }
 
-}  // namespace
-}  // namespace cc::test
-
-namespace cc::test {
-namespace {
 
 class FaultTest : public FeedTest {};
 
