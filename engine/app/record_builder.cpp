@@ -62,26 +62,30 @@ std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, siz
       if (!msg) {
         item.outcome = "failed";
         item.detail = msg.error().message;
-      } else if (msg->message_code() != "ADT" || !mapping::assess_adt(*msg, ctx).supported) {
-        item.outcome = "unmapped";
-        item.detail = "No mapping for " + row.message_type + " yet; kept in the inbox.";
       } else {
-        auto out = mapping::map_adt(*msg, ctx);
-        if (!out) {
+        // map_adt makes the same checks as the ingest's assessment, "adt-unsupported" included.
+        auto out = msg->message_code() == "ADT" ? mapping::map_adt(*msg, ctx)
+                                                : Result<mapping::MappingOutput>(make_error("adt-unsupported", ""));
+        if (!out && out.error().code == "adt-unsupported") {
+          item.outcome = "unmapped";
+          item.detail = "No mapping for " + row.message_type + " yet; kept in the inbox.";
+        } else if (!out) {
           item.outcome = "failed";
           item.detail = out.error().message;
         } else {
           item.outcome = "mapped";
-        bool nhs_number_rejected = std::any_of(out->worklist_add.begin(), out->worklist_add.end(),
-                                               [](const mapping::WorklistItem& w) { return w.kind == "invalid-nhs-number"; });
+          bool nhs_number_rejected =
+              std::any_of(out->worklist_add.begin(), out->worklist_add.end(),
+                          [](const mapping::WorklistItem& w) { return w.kind == "invalid-nhs-number"; });
           for (auto& r : out->resources) {
             store::ResourceWrite w{r.type, r.id, std::move(r.resource), r.event_time_ms, r.patient_id,
                                    std::move(r.identifiers), {}};
             // No event time in the message at all: order it by when it arrived.
             if (w.event_time_ms == 0) w.event_time_ms = row.received_ms;
-            // An NHS number this message carried but that failed the check must not erase the verified one
-          // on record; a message that carries none is the PAS's word and is taken as it stands.
-          if (w.type == "Patient" && nhs_number_rejected) w.keep_identifier_systems.emplace_back(identity::NhsNumber::kSystem);
+            // An NHS number this message carried but that failed the check must not erase the verified
+            // one on record; a message that carries none is the PAS's word and is taken as it stands.
+            if (w.type == "Patient" && nhs_number_rejected)
+              w.keep_identifier_systems.emplace_back(identity::NhsNumber::kSystem);
             item.writes.push_back(std::move(w));
           }
           for (auto& issue : out->issues) {
