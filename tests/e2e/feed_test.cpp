@@ -77,6 +77,16 @@ class FeedTest : public ::testing::Test {
                             "--data-dir", dir.path + "/data"});
     admin.erase(admin.find_last_not_of("\r\n") + 1);
   }
+  // The id of the one Patient with this identifier, once the record builder has mapped it.
+  std::string patient_id_once_mapped(const std::string& identifier) {
+    auto r = get_until(engine->http_port(), "/fhir/Patient?identifier=" + identifier, token,
+                       [](const HttpResult& h) { return total_of(h) == 1; });
+    if (total_of(r) != 1) {
+      ADD_FAILURE() << "no single Patient with identifier " << identifier << ": " << r.body;
+      return "";
+    }
+    return json(r.body)["entry"][0]["resource"]["id"].GetString();
+  }
   TempDir dir;
   std::unique_ptr<EngineProcess> engine;
   std::string token;  // an A&E clinician
@@ -131,9 +141,7 @@ TEST_F(FeedTest, DischargeMakesANewVersionAndHistoryKeepsBoth) {
   discharge.control_id = "MSG0002";
   discharge.time = "20260316090000";
   ASSERT_EQ(hl7_field(c.exchange(discharge.text()), "MSA", 1), "AA");
-  auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000018", token,
-                     [](const HttpResult& h) { return total_of(h) == 1; });
-  std::string id = json(p.body)["entry"][0]["resource"]["id"].GetString();
+  std::string id = patient_id_once_mapped("9990000018");
   auto enc = get_until(engine->http_port(), "/fhir/Encounter?patient=" + id, token, [](const HttpResult& h) {
     return h.body.find("\"finished\"") != std::string::npos;
   });
@@ -164,10 +172,7 @@ TEST_F(FeedTest, LateOldUpdateIsKeptInHistoryButDoesNotOverwrite) {
   older.time = "20260601090000";
   ASSERT_EQ(hl7_field(c.exchange(newer.text()), "MSA", 1), "AA");
   ASSERT_EQ(hl7_field(c.exchange(older.text()), "MSA", 1), "AA");
-  auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000018", token, [](const HttpResult& h) {
-    return total_of(h) == 1;
-  });
-  std::string id = json(p.body)["entry"][0]["resource"]["id"].GetString();
+  std::string id = patient_id_once_mapped("9990000018");
   auto hist = get_until(engine->http_port(), "/fhir/Patient/" + id + "/_history", token,
                         [](const HttpResult& h) { return total_of(h) == 2; });
   ASSERT_EQ(total_of(hist), 2) << hist.body;
@@ -242,9 +247,7 @@ TEST_F(FeedTest, SameKeySameContentGetsTheFirstAckAndIsNotProcessedAgain) {
   std::string first = c.exchange(m.text());
   std::string second = c.exchange(m.text());
   EXPECT_EQ(first, second);  // byte for byte: the ACK it got the first time
-  auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000018", token,
-                     [](const HttpResult& h) { return total_of(h) == 1; });
-  std::string id = json(p.body)["entry"][0]["resource"]["id"].GetString();
+  std::string id = patient_id_once_mapped("9990000018");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto hist = http_get(engine->http_port(), "/fhir/Patient/" + id + "/_history", token);
   EXPECT_EQ(total_of(hist), 1) << hist.body;
@@ -368,9 +371,7 @@ TEST_F(FeedTest, SearchPagesWithLinks) {
     m.time = "2026031510" + std::to_string(10 + i) + "00";
     ASSERT_EQ(hl7_field(c.exchange(m.text()), "MSA", 1), "AA");
   }
-  auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000018", token,
-                     [](const HttpResult& h) { return total_of(h) == 1; });
-  std::string id = json(p.body)["entry"][0]["resource"]["id"].GetString();
+  std::string id = patient_id_once_mapped("9990000018");
   auto page = get_until(engine->http_port(), "/fhir/Encounter?patient=Patient/" + id + "&_count=2", token,
                         [](const HttpResult& h) { return total_of(h) == 5; });
   auto b = json(page.body);
@@ -389,9 +390,7 @@ TEST_F(FeedTest, EveryReadOfPatientDataIsAuditedBeforeTheResponse) {
   MllpClient c(engine->mllp_port());
   Adt m;
   ASSERT_EQ(hl7_field(c.exchange(m.text()), "MSA", 1), "AA");
-  auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000018", token,
-                     [](const HttpResult& h) { return total_of(h) == 1; });
-  std::string id = json(p.body)["entry"][0]["resource"]["id"].GetString();
+  std::string id = patient_id_once_mapped("9990000018");
   ASSERT_EQ(http_get(engine->http_port(), "/fhir/Patient/" + id, token).status, 200);
   // The audit row is durable by the time the response arrived: read it straight from the file.
   auto out = run_carerecord({"audit", "list", "--data-dir", dir.path + "/data"});
@@ -537,9 +536,7 @@ TEST_F(RecordTest, SearchesAndHistoryAreAuditedToo) {
   MllpClient c(engine->mllp_port());
   Adt m;
   ASSERT_EQ(hl7_field(c.exchange(m.text()), "MSA", 1), "AA");
-  auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000018", token,
-                     [](const HttpResult& h) { return total_of(h) == 1; });
-  std::string id = json(p.body)["entry"][0]["resource"]["id"].GetString();
+  std::string id = patient_id_once_mapped("9990000018");
   ASSERT_EQ(http_get(engine->http_port(), "/fhir/Patient/" + id + "/_history", token).status, 200);
   auto out = run_carerecord({"audit", "list", "--data-dir", dir.path + "/data"});
   EXPECT_NE(out.find("action=search"), std::string::npos) << out;
@@ -558,9 +555,7 @@ TEST_F(RecordTest, EncounterSearchByPatientReturnsOnlyThatPatientsEncounters) {
   second.visit = "V0002";
   ASSERT_EQ(hl7_field(c.exchange(first.text()), "MSA", 1), "AA");
   ASSERT_EQ(hl7_field(c.exchange(second.text()), "MSA", 1), "AA");
-  auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000026", token,
-                     [](const HttpResult& h) { return total_of(h) == 1; });
-  std::string id = json(p.body)["entry"][0]["resource"]["id"].GetString();
+  std::string id = patient_id_once_mapped("9990000026");
   auto enc = get_until(engine->http_port(), "/fhir/Encounter?patient=Patient/" + id, token,
                        [](const HttpResult& h) { return total_of(h) >= 1; });
   auto b = json(enc.body);
