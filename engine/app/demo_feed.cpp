@@ -57,7 +57,7 @@ std::string hl7_time(int64_t ms) {
   time_t t = static_cast<time_t>(ms / 1000 + off * 60);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buf[32];
+  char buf[80];
   std::snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                 tm.tm_min, tm.tm_sec);
   return buf;

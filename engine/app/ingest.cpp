@@ -19,7 +19,7 @@ std::string hl7_now() {
   time_t local = static_cast<time_t>(ms / 1000 + offset * 60);
   std::tm tm{};
   gmtime_r(&local, &tm);
-  char buf[32];
+  char buf[80];
   std::snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02d+%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec, offset / 60, offset % 60);
   return buf;
