@@ -18,6 +18,7 @@
 #include "engine/core/metrics.h"
 #include "engine/governance/disclosure.h"
 #include "engine/governance/token.h"
+#include "engine/mapping/mapping_set.h"
 #include "engine/store/audit_log.h"
 #include "engine/store/inbox.h"
 #include "engine/store/sqlite_record_store.h"
@@ -59,8 +60,20 @@ int serve(Config config) {
     return 1;
   }
 
+  const std::string mappings_dir = config.mappings_dir.empty() ? CC_DEFAULT_MAPPINGS_DIR : config.mappings_dir;
+  std::vector<mapping::LoadProblem> problems;
+  auto initial_mappings = mapping::MappingSet::load(mappings_dir, problems);
+  if (!initial_mappings) {
+    for (auto& p : problems) spdlog::critical("mapping {}", p.describe());
+    spdlog::critical("the mappings in {} do not load; the engine does not start without them", mappings_dir);
+    return 1;
+  }
+  spdlog::info("mappings: {} file(s) and {} code table(s) from {}", initial_mappings->files().size(),
+               initial_mappings->table_count(), mappings_dir);
+  mapping::MappingRegistry mappings(mappings_dir, std::move(initial_mappings));
+
   Metrics metrics;
-  RecordBuilder builder(config, **inbox, **record, metrics);
+  RecordBuilder builder(config, mappings, **inbox, **record, metrics);
   // Crash replay: everything acknowledged before a stop is mapped before we listen again.
   auto t0 = std::chrono::steady_clock::now();
   int64_t replayed = builder.catch_up();
@@ -71,7 +84,7 @@ int serve(Config config) {
   builder.start();
 
   asio::io_context io(config.threads);
-  Ingest ingest(config, **inbox, metrics, [&builder] { builder.wake(); });
+  Ingest ingest(config, mappings, **inbox, metrics, [&builder] { builder.wake(); });
   // A connection's feed is known only from its messages' MSH-4, so the listener applies the most
   // generous size limit and idle timeout of any feed; each feed's own limit is checked per message.
   hl7v2::MllpOptions mllp_options;

@@ -9,7 +9,6 @@
 
 #include "adapters/hl7v2/ack.h"
 #include "engine/fhir/datetime.h"
-#include "engine/mapping/adt_mapping.h"
 
 namespace cc::app {
 
@@ -38,8 +37,10 @@ std::string next_ack_control_id() {
   return "CC" + start + "." + hex(++counter & 0xFFFFFFFFFULL);
 }
 
-Ingest::Ingest(const Config& config, store::Inbox& inbox, Metrics& metrics, std::function<void()> on_committed)
+Ingest::Ingest(const Config& config, const mapping::MappingRegistry& mappings, store::Inbox& inbox, Metrics& metrics,
+               std::function<void()> on_committed)
     : config_(config),
+      mappings_(mappings),
       inbox_(inbox),
       on_committed_(std::move(on_committed)),
       received_(metrics.counter("carerecord_mllp_messages_total", "HL7 v2 messages received over MLLP")),
@@ -134,25 +135,19 @@ void Ingest::on_frame(hl7v2::InboundFrame frame, std::function<void(std::string)
   mapping::FeedContext ctx{feed->name, feed->authorities};
   std::vector<hl7v2::AckError> errors;
   std::string code = "AA";
-  if (msg.message_code() == "ADT") {
-    auto assessment = mapping::assess_adt(msg, ctx);
-    if (!assessment.supported) {
-      code = feed->unmapped_ack;
-      if (code == "AE")
-        errors.push_back({201, "Event " + msg.trigger_event() + " has no mapping on feed " + feed->name +
-                                   "; the message is stored and held for review.", {"MSH", 1, 9}, 'E'});
-    }
-    for (auto& issue : assessment.issues) {
-      // Warnings travel only where the ERR layout can say they are warnings (ERR-4, from 2.5).
-      if (!issue.error && !hl7v2::uses_v25_err_layout(version)) continue;
-      errors.push_back({issue.hl7_code, issue.message, issue.where, issue.error ? 'E' : 'W'});
-      if (issue.error) code = "AE";
-    }
-  } else {
+  auto assessment = mappings_.current()->assess(msg, ctx);
+  if (!assessment.supported) {
     code = feed->unmapped_ack;
     if (code == "AE")
-      errors.push_back({200, "Message type " + msg.message_code() + " has no mapping on feed " + feed->name +
-                                 "; the message is stored and held for review.", {"MSH", 1, 9}, 'E'});
+      errors.push_back({200, "Message type " + msg.message_code() + "^" + msg.trigger_event() +
+                                 " has no mapping on feed " + feed->name + "; the message is stored and held for review.",
+                        {"MSH", 1, 9}, 'E'});
+  }
+  for (auto& issue : assessment.issues) {
+    // Warnings travel only where the ERR layout can say they are warnings (ERR-4, from 2.5).
+    if (!issue.error && !hl7v2::uses_v25_err_layout(version)) continue;
+    errors.push_back({issue.hl7_code, issue.message, issue.where, issue.error ? 'E' : 'W'});
+    if (issue.error) code = "AE";
   }
 
   store::InboxMessage m;

@@ -9,13 +9,15 @@
 #include "adapters/hl7v2/mllp_server.h"
 #include "engine/core/config.h"
 #include "engine/core/metrics.h"
+#include "engine/mapping/mapping_set.h"
 #include "engine/store/inbox.h"
 
 namespace cc::app {
 
 class Ingest : public hl7v2::FrameSink {
  public:
-  Ingest(const Config& config, store::Inbox& inbox, Metrics& metrics, std::function<void()> on_committed);
+  Ingest(const Config& config, const mapping::MappingRegistry& mappings, store::Inbox& inbox, Metrics& metrics,
+         std::function<void()> on_committed);
   void on_frame(hl7v2::InboundFrame frame, std::function<void(std::string)> reply) override;
 
   // From now on every message is answered AR ("engine shutting down"): a resend may succeed.
@@ -31,6 +33,7 @@ class Ingest : public hl7v2::FrameSink {
                      int field = 0);
 
   const Config& config_;
+  const mapping::MappingRegistry& mappings_;
   uint64_t largest_message_bytes_ = 0;  // the listener's limit: the largest of any feed
   store::Inbox& inbox_;
   std::function<void()> on_committed_;

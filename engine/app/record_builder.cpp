@@ -11,7 +11,7 @@
 
 #include "adapters/hl7v2/message.h"
 #include "engine/identity/nhs_number.h"
-#include "engine/mapping/adt_mapping.h"
+#include "engine/mapping/mapping_set.h"
 
 namespace cc::app {
 
@@ -26,8 +26,10 @@ void yield_to_ingest() {
 }
 }  // namespace
 
-RecordBuilder::RecordBuilder(const Config& config, store::Inbox& inbox, store::RecordStore& record, Metrics& metrics)
+RecordBuilder::RecordBuilder(const Config& config, const mapping::MappingRegistry& mappings, store::Inbox& inbox,
+                             store::RecordStore& record, Metrics& metrics)
     : config_(config),
+      mappings_(mappings),
       inbox_(inbox),
       record_(record),
       mapped_(metrics.counter("carerecord_messages_mapped_total", "inbox messages mapped into the record")),
@@ -42,6 +44,8 @@ std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, siz
   auto rows = inbox_.read_after(after_id, limit, kBatchBytes);
   std::vector<store::MappedBatchItem> batch;
   batch.reserve(rows.size());
+  // One set of mappings for the whole batch, even if a reload lands meanwhile.
+  const auto mappings = mappings_.current();
   for (auto& row : rows) {
     store::MappedBatchItem item;
     item.inbox_id = row.id;
@@ -63,12 +67,11 @@ std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, siz
         item.outcome = "failed";
         item.detail = msg.error().message;
       } else {
-        // map_adt makes the same checks as the ingest's assessment, "adt-unsupported" included.
-        auto out = msg->message_code() == "ADT" ? mapping::map_adt(*msg, ctx)
-                                                : Result<mapping::MappingOutput>(make_error("adt-unsupported", ""));
-        if (!out && out.error().code == "adt-unsupported") {
+        // map() makes the same checks as the ingest's assessment.
+        auto out = mappings->map(*msg, ctx);
+        if (!out && out.error().code == "unmapped") {
           item.outcome = "unmapped";
-          item.detail = "No mapping for " + row.message_type + " yet; kept in the inbox.";
+          item.detail = out.error().message;
         } else if (!out) {
           item.outcome = "failed";
           item.detail = out.error().message;

@@ -11,6 +11,7 @@
 
 #include "engine/core/config.h"
 #include "engine/core/metrics.h"
+#include "engine/mapping/mapping_set.h"
 #include "engine/store/inbox.h"
 #include "engine/store/record_store.h"
 
@@ -18,7 +19,8 @@ namespace cc::app {
 
 class RecordBuilder {
  public:
-  RecordBuilder(const Config& config, store::Inbox& inbox, store::RecordStore& record, Metrics& metrics);
+  RecordBuilder(const Config& config, const mapping::MappingRegistry& mappings, store::Inbox& inbox,
+                store::RecordStore& record, Metrics& metrics);
   ~RecordBuilder();
 
   // Maps everything committed so far (crash replay); returns how many messages it mapped.
@@ -41,6 +43,7 @@ class RecordBuilder {
   void run();
 
   const Config& config_;
+  const mapping::MappingRegistry& mappings_;
   store::Inbox& inbox_;
   store::RecordStore& record_;
   std::atomic<int64_t> cursor_{0};

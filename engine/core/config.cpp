@@ -85,6 +85,7 @@ Result<Config> Config::parse(const std::string& text, const std::string& origin)
   if (doc.HasMember("mllp_port")) c.mllp_port = doc["mllp_port"].GetInt();
   if (doc.HasMember("http_port")) c.http_port = doc["http_port"].GetInt();
   if (doc.HasMember("data_dir")) c.data_dir = doc["data_dir"].GetString();
+  if (doc.HasMember("mappings_dir")) c.mappings_dir = doc["mappings_dir"].GetString();
   if (doc.HasMember("threads")) c.threads = doc["threads"].GetInt();
   if (doc.HasMember("development")) c.development = doc["development"].GetBool();
   if (doc.HasMember("idempotency_window_seconds"))

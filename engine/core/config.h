@@ -30,6 +30,7 @@ struct Config {
   int mllp_port = 2575;
   int http_port = 8080;
   std::string data_dir = "./data";
+  std::string mappings_dir;  // mapping files and tables/; empty: the mappings/ the engine was built with
   int threads = 2;
   bool development = false;
   int64_t idempotency_window_seconds = 7 * 24 * 3600;

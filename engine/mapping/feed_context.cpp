@@ -3,7 +3,7 @@
 // urn:connecting-care:id:<feed>:<authority>.
 #include <cstdio>
 
-#include "engine/mapping/adt_mapping.h"
+#include "engine/mapping/types.h"
 
 namespace cc::mapping {
 
@@ -43,6 +43,11 @@ std::string FeedContext::system_for(const std::string& authority, const std::str
     }
   }
   return system_for(authority);
+}
+
+std::string FeedContext::code_system_for(const std::string& coding_system) const {
+  return "urn:connecting-care:code:" + percent_encoded(feed) + ":" +
+         (coding_system.empty() ? std::string("local") : percent_encoded(coding_system));
 }
 
 bool FeedContext::declares(const std::string& authority, const std::string& type) const {

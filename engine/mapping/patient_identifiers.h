@@ -7,7 +7,7 @@
 
 #include "adapters/hl7v2/message.h"
 #include "engine/identity/nhs_number.h"
-#include "engine/mapping/adt_mapping.h"
+#include "engine/mapping/types.h"
 
 namespace cc::mapping {
 

@@ -2,7 +2,7 @@
 // the same message updates the same resource instead of creating a duplicate.
 #include <openssl/evp.h>
 
-#include "engine/mapping/adt_mapping.h"
+#include "engine/mapping/types.h"
 
 namespace cc::mapping {
 

@@ -7,6 +7,7 @@
 
 #include "engine/app/ingest.h"
 #include "engine/store/inbox.h"
+#include "tests/mapping/test_mappings.h"
 
 namespace cc::app {
 namespace {
@@ -17,7 +18,10 @@ struct Fixture {
     dir = mkdtemp(tmpl);
     config = Config::development_default();
     inbox = std::move(store::Inbox::open(dir, 7LL * 24 * 3600 * 1000).value());
-    ingest = std::make_unique<Ingest>(config, *inbox, metrics, nullptr);
+    mappings = std::make_unique<mapping::MappingRegistry>(
+        CC_DEFAULT_MAPPINGS_DIR, std::shared_ptr<const mapping::MappingSet>(&cc::testing::project_mappings(),
+                                                                            [](const mapping::MappingSet*) {}));
+    ingest = std::make_unique<Ingest>(config, *mappings, *inbox, metrics, nullptr);
   }
   ~Fixture() {
     ingest.reset();
@@ -38,6 +42,7 @@ struct Fixture {
   Config config;
   Metrics metrics;
   std::unique_ptr<store::Inbox> inbox;
+  std::unique_ptr<mapping::MappingRegistry> mappings;
   std::unique_ptr<Ingest> ingest;
 };
 

@@ -15,7 +15,7 @@
 
 #include "adapters/hl7v2/message.h"
 #include "engine/fhir/datetime.h"
-#include "engine/mapping/adt_mapping.h"
+#include "tests/mapping/test_mappings.h"
 #include "tests/mapping/fhir_schema.h"
 
 namespace {
@@ -96,11 +96,11 @@ Value issues_json(const std::vector<cc::mapping::Issue>& issues,
 rapidjson::Document outcome(const Message& msg, const FeedContext& feed) {
   rapidjson::Document doc(rapidjson::kObjectType);
   auto& a = doc.GetAllocator();
-  const auto assessment = cc::mapping::assess_adt(msg, feed);
+  const auto assessment = cc::testing::project_mappings().assess(msg, feed);
   doc.AddMember("supported", assessment.supported, a);
   doc.AddMember("ack", Value(assessment.has_error() ? "AE" : "AA"), a);
 
-  auto mapped = cc::mapping::map_adt(msg, feed);
+  auto mapped = cc::testing::project_mappings().map(msg, feed);
   if (!mapped) {
     doc.AddMember("issues", issues_json(assessment.issues, a), a);
     Value error(rapidjson::kObjectType);
@@ -205,7 +205,7 @@ TEST_P(AdtCase, ResourcesAreValidFhirR4) {
     GTEST_SKIP() << "FHIR R4 JSON schema not found at " << cc::testing::FhirSchema::path();
   auto msg = Message::parse(read_file(hl7_path()));
   ASSERT_TRUE(msg.ok());
-  auto mapped = cc::mapping::map_adt(*msg, case_feed());
+  auto mapped = cc::testing::project_mappings().map(*msg, case_feed());
   if (!mapped) return;  // nothing mapped: MapsAsExpected checks the error
   for (const auto& r : mapped->resources) {
     for (const auto& problem : schema->validate(r.resource)) {
@@ -223,8 +223,8 @@ TEST_P(AdtCase, TruncatedMessagesMapToValidFhir) {
   for (size_t length = 8; length < raw.size(); ++length) {
     auto msg = Message::parse(raw.substr(0, length));
     if (!msg) continue;
-    cc::mapping::assess_adt(*msg, feed);
-    auto mapped = cc::mapping::map_adt(*msg, feed);
+    cc::testing::project_mappings().assess(*msg, feed);
+    auto mapped = cc::testing::project_mappings().map(*msg, feed);
     if (!mapped || !schema) continue;
     for (const auto& r : mapped->resources) {
       for (const auto& problem : schema->validate(r.resource)) {

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "adapters/hl7v2/message.h"
-#include "engine/mapping/adt_mapping.h"
+#include "tests/mapping/test_mappings.h"
 #include "tests/mapping/fhir_schema.h"
 
 namespace {
@@ -65,7 +65,7 @@ TEST(FeedContext, UnconfiguredAuthorityGetsThePercentEncodedDefault) {
 }
 
 TEST(AssessAdt, NhsNumberFailingModulus11IsAnErrorAtItsRepetition) {
-  const auto a = cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR~9434765918^^^NHS^NH")), kFeed);
+  const auto a = cc::testing::project_mappings().assess(parse(a08("RBT123^^^RBT^MR~9434765918^^^NHS^NH")), kFeed);
   ASSERT_TRUE(a.has_error());
   ASSERT_EQ(a.issues.size(), 1u);
   EXPECT_EQ(a.issues[0].hl7_code, 102);
@@ -80,31 +80,31 @@ TEST(AssessAdt, NhsNumberFailingModulus11IsAnErrorAtItsRepetition) {
 TEST(AssessAdt, NhsNumberIsFoundByTypeCodeByAuthorityOrByOid) {
   for (const std::string pid3 : {"9434765918^^^^NH", "9434765918^^^NHS", "9434765918^^^NHS^HN",
                                  "9434765918^^^&2.16.840.1.113883.2.1.4.1&ISO"}) {
-    const auto a = cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR~" + pid3)), kFeed);
+    const auto a = cc::testing::project_mappings().assess(parse(a08("RBT123^^^RBT^MR~" + pid3)), kFeed);
     EXPECT_TRUE(a.has_error()) << pid3;
   }
   const auto local =
-      cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR~9434765918^^^RJR^MR")), kFeed);
+      cc::testing::project_mappings().assess(parse(a08("RBT123^^^RBT^MR~9434765918^^^RJR^MR")), kFeed);
   EXPECT_FALSE(local.has_error()) << "a local number that fails Modulus 11 is not an NHS number";
 }
 
 TEST(AssessAdt, WrongLengthAndSpacedNhsNumbers) {
   const auto short_number =
-      cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR~99912345^^^NHS^NH")), kFeed);
+      cc::testing::project_mappings().assess(parse(a08("RBT123^^^RBT^MR~99912345^^^NHS^NH")), kFeed);
   ASSERT_TRUE(short_number.has_error());
   EXPECT_EQ(short_number.issues[0].message,
             "PID-3 repetition 2: NHS number 99912345 is not 10 digits; correct it at source and "
             "send an A08 update.");
-  EXPECT_FALSE(cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR~943 476 5919^^^NHS^NH")), kFeed)
+  EXPECT_FALSE(cc::testing::project_mappings().assess(parse(a08("RBT123^^^RBT^MR~943 476 5919^^^NHS^NH")), kFeed)
                    .has_error());
 }
 
 TEST(AssessAdt, NoNhsNumberIsNormal) {
-  EXPECT_FALSE(cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR")), kFeed).has_error());
+  EXPECT_FALSE(cc::testing::project_mappings().assess(parse(a08("RBT123^^^RBT^MR")), kFeed).has_error());
 }
 
 TEST(AssessAdt, EmptyPatientIdentifierListIsAnError) {
-  const auto a = cc::mapping::assess_adt(parse(a08("")), kFeed);
+  const auto a = cc::testing::project_mappings().assess(parse(a08("")), kFeed);
   ASSERT_TRUE(a.has_error());
   EXPECT_EQ(a.issues[0].hl7_code, 101);
   EXPECT_EQ(a.issues[0].where.field, 3);
@@ -112,7 +112,7 @@ TEST(AssessAdt, EmptyPatientIdentifierListIsAnError) {
 
 TEST(AssessAdt, UnreadableEventTimeIsAnErrorAtEvn2) {
   const auto a =
-      cc::mapping::assess_adt(parse(a08("RBT123^^^RBT^MR", "20240301120000", "2024030125")), kFeed);
+      cc::testing::project_mappings().assess(parse(a08("RBT123^^^RBT^MR", "20240301120000", "2024030125")), kFeed);
   ASSERT_TRUE(a.has_error());
   EXPECT_EQ(a.issues[0].where.segment, "EVN");
   EXPECT_EQ(a.issues[0].where.field, 2);
@@ -120,7 +120,7 @@ TEST(AssessAdt, UnreadableEventTimeIsAnErrorAtEvn2) {
 }
 
 TEST(AssessAdt, ThreePartMessageTypeIsSupported) {
-  const auto a = cc::mapping::assess_adt(
+  const auto a = cc::testing::project_mappings().assess(
       parse("MSH|^~\\&|PAS|RBT|CC|CHESHIRE|20240301120000||ADT^A04^ADT_A01|C1|P|2.5\r"
             "PID|1||RBT123^^^RBT^MR\r"),
       kFeed);
@@ -129,14 +129,14 @@ TEST(AssessAdt, ThreePartMessageTypeIsSupported) {
 }
 
 TEST(AssessAdt, OtherMessagesAreNotSupported) {
-  const auto a = cc::mapping::assess_adt(
+  const auto a = cc::testing::project_mappings().assess(
       parse("MSH|^~\\&|LAB|RBT|CC|CHESHIRE|20240301120000||ORU^R01|C1|P|2.4\r"), kFeed);
   EXPECT_FALSE(a.supported);
   EXPECT_FALSE(a.has_error());
 }
 
 TEST(MapAdt, InvalidNhsNumberIsNeverIndexedAndGoesOnTheWorklist) {
-  auto out = cc::mapping::map_adt(parse(a08("RBT123^^^RBT^MR~9434765918^^^NHS^NH")), kFeed);
+  auto out = cc::testing::project_mappings().map(parse(a08("RBT123^^^RBT^MR~9434765918^^^NHS^NH")), kFeed);
   ASSERT_TRUE(out.ok());
   const auto* patient = find(*out, "Patient");
   ASSERT_NE(patient, nullptr);
@@ -151,7 +151,7 @@ TEST(MapAdt, InvalidNhsNumberIsNeverIndexedAndGoesOnTheWorklist) {
 }
 
 TEST(MapAdt, ValidNhsNumberResolvesBothWorklistKinds) {
-  auto out = cc::mapping::map_adt(parse(a08("RBT123^^^RBT^MR~9434765919^^^NHS^NH")), kFeed);
+  auto out = cc::testing::project_mappings().map(parse(a08("RBT123^^^RBT^MR~9434765919^^^NHS^NH")), kFeed);
   ASSERT_TRUE(out.ok());
   const std::string id =
       cc::mapping::derive_id("Patient", "https://fhir.mcht.nhs.uk/Id/hospital-number", "RBT123");
@@ -163,15 +163,15 @@ TEST(MapAdt, ValidNhsNumberResolvesBothWorklistKinds) {
 }
 
 TEST(MapAdt, OnlyAnInvalidNhsNumberLeavesNothingToMap) {
-  auto out = cc::mapping::map_adt(parse(a08("9434765918^^^NHS^NH")), kFeed);
+  auto out = cc::testing::project_mappings().map(parse(a08("9434765918^^^NHS^NH")), kFeed);
   ASSERT_FALSE(out.ok());
-  EXPECT_EQ(out.error().code, "adt-no-patient-identifier");
+  EXPECT_EQ(out.error().code, "no-patient");
 }
 
 TEST(MapAdt, ReplayGivesTheSameIdsAndResources) {
   const std::string text = a08("RBT123^^^RBT^MR~9434765919^^^NHS^NH");
-  auto first = cc::mapping::map_adt(parse(text), kFeed);
-  auto second = cc::mapping::map_adt(parse(text), kFeed);
+  auto first = cc::testing::project_mappings().map(parse(text), kFeed);
+  auto second = cc::testing::project_mappings().map(parse(text), kFeed);
   ASSERT_TRUE(first.ok() && second.ok());
   ASSERT_EQ(first->resources.size(), 2u);
   ASSERT_EQ(second->resources.size(), 2u);
@@ -184,9 +184,9 @@ TEST(MapAdt, ReplayGivesTheSameIdsAndResources) {
 // A late A08: the PAS recorded it first (EVN-2) but it arrives, and was sent (MSH-7), after a
 // newer one. Its versions must carry the older event time so the store keeps the newer data.
 TEST(MapAdt, EventTimeComesFromEvn2SoALateOldUpdateSortsFirst) {
-  auto newer = cc::mapping::map_adt(
+  auto newer = cc::testing::project_mappings().map(
       parse(a08("RBT123^^^RBT^MR", "20240301130000", "20240301125900")), kFeed);
-  auto late_old = cc::mapping::map_adt(
+  auto late_old = cc::testing::project_mappings().map(
       parse(a08("RBT123^^^RBT^MR", "20240301131500", "20240301120000")), kFeed);
   ASSERT_TRUE(newer.ok() && late_old.ok());
   for (const char* type : {"Patient", "Encounter"}) {
@@ -200,7 +200,7 @@ TEST(MapAdt, EventTimeComesFromEvn2SoALateOldUpdateSortsFirst) {
 }
 
 TEST(MapAdt, EventTimeFallsBackToMsh7) {
-  auto out = cc::mapping::map_adt(parse(a08("RBT123^^^RBT^MR", "20240701120000", "")), kFeed);
+  auto out = cc::testing::project_mappings().map(parse(a08("RBT123^^^RBT^MR", "20240701120000", "")), kFeed);
   ASSERT_TRUE(out.ok());
   // 2024-07-01 12:00:00 BST = 11:00:00 UTC
   EXPECT_EQ(out->resources.front().event_time_ms, 1719831600000);
@@ -231,8 +231,8 @@ TEST(MapAdt, HostileFieldsNeverCrashOrProduceEmptyValues) {
          {msh + evn + pid + pv1, msh + pid, msh + pid + "PD1|||^^|^^\r" + pv1}) {
       auto msg = Message::parse(text);
       if (!msg) continue;
-      cc::mapping::assess_adt(*msg, kFeed);
-      auto out = cc::mapping::map_adt(*msg, kFeed);
+      cc::testing::project_mappings().assess(*msg, kFeed);
+      auto out = cc::testing::project_mappings().map(*msg, kFeed);
       if (!out || !schema) continue;
       for (const auto& r : out->resources) {
         for (const auto& problem : schema->validate(r.resource)) {

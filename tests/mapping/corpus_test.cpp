@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "adapters/hl7v2/message.h"
-#include "engine/mapping/adt_mapping.h"
+#include "tests/mapping/test_mappings.h"
 #include "tests/mapping/fhir_schema.h"
 
 namespace {
@@ -58,11 +58,11 @@ TEST(AdtCorpus, EverySupportedAdtMessageMapsToValidFhir) {
       auto msg = cc::hl7v2::Message::parse(text);
       if (!msg) continue;
       ++parsed;
-      const auto assessment = cc::mapping::assess_adt(*msg, feed);
+      const auto assessment = cc::testing::project_mappings().assess(*msg, feed);
       if (!assessment.supported) continue;
       ++adt;
       if (assessment.has_error()) ++acked_ae;
-      auto out = cc::mapping::map_adt(*msg, feed);
+      auto out = cc::testing::project_mappings().map(*msg, feed);
       if (!out) {
         ++not_mapped;
         std::cout << "  not mapped: " << fs::relative(path, corpus).string() << ": "

@@ -17,7 +17,7 @@
 
 #include "adapters/hl7v2/message.h"
 #include "engine/identity/nhs_number.h"
-#include "engine/mapping/adt_mapping.h"
+#include "tests/mapping/test_mappings.h"
 
 namespace {
 
@@ -91,8 +91,8 @@ const std::vector<Mapped>& mapped() {
     std::vector<Mapped> out;
     for (const auto& s : samples()) {
       auto msg = cc::hl7v2::Message::parse(s.text);
-      if (!msg || !cc::mapping::assess_adt(*msg, s.feed).supported) continue;
-      auto result = cc::mapping::map_adt(*msg, s.feed);
+      if (!msg || !cc::testing::project_mappings().assess(*msg, s.feed).supported) continue;
+      auto result = cc::testing::project_mappings().map(*msg, s.feed);
       if (result) out.push_back({&s, std::move(result).value()});
     }
     return out;
@@ -147,8 +147,8 @@ TEST(SafetyInvariants, EveryKindOfBadNhsNumberIsHeldNotIndexed) {
     auto msg = cc::hl7v2::Message::parse(text);
     ASSERT_TRUE(msg.ok()) << bad;
     const bool valid = NhsNumber::parse(bad).ok();
-    EXPECT_EQ(cc::mapping::assess_adt(*msg, feed).has_error(), !valid) << bad;
-    auto out = cc::mapping::map_adt(*msg, feed);
+    EXPECT_EQ(cc::testing::project_mappings().assess(*msg, feed).has_error(), !valid) << bad;
+    auto out = cc::testing::project_mappings().map(*msg, feed);
     ASSERT_TRUE(out.ok()) << bad;
     if (valid) continue;
     for (const auto& r : out->resources) {

@@ -1,15 +1,15 @@
-// HL7 v2 ADT (A01-A05, A08, A11-A13, A28, A31) to UK Core Patient and Encounter.
-// assess() decides the ACK code on the ingest path; map_adt() runs after the commit.
+// What a mapping hands the rest of the engine: the feed a message came in on, the data problems
+// found in it (ERR content), and the resources, work-list changes and events it produced.
 #pragma once
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <rapidjson/document.h>
 
 #include "adapters/hl7v2/message.h"
-#include "engine/core/result.h"
 
 namespace cc::mapping {
 
@@ -27,6 +27,9 @@ struct FeedContext {
   std::string system_for(const std::string& authority, const std::string& type) const;
   // Whether the configuration names a system for this authority (or "AUTHORITY^TYPE").
   bool declares(const std::string& authority, const std::string& type) const;
+  // The code system URI for a local coding system name (CE-3) this feed sends:
+  // "urn:connecting-care:code:" + feed + ":" + name (percent-encoded; "local" when empty).
+  std::string code_system_for(const std::string& coding_system) const;
 };
 
 // A data problem found in a message (an ERR segment's content).
@@ -43,38 +46,51 @@ struct Assessment {
   bool has_error() const;
 };
 
-// Cheap checks that decide AA or AE before the raw message is committed: PID present,
-// a patient identifier present, NHS number (if sent) passes Modulus 11, dates readable.
-Assessment assess_adt(const hl7v2::Message& msg, const FeedContext& feed);
-
 struct MappedResource {
-  std::string type;             // "Patient", "Encounter"
+  std::string type;             // "Patient", "Encounter", "Observation", ...
   std::string id;               // derived from source identifiers, stable across replays
   rapidjson::Document resource; // without meta.versionId / meta.lastUpdated (the store sets them)
-  int64_t event_time_ms = 0;    // EVN-2, else MSH-7: versions follow event time
+  int64_t event_time_ms = 0;    // the mapping's event time: versions follow it
   std::string patient_id;       // the Patient this belongs to (the Patient's own id for Patient)
-  // (system, value) pairs to index: Patient.identifier[], Encounter.identifier[]
+  // (system, value) pairs to index: every entry of the resource's identifier[]
   std::vector<std::pair<std::string, std::string>> identifiers;
 };
 
-// A data-quality work-list entry (kind: "no-nhs-number", "invalid-nhs-number").
+// A data-quality work-list entry (kind: "no-nhs-number", "invalid-nhs-number", ...).
 struct WorklistItem {
   std::string kind;
   std::string patient_id;
   std::string detail;  // a sentence for the IT user: which message, which value
 };
 
+// A local code no code table maps, kept as text and original coding, counted on a report.
+struct UnmappedCode {
+  std::string table;    // the code table consulted
+  std::string system;   // the original coding's system
+  std::string code;
+  std::string display;
+};
+
+// An identity event for engine/identity to act on (a hospital merge of registrations).
+struct IdentityEvent {
+  std::string kind;               // "merge"
+  std::string patient_id;         // the surviving registration's patient
+  std::string retired_system;     // the registration merged into it
+  std::string retired_value;
+  std::string retired_patient_id; // the patient id the retired registration was held under
+  std::string detail;
+};
+
 struct MappingOutput {
+  std::string mapping;  // the mapping file's name
   std::vector<MappedResource> resources;
   std::vector<WorklistItem> worklist_add;
   // Patients whose open work-list items of these kinds are now resolved (a valid NHS number arrived).
   std::vector<std::pair<std::string, std::string>> worklist_resolve;  // (patient_id, kind)
   std::vector<Issue> issues;
+  std::vector<UnmappedCode> unmapped_codes;
+  std::vector<IdentityEvent> identity_events;
 };
-
-// Full mapping. Error only when nothing can be mapped (the message is then kept in the
-// inbox with the error as its status).
-Result<MappingOutput> map_adt(const hl7v2::Message& msg, const FeedContext& feed);
 
 // Stable resource ids: lowercase hex of the first 16 bytes of
 // SHA-256(type + "|" + system + "|" + value).

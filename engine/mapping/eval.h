@@ -1,0 +1,48 @@
+// Internal to the mapping interpreter: the state a compiled mapping runs with, and the named
+// transforms' registry (transforms.cpp).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "engine/mapping/program.h"
+
+namespace cc::mapping::program {
+
+// A segment scope (field == 0): the segment an $each or a resource's "each" is on, and where its
+// group ends. A field binding (field > 0): the repetition an $each over a field is on.
+struct Scope {
+  std::array<char, 3> name{};
+  size_t seg = 0;
+  size_t end = 0;
+  int field = 0;
+  int rep = 0;
+};
+
+struct EvalContext {
+  const hl7v2::Message& msg;
+  const FeedContext& feed;
+  const PatientContext* patient = nullptr;
+  MappingOutput* out = nullptr;
+  std::string trigger;
+  std::vector<Scope> scopes;
+  std::vector<Val> lets;
+  std::string where, value, problem;  // in a check's message
+};
+
+// The text of a value: a place in the message reads as its (first) component, trimmed, the HL7
+// null "" as empty; JSON strings and numbers as written.
+std::string text_of(const Val& v, const EvalContext& ctx);
+bool has_value(const Val& v, const EvalContext& ctx);
+
+struct TransformInfo {
+  TransformFn fn = nullptr;
+  int min_args = 0;
+  int max_args = 0;
+  bool table_arg = false;  // the first argument names a code table
+};
+// nullptr when no transform has that name.
+const TransformInfo* find_transform(const std::string& name);
+// Every transform name, for error messages.
+std::string transform_names();
+
+}  // namespace cc::mapping::program

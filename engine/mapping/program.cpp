@@ -1,0 +1,1071 @@
+// Compiling a mapping file into a program (program.h) and running it over a message.
+#include "engine/mapping/program.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include "engine/fhir/datetime.h"
+#include "engine/mapping/eval.h"
+#include "engine/mapping/json_builder.h"
+#include "engine/mapping/v2_datatypes.h"
+
+namespace cc::mapping::program {
+
+using rapidjson::Value;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Compiling
+
+[[noreturn]] void fail(const std::string& pointer, const std::string& message) {
+  throw CompileError{pointer, message};
+}
+
+std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+int to_int(std::string_view s) {
+  int v = 0;
+  for (char c : s) v = v * 10 + (c - '0');
+  return v;
+}
+
+// Splits on a separator outside quotes, brackets and parentheses.
+std::vector<std::string> split_top(std::string_view s, std::string_view sep) {
+  std::vector<std::string> parts;
+  int depth = 0;
+  bool quoted = false;
+  size_t start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\'') quoted = !quoted;
+    if (quoted) continue;
+    if (c == '[' || c == '(') ++depth;
+    if (c == ']' || c == ')') --depth;
+    if (depth == 0 && s.compare(i, sep.size(), sep) == 0) {
+      // "??" must not be read as two "|"-free characters of another separator
+      parts.emplace_back(s.substr(start, i - start));
+      i += sep.size() - 1;
+      start = i + 1;
+    }
+  }
+  parts.emplace_back(s.substr(start));
+  return parts;
+}
+
+Path parse_path(const std::string& text, const std::string& ptr) {
+  Path p;
+  p.text = text;
+  auto bad = [&](const std::string& why) {
+    fail(ptr, "\"" + text + "\" is not a field path (" + why +
+                  "); write SEG-FIELD[REP].COMPONENT.SUBCOMPONENT, e.g. PID-3[5=NH].1");
+  };
+  if (text.size() < 3) bad("too short");
+  for (int i = 0; i < 3; ++i) {
+    char c = text[i];
+    if (!(std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)))) bad("segment name");
+    p.seg[i] = c;
+  }
+  if (!std::isupper(static_cast<unsigned char>(text[0]))) bad("segment name");
+  size_t i = 3;
+  if (i == text.size()) return p;
+  if (text[i] != '-') bad("a '-' must follow the segment name");
+  ++i;
+  size_t j = i;
+  while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
+  if (j == i) bad("field number");
+  p.field = to_int(std::string_view(text).substr(i, j - i));
+  if (p.field < 1) bad("fields count from 1");
+  i = j;
+  if (i < text.size() && text[i] == '[') {
+    size_t close = text.find(']', i);
+    if (close == std::string::npos) bad("unclosed '['");
+    std::string sel = text.substr(i + 1, close - i - 1);
+    if (all_digits(sel)) {
+      p.rep_kind = Path::RepKind::Index;
+      p.rep = to_int(sel);
+      if (p.rep < 1) bad("repetitions count from 1");
+    } else {
+      size_t eq = sel.find('=');
+      if (eq == std::string::npos || eq == 0) bad("repetition selector");
+      bool negate = sel[eq - 1] == '!';
+      std::string comp = sel.substr(0, negate ? eq - 1 : eq);
+      if (!all_digits(comp)) bad("selector component number");
+      p.rep_comp = to_int(comp);
+      p.rep_kind = negate ? Path::RepKind::NoMatch : Path::RepKind::Match;
+      for (auto& v : split_top(sel.substr(eq + 1), "|")) p.rep_values.push_back(trim(v));
+    }
+    i = close + 1;
+  }
+  auto number = [&](int& out) {
+    if (i >= text.size() || text[i] != '.') return false;
+    ++i;
+    size_t k = i;
+    while (k < text.size() && std::isdigit(static_cast<unsigned char>(text[k]))) ++k;
+    if (k == i) bad("component number");
+    out = to_int(std::string_view(text).substr(i, k - i));
+    if (out < 1) bad("components count from 1");
+    i = k;
+    return true;
+  };
+  if (number(p.comp)) number(p.sub);
+  if (i != text.size()) bad("unexpected \"" + text.substr(i) + "\"");
+  return p;
+}
+
+struct Compiler {
+  const std::map<std::string, CodeTable>& tables;
+  const rapidjson::Value* defs = nullptr;
+  std::map<std::string, int> lets;
+  int slots = 0;
+  std::set<std::string> expanding;  // defs being expanded (a def using itself is an error)
+
+  Operand operand(const std::string& raw, const std::string& ptr) {
+    Operand op;
+    std::string s = trim(raw);
+    if (s.empty()) fail(ptr, "an empty operand in an expression");
+    if (s.front() == '\'') {
+      if (s.size() < 2 || s.back() != '\'') fail(ptr, "unclosed quote in " + s);
+      op.kind = Operand::Kind::Literal;
+      op.literal = s.substr(1, s.size() - 2);
+      return op;
+    }
+    if (s.front() == '$') {
+      static const std::map<std::string, Builtin> builtins{
+          {"$patient.id", Builtin::PatientId},
+          {"$patient.authority", Builtin::PatientAuthority},
+          {"$patient.nhs_number", Builtin::PatientNhsNumber},
+          {"$patient.identifiers", Builtin::PatientIdentifiers},
+          {"$feed", Builtin::Feed},
+          {"$trigger", Builtin::Trigger},
+          {"$message_type", Builtin::MessageType},
+          {"$control_id", Builtin::ControlId},
+          {"$where", Builtin::Where},
+          {"$value", Builtin::Value},
+          {"$problem", Builtin::Problem}};
+      if (auto it = builtins.find(s); it != builtins.end()) {
+        op.kind = Operand::Kind::BuiltinVar;
+        op.builtin = it->second;
+        return op;
+      }
+      if (auto it = lets.find(s.substr(1)); it != lets.end()) {
+        op.kind = Operand::Kind::LetVar;
+        op.slot = it->second;
+        return op;
+      }
+      std::string known;
+      for (auto& [name, slot] : builtins) known += (known.empty() ? "" : ", ") + name;
+      fail(ptr, "unknown variable " + s + " (built in: " + known +
+                    "; a resource's \"let\" names are usable after they are defined)");
+    }
+    op.kind = Operand::Kind::PathRef;
+    op.path = parse_path(s, ptr);
+    return op;
+  }
+
+  Transform transform(const std::string& raw, const std::string& ptr) {
+    std::string s = trim(raw);
+    Transform t;
+    size_t open = s.find('(');
+    t.name = trim(s.substr(0, open));
+    if (open != std::string::npos) {
+      if (s.back() != ')') fail(ptr, "transform " + s + " lacks its closing ')'");
+      std::string inside = s.substr(open + 1, s.size() - open - 2);
+      if (!trim(inside).empty()) {
+        for (auto& a : split_top(inside, ",")) {
+          std::string arg = trim(a);
+          if (arg.size() >= 2 && arg.front() == '\'' && arg.back() == '\'') arg = arg.substr(1, arg.size() - 2);
+          t.args.push_back(arg);
+        }
+      }
+    }
+    const TransformInfo* info = find_transform(t.name);
+    if (!info) fail(ptr, "unknown transform \"" + t.name + "\"; the transforms are: " + transform_names());
+    int n = static_cast<int>(t.args.size());
+    if (n < info->min_args || n > info->max_args) {
+      fail(ptr, "transform " + t.name + " takes " +
+                    (info->min_args == info->max_args ? std::to_string(info->min_args)
+                                                      : std::to_string(info->min_args) + " to " +
+                                                            std::to_string(info->max_args)) +
+                    " argument(s), not " + std::to_string(n));
+    }
+    t.fn = info->fn;
+    if (info->table_arg && n > 0) {
+      auto it = tables.find(t.args[0]);
+      if (it == tables.end()) fail(ptr, "transform " + t.name + " names code table \"" + t.args[0] + "\", which is not in tables/");
+      t.table = &it->second;
+    }
+    return t;
+  }
+
+  Expr expr(const std::string& text, const std::string& ptr) {
+    Expr e;
+    e.text = trim(text);
+    auto stages = split_top(e.text, "|");
+    for (auto& alt : split_top(stages[0], "??")) e.alternatives.push_back(operand(alt, ptr));
+    for (size_t i = 1; i < stages.size(); ++i) e.transforms.push_back(transform(stages[i], ptr));
+    return e;
+  }
+
+  Condition condition(const Value& v, const std::string& ptr) {
+    Condition c;
+    if (!v.IsObject()) fail(ptr, "a condition is an object");
+    if (v.HasMember("all") || v.HasMember("any")) {
+      const char* key = v.HasMember("all") ? "all" : "any";
+      c.op = v.HasMember("all") ? Condition::Op::All : Condition::Op::Any;
+      const Value& list = v[key];
+      if (!list.IsArray() || list.Empty()) fail(ptr + "/" + key, "\"" + std::string(key) + "\" takes a list of conditions");
+      for (rapidjson::SizeType i = 0; i < list.Size(); ++i)
+        c.children.push_back(condition(list[i], ptr + "/" + key + "/" + std::to_string(i)));
+      return c;
+    }
+    if (v.HasMember("not")) {
+      c.op = Condition::Op::Not;
+      c.children.push_back(condition(v["not"], ptr + "/not"));
+      return c;
+    }
+    if (!v.HasMember("value") || !v["value"].IsString())
+      fail(ptr, "a condition needs \"value\" (an expression) or \"all\", \"any\", \"not\"");
+    c.expr = expr(v["value"].GetString(), ptr + "/value");
+    auto strings = [&](const char* key) {
+      std::vector<std::string> out;
+      const Value& list = v[key];
+      if (list.IsString()) {
+        out.emplace_back(list.GetString());
+      } else if (list.IsArray()) {
+        for (auto& s : list.GetArray()) {
+          if (!s.IsString()) fail(ptr + "/" + key, "values are strings");
+          out.emplace_back(s.GetString());
+        }
+      } else {
+        fail(ptr + "/" + key, "a string or a list of strings");
+      }
+      return out;
+    };
+    if (v.HasMember("present")) {
+      if (!v["present"].IsBool()) fail(ptr + "/present", "true or false");
+      c.op = v["present"].GetBool() ? Condition::Op::Present : Condition::Op::Absent;
+    } else if (v.HasMember("equals")) {
+      c.op = Condition::Op::Equals;
+      c.values = strings("equals");
+    } else if (v.HasMember("in")) {
+      c.op = Condition::Op::In;
+      c.values = strings("in");
+    } else if (v.HasMember("not_in")) {
+      c.op = Condition::Op::NotIn;
+      c.values = strings("not_in");
+    } else if (v.HasMember("before")) {
+      if (!v["before"].IsString()) fail(ptr + "/before", "an expression");
+      c.op = Condition::Op::Before;
+      c.other = expr(v["before"].GetString(), ptr + "/before");
+    } else {
+      fail(ptr, "a condition on \"value\" needs one of present, equals, in, not_in, before");
+    }
+    return c;
+  }
+
+  Iteration iteration(const std::string& text, bool adjacent, const std::string& ptr) {
+    Iteration it;
+    it.path = parse_path(trim(text), ptr);
+    it.adjacent = adjacent;
+    if (it.path.comp != 0 || it.path.rep_kind == Path::RepKind::Index)
+      fail(ptr, "\"" + text + "\": $each walks segments (OBX) or a field's repetitions (PID-5)");
+    if (adjacent && it.path.field != 0) fail(ptr, "$adjacent applies to segments only");
+    return it;
+  }
+
+  Node string_node(const std::string& s, const std::string& ptr) {
+    Node n;
+    size_t open = s.find("{{");
+    if (open == std::string::npos) {
+      n.kind = Node::Kind::Literal;
+      n.literal.SetString(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), n.literal.GetAllocator());
+      return n;
+    }
+    size_t close = s.find("}}", open);
+    if (open == 0 && close == s.size() - 2 && s.find("{{", 2) == std::string::npos) {
+      n.kind = Node::Kind::Expression;
+      n.expr = expr(s.substr(2, s.size() - 4), ptr);
+      return n;
+    }
+    n.kind = Node::Kind::Interpolation;
+    size_t at = 0;
+    while (true) {
+      open = s.find("{{", at);
+      if (open == std::string::npos) {
+        n.pieces.push_back(s.substr(at));
+        break;
+      }
+      close = s.find("}}", open);
+      if (close == std::string::npos) fail(ptr, "\"{{\" without \"}}\" in \"" + s + "\"");
+      n.pieces.push_back(s.substr(at, open - at));
+      n.exprs.push_back(expr(s.substr(open + 2, close - open - 2), ptr));
+      at = close + 2;
+    }
+    return n;
+  }
+
+  Node node(const Value& v, const std::string& ptr) {
+    Node n;
+    if (v.IsString()) return string_node(std::string(v.GetString(), v.GetStringLength()), ptr);
+    if (v.IsArray()) {
+      n.kind = Node::Kind::Array;
+      for (rapidjson::SizeType i = 0; i < v.Size(); ++i) n.items.push_back(node(v[i], ptr + "/" + std::to_string(i)));
+      return n;
+    }
+    if (!v.IsObject()) {
+      n.kind = Node::Kind::Literal;
+      n.literal.CopyFrom(v, n.literal.GetAllocator());
+      return n;
+    }
+    bool special = false;
+    for (auto& m : v.GetObject()) {
+      if (m.name.GetStringLength() > 0 && m.name.GetString()[0] == '$') special = true;
+    }
+    if (!special) {
+      n.kind = Node::Kind::Object;
+      for (auto& m : v.GetObject()) {
+        std::string key(m.name.GetString(), m.name.GetStringLength());
+        n.members.emplace_back(key, node(m.value, ptr + "/" + key));
+      }
+      return n;
+    }
+    auto known = [&](std::initializer_list<const char*> keys) {
+      for (auto& m : v.GetObject()) {
+        std::string key = m.name.GetString();
+        if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; }))
+          fail(ptr + "/" + key, "\"" + key + "\" does not belong here");
+      }
+    };
+    if (v.HasMember("$use")) {
+      known({"$use"});
+      std::string name = v["$use"].IsString() ? v["$use"].GetString() : "";
+      if (!defs || !defs->HasMember(name.c_str())) fail(ptr + "/$use", "no definition \"" + name + "\" in \"defs\"");
+      if (expanding.count(name)) fail(ptr + "/$use", "definition \"" + name + "\" uses itself");
+      expanding.insert(name);
+      Node used = node((*defs)[name.c_str()], "/defs/" + name);
+      expanding.erase(name);
+      return used;
+    }
+    if (v.HasMember("$each")) {
+      known({"$each", "$adjacent", "$when", "$value", "$join"});
+      if (!v["$each"].IsString()) fail(ptr + "/$each", "a segment name or field path");
+      if (!v.HasMember("$value")) fail(ptr, "$each needs $value");
+      bool adjacent = v.HasMember("$adjacent") && v["$adjacent"].IsBool() && v["$adjacent"].GetBool();
+      n.kind = Node::Kind::Each;
+      n.each = iteration(v["$each"].GetString(), adjacent, ptr + "/$each");
+      if (v.HasMember("$when")) n.when = condition(v["$when"], ptr + "/$when");
+      n.value = std::make_unique<Node>(node(v["$value"], ptr + "/$value"));
+      if (v.HasMember("$join")) {
+        if (!v["$join"].IsString()) fail(ptr + "/$join", "the separator, a string");
+        n.kind = Node::Kind::Join;
+        n.separator = v["$join"].GetString();
+      }
+      return n;
+    }
+    if (v.HasMember("$when")) {
+      known({"$when", "$value", "$else"});
+      if (!v.HasMember("$value")) fail(ptr, "$when needs $value");
+      n.kind = Node::Kind::When;
+      n.when = condition(v["$when"], ptr + "/$when");
+      n.value = std::make_unique<Node>(node(v["$value"], ptr + "/$value"));
+      if (v.HasMember("$else")) n.otherwise = std::make_unique<Node>(node(v["$else"], ptr + "/$else"));
+      return n;
+    }
+    if (v.HasMember("$first")) {
+      known({"$first"});
+      if (!v["$first"].IsArray() || v["$first"].Empty()) fail(ptr + "/$first", "a list of candidates");
+      n.kind = Node::Kind::First;
+      const Value& list = v["$first"];
+      for (rapidjson::SizeType i = 0; i < list.Size(); ++i) n.items.push_back(node(list[i], ptr + "/$first/" + std::to_string(i)));
+      return n;
+    }
+    if (v.HasMember("$id")) {
+      known({"$id", "$key"});
+      if (!v["$id"].IsString() || !v.HasMember("$key") || !v["$key"].IsArray() || v["$key"].Empty())
+        fail(ptr, "$id names a resource type and $key lists the parts the id is derived from");
+      n.kind = Node::Kind::Id;
+      n.id_type = v["$id"].GetString();
+      const Value& list = v["$key"];
+      for (rapidjson::SizeType i = 0; i < list.Size(); ++i) n.items.push_back(node(list[i], ptr + "/$key/" + std::to_string(i)));
+      return n;
+    }
+    std::string first = v.MemberBegin()->name.GetString();
+    fail(ptr + "/" + first, "unknown directive \"" + first + "\" (directives: $each, $when, $first, $id, $use)");
+  }
+
+  std::optional<Path> where_path(const Value& v, const char* key, const std::string& ptr) {
+    if (!v.HasMember(key)) return std::nullopt;
+    if (!v[key].IsString()) fail(ptr + "/" + key, "a field path");
+    return parse_path(v[key].GetString(), ptr + "/" + key);
+  }
+
+  IssueSpec issue(const Value& v, const std::string& ptr) {
+    if (!v.IsObject() || !v.HasMember("message")) fail(ptr, "an issue has a \"message\"");
+    IssueSpec s;
+    if (v.HasMember("when")) s.when = condition(v["when"], ptr + "/when");
+    s.error = v.HasMember("error") && v["error"].IsBool() && v["error"].GetBool();
+    if (v.HasMember("code") && v["code"].IsInt()) s.code = v["code"].GetInt();
+    s.where = where_path(v, "where", ptr);
+    s.message = node(v["message"], ptr + "/message");
+    return s;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Running
+
+bool name_is(const hl7v2::Message& msg, size_t seg, const std::array<char, 3>& name) {
+  std::string_view n = msg.segment_name(seg);
+  return n.size() == 3 && n[0] == name[0] && n[1] == name[1] && n[2] == name[2];
+}
+
+bool same(const std::array<char, 3>& a, const std::array<char, 3>& b) { return a == b; }
+
+std::optional<size_t> resolve_segment(const std::array<char, 3>& name, const EvalContext& ctx) {
+  for (auto s = ctx.scopes.rbegin(); s != ctx.scopes.rend(); ++s) {
+    if (same(s->name, name)) return s->seg;
+    if (s->field == 0) {
+      for (size_t i = s->seg + 1; i < s->end; ++i)
+        if (name_is(ctx.msg, i, name)) return i;
+    }
+  }
+  for (size_t i = 0; i < ctx.msg.segment_count(); ++i)
+    if (name_is(ctx.msg, i, name)) return i;
+  return std::nullopt;
+}
+
+bool rep_selected(const Path& p, const EvalContext& ctx, size_t seg, int rep) {
+  if (p.rep_kind != Path::RepKind::Match && p.rep_kind != Path::RepKind::NoMatch) return true;
+  const std::string v = text(ctx.msg, seg, p.field, rep, p.rep_comp);
+  bool listed = std::find(p.rep_values.begin(), p.rep_values.end(), v) != p.rep_values.end();
+  return p.rep_kind == Path::RepKind::Match ? listed : !listed;
+}
+
+std::optional<Ref> resolve(const Path& p, const EvalContext& ctx) {
+  auto seg = resolve_segment(p.seg, ctx);
+  if (!seg) return std::nullopt;
+  Ref r{*seg, p.field, 1, p.comp, p.sub};
+  if (p.field == 0) return r;
+  switch (p.rep_kind) {
+    case Path::RepKind::Index:
+      r.rep = p.rep;
+      break;
+    case Path::RepKind::Match:
+    case Path::RepKind::NoMatch: {
+      const int n = ctx.msg.repetition_count(*seg, p.field);
+      int found = 0;
+      for (int rep = 1; rep <= n && !found; ++rep)
+        if (rep_selected(p, ctx, *seg, rep)) found = rep;
+      if (!found) return std::nullopt;
+      r.rep = found;
+      break;
+    }
+    case Path::RepKind::Current:
+      for (auto s = ctx.scopes.rbegin(); s != ctx.scopes.rend(); ++s) {
+        if (s->field == p.field && s->seg == *seg) {
+          r.rep = s->rep;
+          break;
+        }
+      }
+      break;
+  }
+  return r;
+}
+
+Val text_val(std::string s) {
+  Val v;
+  if (!s.empty()) {
+    v.kind = Val::Text;
+    v.text = std::move(s);
+  }
+  return v;
+}
+
+Val eval_expr(const Expr& e, EvalContext& ctx, Alloc& alloc);
+
+Val builtin(Builtin b, EvalContext& ctx, Alloc& alloc) {
+  const PatientContext* p = ctx.patient;
+  switch (b) {
+    case Builtin::PatientId: return text_val(p ? p->id : "");
+    case Builtin::PatientAuthority: return text_val(p ? p->authority : "");
+    case Builtin::PatientNhsNumber: return text_val(p && p->ids.nhs_number ? p->ids.nhs_number->str() : "");
+    case Builtin::PatientIdentifiers: {
+      Val v;
+      if (!p) return v;
+      const TransformInfo* info = find_transform("patient-identifiers");
+      Transform t;
+      Val in;
+      in.kind = Val::Loc;
+      in.ref = Ref{p->pid, 3, 1, 0, 0};
+      return info->fn(std::move(in), t, ctx, alloc);
+    }
+    case Builtin::Feed: return text_val(ctx.feed.feed);
+    case Builtin::Trigger: return text_val(ctx.trigger);
+    case Builtin::MessageType: return text_val(ctx.msg.message_code());
+    case Builtin::ControlId: return text_val(ctx.msg.control_id());
+    case Builtin::Where: return text_val(ctx.where);
+    case Builtin::Value: return text_val(ctx.value);
+    case Builtin::Problem: return text_val(ctx.problem);
+  }
+  return {};
+}
+
+Val copy_val(const Val& v, Alloc& alloc) {
+  Val out;
+  out.kind = v.kind;
+  out.text = v.text;
+  out.ref = v.ref;
+  out.source = v.source;
+  if (v.kind == Val::Json) out.json.CopyFrom(v.json, alloc);
+  return out;
+}
+
+Val operand_val(const Operand& op, EvalContext& ctx, Alloc& alloc) {
+  switch (op.kind) {
+    case Operand::Kind::Literal: return text_val(op.literal);
+    case Operand::Kind::BuiltinVar: return builtin(op.builtin, ctx, alloc);
+    case Operand::Kind::LetVar: return copy_val(ctx.lets[op.slot], alloc);
+    case Operand::Kind::PathRef: {
+      Val v;
+      if (auto r = resolve(op.path, ctx)) {
+        v.kind = Val::Loc;
+        v.ref = *r;
+        v.source = op.path.text;
+      }
+      return v;
+    }
+  }
+  return {};
+}
+
+Val eval_expr(const Expr& e, EvalContext& ctx, Alloc& alloc) {
+  Val v;
+  for (const Operand& op : e.alternatives) {
+    v = operand_val(op, ctx, alloc);
+    if (has_value(v, ctx)) break;
+    v = Val{};
+  }
+  for (const Transform& t : e.transforms) v = t.fn(std::move(v), t, ctx, alloc);
+  return v;
+}
+
+Value to_json(Val&& v, const EvalContext& ctx, Alloc& alloc) {
+  switch (v.kind) {
+    case Val::None: return Value();
+    case Val::Json: return std::move(v.json);
+    case Val::Text: return Value(v.text.c_str(), static_cast<rapidjson::SizeType>(v.text.size()), alloc);
+    case Val::Loc: {
+      std::string s = text_of(v, ctx);
+      if (s.empty()) return Value();
+      return Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), alloc);
+    }
+  }
+  return Value();
+}
+
+bool eval_cond(const Condition& c, EvalContext& ctx, Alloc& alloc) {
+  switch (c.op) {
+    case Condition::Op::All:
+      return std::all_of(c.children.begin(), c.children.end(), [&](const Condition& k) { return eval_cond(k, ctx, alloc); });
+    case Condition::Op::Any:
+      return std::any_of(c.children.begin(), c.children.end(), [&](const Condition& k) { return eval_cond(k, ctx, alloc); });
+    case Condition::Op::Not:
+      return !eval_cond(c.children.front(), ctx, alloc);
+    default:
+      break;
+  }
+  Val v = eval_expr(c.expr, ctx, alloc);
+  switch (c.op) {
+    case Condition::Op::Present: return has_value(v, ctx);
+    case Condition::Op::Absent: return !has_value(v, ctx);
+    case Condition::Op::Equals:
+    case Condition::Op::In: {
+      std::string s = text_of(v, ctx);
+      return std::find(c.values.begin(), c.values.end(), s) != c.values.end();
+    }
+    case Condition::Op::NotIn: {
+      std::string s = text_of(v, ctx);
+      return std::find(c.values.begin(), c.values.end(), s) == c.values.end();
+    }
+    case Condition::Op::Before: {
+      auto a = fhir::hl7_to_epoch_ms(text_of(v, ctx));
+      auto b = fhir::hl7_to_epoch_ms(text_of(eval_expr(c.other, ctx, alloc), ctx));
+      return a && b && *a < *b;
+    }
+    default:
+      return false;
+  }
+}
+
+// The innermost segment scope's range, or the whole message.
+std::pair<size_t, size_t> segment_range(const EvalContext& ctx, size_t* current) {
+  for (auto s = ctx.scopes.rbegin(); s != ctx.scopes.rend(); ++s) {
+    if (s->field == 0) {
+      if (current) *current = s->seg;
+      return {s->seg + 1, s->end};
+    }
+  }
+  if (current) *current = SIZE_MAX;
+  return {0, ctx.msg.segment_count()};
+}
+
+template <class Body>
+void for_each_iteration(const Iteration& it, EvalContext& ctx, Body&& body) {
+  const hl7v2::Message& msg = ctx.msg;
+  if (it.path.field == 0) {
+    auto [begin, end] = segment_range(ctx, nullptr);
+    if (it.adjacent) {
+      for (size_t i = begin; i < end && name_is(msg, i, it.path.seg); ++i) {
+        ctx.scopes.push_back(Scope{it.path.seg, i, i + 1, 0, 0});
+        body();
+        ctx.scopes.pop_back();
+      }
+      return;
+    }
+    std::vector<size_t> found;
+    for (size_t i = begin; i < end; ++i)
+      if (name_is(msg, i, it.path.seg)) found.push_back(i);
+    for (size_t k = 0; k < found.size(); ++k) {
+      size_t group_end = k + 1 < found.size() ? found[k + 1] : end;
+      ctx.scopes.push_back(Scope{it.path.seg, found[k], group_end, 0, 0});
+      body();
+      ctx.scopes.pop_back();
+    }
+    return;
+  }
+  auto seg = resolve_segment(it.path.seg, ctx);
+  if (!seg) return;
+  const int n = msg.repetition_count(*seg, it.path.field);
+  for (int rep = 1; rep <= n; ++rep) {
+    if (!rep_selected(it.path, ctx, *seg, rep)) continue;
+    ctx.scopes.push_back(Scope{it.path.seg, *seg, *seg + 1, it.path.field, rep});
+    body();
+    ctx.scopes.pop_back();
+  }
+}
+
+Value eval_one(const Node& n, EvalContext& ctx, Alloc& alloc);
+
+// Appends what a node yields (an $each yields one value per iteration) to arr, skipping empties.
+void eval_into(const Node& n, EvalContext& ctx, Alloc& alloc, Value& arr) {
+  if (n.kind == Node::Kind::Each) {
+    for_each_iteration(n.each, ctx, [&] {
+      if (n.when && !eval_cond(*n.when, ctx, alloc)) return;
+      eval_into(*n.value, ctx, alloc, arr);
+    });
+    return;
+  }
+  Value v = eval_one(n, ctx, alloc);
+  if (JsonBuilder::is_empty(v)) return;
+  // An array item yielding an array (a helper's list, $use of a list) adds its elements.
+  if (v.IsArray() && n.kind != Node::Kind::Array) {
+    for (auto& e : v.GetArray())
+      if (!JsonBuilder::is_empty(e)) arr.PushBack(Value(e, alloc), alloc);
+    return;
+  }
+  arr.PushBack(v, alloc);
+}
+
+Value eval_one(const Node& n, EvalContext& ctx, Alloc& alloc) {
+  switch (n.kind) {
+    case Node::Kind::Literal:
+      return Value(n.literal, alloc);
+    case Node::Kind::Expression:
+      return to_json(eval_expr(n.expr, ctx, alloc), ctx, alloc);
+    case Node::Kind::Interpolation: {
+      std::string s = n.pieces[0];
+      for (size_t i = 0; i < n.exprs.size(); ++i) {
+        std::string part = text_of(eval_expr(n.exprs[i], ctx, alloc), ctx);
+        if (part.empty()) return Value();  // a sentence or reference missing a part is absent
+        s += part;
+        s += n.pieces[i + 1];
+      }
+      return Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), alloc);
+    }
+    case Node::Kind::Object: {
+      Value obj(rapidjson::kObjectType);
+      for (const auto& [key, child] : n.members) {
+        Value v = eval_one(child, ctx, alloc);
+        if (JsonBuilder::is_empty(v)) continue;
+        obj.AddMember(Value(key.c_str(), static_cast<rapidjson::SizeType>(key.size()), alloc), v, alloc);
+      }
+      return obj;
+    }
+    case Node::Kind::Array: {
+      Value arr(rapidjson::kArrayType);
+      for (const Node& item : n.items) eval_into(item, ctx, alloc, arr);
+      return arr;
+    }
+    case Node::Kind::Each: {
+      Value arr(rapidjson::kArrayType);
+      eval_into(n, ctx, alloc, arr);
+      return arr;
+    }
+    case Node::Kind::Join: {
+      std::string s;
+      bool first = true;
+      for_each_iteration(n.each, ctx, [&] {
+        if (n.when && !eval_cond(*n.when, ctx, alloc)) return;
+        Value v = eval_one(*n.value, ctx, alloc);
+        if (!v.IsString() || v.GetStringLength() == 0) return;
+        if (!first) s += n.separator;
+        s.append(v.GetString(), v.GetStringLength());
+        first = false;
+      });
+      if (s.empty()) return Value();
+      return Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), alloc);
+    }
+    case Node::Kind::When:
+      if (eval_cond(*n.when, ctx, alloc)) return eval_one(*n.value, ctx, alloc);
+      if (n.otherwise) return eval_one(*n.otherwise, ctx, alloc);
+      return Value();
+    case Node::Kind::First:
+      for (const Node& item : n.items) {
+        if (item.kind == Node::Kind::Each) {
+          Value arr(rapidjson::kArrayType);
+          eval_into(item, ctx, alloc, arr);
+          if (!arr.Empty()) return Value(arr[0], alloc);
+          continue;
+        }
+        Value v = eval_one(item, ctx, alloc);
+        if (!JsonBuilder::is_empty(v)) return v;
+      }
+      return Value();
+    case Node::Kind::Id: {
+      std::vector<std::string> parts;
+      for (const Node& item : n.items) {
+        Value v = eval_one(item, ctx, alloc);
+        if (!v.IsString() || v.GetStringLength() == 0) return Value();
+        parts.emplace_back(v.GetString(), v.GetStringLength());
+      }
+      std::string system;
+      for (size_t i = 0; i + 1 < parts.size(); ++i) {
+        if (i) system += "|";
+        system += parts[i];
+      }
+      std::string id = derive_id(n.id_type, system, parts.back());
+      return Value(id.c_str(), static_cast<rapidjson::SizeType>(id.size()), alloc);
+    }
+  }
+  return Value();
+}
+
+std::string node_text(const Node& n, EvalContext& ctx, Alloc& alloc) {
+  Value v = eval_one(n, ctx, alloc);
+  return v.IsString() ? std::string(v.GetString(), v.GetStringLength()) : std::string();
+}
+
+hl7v2::Location location_of(const Path& p) {
+  hl7v2::Location where;
+  where.segment = std::string(p.seg.data(), 3);
+  where.field = p.field;
+  if (p.rep_kind == Path::RepKind::Index) where.repetition = p.rep;
+  where.component = p.comp;
+  where.subcomponent = p.sub;
+  return where;
+}
+
+void add_issue(const IssueSpec& spec, EvalContext& ctx, Alloc& alloc, std::vector<Issue>& issues) {
+  if (spec.when && !eval_cond(*spec.when, ctx, alloc)) return;
+  Issue issue;
+  issue.error = spec.error;
+  issue.hl7_code = spec.code;
+  issue.message = node_text(spec.message, ctx, alloc);
+  if (spec.where) issue.where = location_of(*spec.where);
+  issues.push_back(std::move(issue));
+}
+
+void collect_identifiers(const Value& resource, MappedResource& out) {
+  auto it = resource.FindMember("identifier");
+  if (it == resource.MemberEnd() || !it->value.IsArray()) return;
+  for (const auto& id : it->value.GetArray()) {
+    if (!id.IsObject()) continue;
+    auto s = id.FindMember("system");
+    auto v = id.FindMember("value");
+    if (s == id.MemberEnd() || v == id.MemberEnd() || !s->value.IsString() || !v->value.IsString()) continue;
+    out.identifiers.emplace_back(s->value.GetString(), v->value.GetString());
+  }
+}
+
+void map_resource(const ResourceSpec& spec, EvalContext& ctx, int64_t event_time_ms, MappingOutput& out,
+                  std::set<std::pair<std::string, std::string>>& seen) {
+  MappedResource r;
+  Alloc& alloc = r.resource.GetAllocator();
+  if (spec.when && !eval_cond(*spec.when, ctx, alloc)) return;
+  for (const auto& [slot, node] : spec.lets) {
+    Value v = eval_one(node, ctx, alloc);
+    Val val;
+    if (v.IsString()) {
+      val = text_val(std::string(v.GetString(), v.GetStringLength()));
+    } else if (!JsonBuilder::is_empty(v)) {
+      val.kind = Val::Json;
+      val.json = std::move(v);
+    }
+    ctx.lets[slot] = std::move(val);
+  }
+  for (const IssueSpec& issue : spec.issues) add_issue(issue, ctx, alloc, out.issues);
+  std::string id = node_text(spec.id, ctx, alloc);
+  if (id.empty()) {
+    if (spec.no_id) add_issue(*spec.no_id, ctx, alloc, out.issues);
+    return;
+  }
+  // Two results under one key in one message (a repeated OBX code without a sub-id) stay apart.
+  std::string unique = id;
+  for (int n = 2; !seen.insert({spec.type, unique}).second; ++n) unique = derive_id(spec.type, id, std::to_string(n));
+
+  Value body = eval_one(spec.body, ctx, alloc);
+  Value& resource = r.resource.SetObject();
+  resource.AddMember("resourceType", Value(spec.type.c_str(), static_cast<rapidjson::SizeType>(spec.type.size()), alloc), alloc);
+  resource.AddMember("id", Value(unique.c_str(), static_cast<rapidjson::SizeType>(unique.size()), alloc), alloc);
+  if (body.IsObject()) {
+    for (auto& m : body.GetObject()) {
+      if (m.name == "resourceType" || m.name == "id") continue;
+      resource.AddMember(m.name, m.value, alloc);
+    }
+  }
+  r.type = spec.type;
+  r.id = std::move(unique);
+  r.event_time_ms = event_time_ms;
+  r.patient_id = ctx.patient ? ctx.patient->id : "";
+  collect_identifiers(resource, r);
+  out.resources.push_back(std::move(r));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+std::string text_of(const Val& v, const EvalContext& ctx) {
+  switch (v.kind) {
+    case Val::None: return {};
+    case Val::Text: return v.text;
+    case Val::Loc:
+      if (v.ref.field == 0) return {};
+      return text(ctx.msg, v.ref.seg, v.ref.field, v.ref.rep, v.ref.comp ? v.ref.comp : 1, v.ref.sub ? v.ref.sub : 1);
+    case Val::Json:
+      if (v.json.IsString()) return std::string(v.json.GetString(), v.json.GetStringLength());
+      if (v.json.IsInt64()) return std::to_string(v.json.GetInt64());
+      if (v.json.IsNumber()) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", v.json.GetDouble());
+        return buf;
+      }
+      if (v.json.IsBool()) return v.json.GetBool() ? "true" : "false";
+      return {};
+  }
+  return {};
+}
+
+bool has_value(const Val& v, const EvalContext& ctx) {
+  switch (v.kind) {
+    case Val::None: return false;
+    case Val::Text: return !v.text.empty();
+    case Val::Json: return !JsonBuilder::is_empty(v.json);
+    case Val::Loc: {
+      if (v.ref.field == 0) return true;
+      if (!text_of(v, ctx).empty()) return true;
+      if (v.ref.comp != 0 && v.ref.sub != 0) return false;
+      // A whole repetition or component: anything but separators, spaces and the HL7 null.
+      std::string_view raw = ctx.msg.raw_at(v.ref.seg, v.ref.field, v.ref.rep, v.ref.comp, v.ref.sub);
+      if (raw == "\"\"") return false;
+      const auto& d = ctx.msg.delimiters();
+      return std::any_of(raw.begin(), raw.end(), [&](char c) { return c != d.component && c != d.subcomponent && c != ' '; });
+    }
+  }
+  return false;
+}
+
+std::string trigger_event(const hl7v2::Message& msg) {
+  std::string trigger = msg.trigger_event();
+  if (trigger.empty()) {
+    if (const auto evn = msg.find("EVN")) trigger = text(msg, *evn, 1);
+  }
+  return trigger;
+}
+
+std::unique_ptr<Compiled> compile(const rapidjson::Value& doc, const std::map<std::string, CodeTable>& tables) {
+  if (!doc.IsObject()) fail("", "a mapping file is a JSON object");
+  auto out = std::make_unique<Compiled>();
+  Compiler c{tables};
+  if (doc.HasMember("defs")) c.defs = &doc["defs"];
+  out->name = doc.HasMember("name") && doc["name"].IsString() ? doc["name"].GetString() : "";
+  if (doc.HasMember("description") && doc["description"].IsString()) out->description = doc["description"].GetString();
+  if (!doc.HasMember("messages") || !doc["messages"].IsArray()) fail("/messages", "which message types the mapping applies to");
+  for (rapidjson::SizeType i = 0; i < doc["messages"].Size(); ++i) {
+    const Value& m = doc["messages"][i];
+    MessageMatch match;
+    if (!m.IsObject() || !m.HasMember("type") || !m["type"].IsString())
+      fail("/messages/" + std::to_string(i), "{\"type\": \"ORU\", \"events\": [\"R01\"]}");
+    match.type = m["type"].GetString();
+    if (m.HasMember("events"))
+      for (auto& e : m["events"].GetArray()) match.events.emplace_back(e.GetString());
+    out->messages.push_back(std::move(match));
+  }
+  if (doc.HasMember("event_time")) {
+    out->event_time = c.expr(doc["event_time"].GetString(), "/event_time");
+    out->has_event_time = true;
+  }
+  if (doc.HasMember("checks")) {
+    const Value& list = doc["checks"];
+    for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
+      const std::string ptr = "/checks/" + std::to_string(i);
+      const Value& v = list[i];
+      if (!v.IsObject() || !v.HasMember("value") || !v.HasMember("message")) fail(ptr, "a check has \"value\" and \"message\"");
+      Check check;
+      if (v.HasMember("when")) check.when = c.condition(v["when"], ptr + "/when");
+      check.value = c.expr(v["value"].GetString(), ptr + "/value");
+      check.required = v.HasMember("required") && v["required"].GetBool();
+      check.datetime = v.HasMember("datetime") && v["datetime"].GetBool();
+      if (!check.required && !check.datetime) fail(ptr, "a check says \"required\", \"datetime\" or both");
+      if (v.HasMember("error")) check.error = v["error"].GetBool();
+      if (v.HasMember("code")) check.code = v["code"].GetInt();
+      check.where = c.where_path(v, "where", ptr);
+      check.message = c.node(v["message"], ptr + "/message");
+      out->checks.push_back(std::move(check));
+    }
+  }
+  if (doc.HasMember("issues")) {
+    for (rapidjson::SizeType i = 0; i < doc["issues"].Size(); ++i)
+      out->issues.push_back(c.issue(doc["issues"][i], "/issues/" + std::to_string(i)));
+  }
+  if (doc.HasMember("merges")) {
+    const Value& list = doc["merges"];
+    for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
+      const std::string ptr = "/merges/" + std::to_string(i);
+      const Value& v = list[i];
+      MergeSpec m;
+      m.each = c.iteration(v["each"].GetString(), false, ptr + "/each");
+      m.retired_value = c.expr(v["retired_value"].GetString(), ptr + "/retired_value");
+      m.retired_authority = c.expr(v["retired_authority"].GetString(), ptr + "/retired_authority");
+      m.retired_type = v.HasMember("retired_type") ? v["retired_type"].GetString() : "";
+      out->merges.push_back(std::move(m));
+    }
+  }
+  const Value& resources = doc["resources"];
+  for (rapidjson::SizeType i = 0; i < resources.Size(); ++i) {
+    const std::string ptr = "/resources/" + std::to_string(i);
+    const Value& v = resources[i];
+    if (!v.IsObject() || !v.HasMember("resource") || !v.HasMember("id") || !v.HasMember("template"))
+      fail(ptr, "a resource has \"resource\" (its type), \"id\" and \"template\"");
+    ResourceSpec spec;
+    spec.type = v["resource"].GetString();
+    if (v.HasMember("each")) spec.each = c.iteration(v["each"].GetString(), false, ptr + "/each");
+    if (v.HasMember("when")) spec.when = c.condition(v["when"], ptr + "/when");
+    if (v.HasMember("let")) {
+      for (auto& m : v["let"].GetObject()) {
+        std::string name = m.name.GetString();
+        Node value = c.node(m.value, ptr + "/let/" + name);  // compiled before the name is visible
+        auto [it, added] = c.lets.emplace(name, c.slots);
+        if (added) ++c.slots;
+        spec.lets.emplace_back(it->second, std::move(value));
+      }
+    }
+    spec.id = c.node(v["id"], ptr + "/id");
+    if (v.HasMember("no_id")) spec.no_id = c.issue(v["no_id"], ptr + "/no_id");
+    if (v.HasMember("issues"))
+      for (rapidjson::SizeType k = 0; k < v["issues"].Size(); ++k)
+        spec.issues.push_back(c.issue(v["issues"][k], ptr + "/issues/" + std::to_string(k)));
+    if (!v["template"].IsObject()) fail(ptr + "/template", "the template is a JSON object (the resource)");
+    spec.body = c.node(v["template"], ptr + "/template");
+    out->resources.push_back(std::move(spec));
+  }
+  out->slot_count = c.slots;
+  return out;
+}
+
+void run_checks(const Compiled& mapping, const hl7v2::Message& msg, const FeedContext& feed,
+                std::vector<Issue>& issues) {
+  EvalContext ctx{msg, feed};
+  ctx.trigger = trigger_event(msg);
+  ctx.lets.resize(mapping.slot_count);
+  rapidjson::Document scratch;
+  Alloc& alloc = scratch.GetAllocator();
+  for (const Check& check : mapping.checks) {
+    if (check.when && !eval_cond(*check.when, ctx, alloc)) continue;
+    Val v = eval_expr(check.value, ctx, alloc);
+    const bool present = has_value(v, ctx);
+    std::optional<Path> where = check.where;
+    if (present && v.kind == Val::Loc) {
+      for (const Operand& op : check.value.alternatives)
+        if (op.kind == Operand::Kind::PathRef && op.path.text == v.source) where = op.path;
+    }
+    ctx.where = where ? std::string(where->seg.data(), 3) + "-" + std::to_string(where->field) : "";
+    ctx.value = present ? text_of(v, ctx) : "";
+    ctx.problem.clear();
+    bool raise = false;
+    if (!present) {
+      raise = check.required;
+    } else if (check.datetime) {
+      auto readable = fhir::hl7_to_fhir_datetime(ctx.value);
+      if (!readable) {
+        raise = true;
+        ctx.problem = readable.error().message;
+      }
+    }
+    if (!raise) continue;
+    Issue issue;
+    issue.error = check.error;
+    issue.hl7_code = check.code;
+    issue.message = node_text(check.message, ctx, alloc);
+    if (where) issue.where = location_of(*where);
+    issues.push_back(std::move(issue));
+  }
+}
+
+void run(const Compiled& mapping, const hl7v2::Message& msg, const FeedContext& feed, const PatientContext& patient,
+         MappingOutput& out) {
+  EvalContext ctx{msg, feed};
+  ctx.patient = &patient;
+  ctx.out = &out;
+  ctx.trigger = trigger_event(msg);
+  ctx.lets.resize(mapping.slot_count);
+  rapidjson::Document scratch;
+  int64_t event_time_ms = 0;
+  if (mapping.has_event_time) {
+    if (auto ms = fhir::hl7_to_epoch_ms(text_of(eval_expr(mapping.event_time, ctx, scratch.GetAllocator()), ctx)))
+      event_time_ms = *ms;
+  }
+  if (event_time_ms == 0) {
+    if (auto sent = fhir::hl7_to_epoch_ms(msg.message_time())) event_time_ms = *sent;
+  }
+  for (const IssueSpec& issue : mapping.issues) add_issue(issue, ctx, scratch.GetAllocator(), out.issues);
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const ResourceSpec& spec : mapping.resources) {
+    if (spec.each) {
+      for_each_iteration(*spec.each, ctx, [&] { map_resource(spec, ctx, event_time_ms, out, seen); });
+    } else {
+      map_resource(spec, ctx, event_time_ms, out, seen);
+    }
+  }
+  for (const MergeSpec& m : mapping.merges) {
+    for_each_iteration(m.each, ctx, [&] {
+      Alloc& alloc = scratch.GetAllocator();
+      std::string value = text_of(eval_expr(m.retired_value, ctx, alloc), ctx);
+      if (value.empty()) return;
+      std::string authority = text_of(eval_expr(m.retired_authority, ctx, alloc), ctx);
+      if (authority.empty()) authority = patient.authority;
+      IdentityEvent e;
+      e.kind = "merge";
+      e.patient_id = patient.id;
+      e.retired_system = feed.system_for(authority, m.retired_type);
+      e.retired_value = value;
+      e.retired_patient_id = derive_id("Patient", e.retired_system, value);
+      e.detail = "Registration " + e.retired_system + "|" + value + " was merged into " + patient.key +
+                 " by message " + msg.control_id() + " (" + msg.message_code() + "^" + ctx.trigger + ")";
+      out.identity_events.push_back(std::move(e));
+    });
+  }
+}
+
+}  // namespace cc::mapping::program
