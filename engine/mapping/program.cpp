@@ -276,11 +276,16 @@ struct Compiler {
 
   Iteration iteration(const std::string& text, bool adjacent, const std::string& ptr) {
     Iteration it;
-    it.path = parse_path(trim(text), ptr);
     it.adjacent = adjacent;
-    if (it.path.comp != 0 || it.path.rep_kind == Path::RepKind::Index)
-      fail(ptr, "\"" + text + "\": $each walks segments (OBX) or a field's repetitions (PID-5)");
-    if (adjacent && it.path.field != 0) fail(ptr, "$adjacent applies to segments only");
+    auto levels = split_top(text, "/");
+    for (size_t i = 0; i < levels.size(); ++i) {
+      Path p = parse_path(trim(levels[i]), ptr);
+      if (p.comp != 0 || p.rep_kind == Path::RepKind::Index)
+        fail(ptr, "\"" + text + "\": each walks segments (OBX), nested segments (OBR/OBX) or a field's repetitions (PID-5)");
+      if (p.field != 0 && i + 1 != levels.size()) fail(ptr, "\"" + text + "\": only the last level may be a field");
+      it.levels.push_back(std::move(p));
+    }
+    if (adjacent && (it.levels.size() != 1 || it.levels[0].field != 0)) fail(ptr, "$adjacent applies to one segment name");
     return it;
   }
 
@@ -391,7 +396,8 @@ struct Compiler {
       return n;
     }
     if (v.HasMember("$id")) {
-      known({"$id", "$key"});
+      known({"$id", "$key", "$prefix"});
+      if (v.HasMember("$prefix") && v["$prefix"].IsString()) n.id_prefix = v["$prefix"].GetString();
       if (!v["$id"].IsString() || !v.HasMember("$key") || !v["$key"].IsArray() || v["$key"].Empty())
         fail(ptr, "$id names a resource type and $key lists the parts the id is derived from");
       n.kind = Node::Kind::Id;
@@ -432,6 +438,9 @@ bool name_is(const hl7v2::Message& msg, size_t seg, const std::array<char, 3>& n
 
 bool same(const std::array<char, 3>& a, const std::array<char, 3>& b) { return a == b; }
 
+// A segment named in a path: the scope's own segment, else the first in the innermost group that
+// has one, else the nearest before the current segment (the OBR an OBX belongs to, the ORC before
+// an OBR), else the first in the message.
 std::optional<size_t> resolve_segment(const std::array<char, 3>& name, const EvalContext& ctx) {
   for (auto s = ctx.scopes.rbegin(); s != ctx.scopes.rend(); ++s) {
     if (same(s->name, name)) return s->seg;
@@ -439,6 +448,10 @@ std::optional<size_t> resolve_segment(const std::array<char, 3>& name, const Eva
       for (size_t i = s->seg + 1; i < s->end; ++i)
         if (name_is(ctx.msg, i, name)) return i;
     }
+  }
+  if (!ctx.scopes.empty()) {
+    for (size_t i = ctx.scopes.back().seg; i-- > 0;)
+      if (name_is(ctx.msg, i, name)) return i;
   }
   for (size_t i = 0; i < ctx.msg.segment_count(); ++i)
     if (name_is(ctx.msg, i, name)) return i;
@@ -533,7 +546,13 @@ Val copy_val(const Val& v, Alloc& alloc) {
 
 Val operand_val(const Operand& op, EvalContext& ctx, Alloc& alloc) {
   switch (op.kind) {
-    case Operand::Kind::Literal: return text_val(op.literal);
+    case Operand::Kind::Literal: {
+      // A literal stands even when empty: "{{OBX-5.1 ?? ''}}" lets a sentence go on without it.
+      Val v;
+      v.kind = Val::Text;
+      v.text = op.literal;
+      return v;
+    }
     case Operand::Kind::BuiltinVar: return builtin(op.builtin, ctx, alloc);
     case Operand::Kind::LetVar: return copy_val(ctx.lets[op.slot], alloc);
     case Operand::Kind::PathRef: {
@@ -553,7 +572,7 @@ Val eval_expr(const Expr& e, EvalContext& ctx, Alloc& alloc) {
   Val v;
   for (const Operand& op : e.alternatives) {
     v = operand_val(op, ctx, alloc);
-    if (has_value(v, ctx)) break;
+    if (has_value(v, ctx) || op.kind == Operand::Kind::Literal) break;
     v = Val{};
   }
   for (const Transform& t : e.transforms) v = t.fn(std::move(v), t, ctx, alloc);
@@ -621,38 +640,48 @@ std::pair<size_t, size_t> segment_range(const EvalContext& ctx, size_t* current)
 }
 
 template <class Body>
-void for_each_iteration(const Iteration& it, EvalContext& ctx, Body&& body) {
+void walk_level(const Iteration& it, size_t level, EvalContext& ctx, Body& body) {
+  if (level == it.levels.size()) {
+    body();
+    return;
+  }
+  const Path& path = it.levels[level];
   const hl7v2::Message& msg = ctx.msg;
-  if (it.path.field == 0) {
+  if (path.field == 0) {
     auto [begin, end] = segment_range(ctx, nullptr);
     if (it.adjacent) {
-      for (size_t i = begin; i < end && name_is(msg, i, it.path.seg); ++i) {
-        ctx.scopes.push_back(Scope{it.path.seg, i, i + 1, 0, 0});
-        body();
+      for (size_t i = begin; i < end && name_is(msg, i, path.seg); ++i) {
+        ctx.scopes.push_back(Scope{path.seg, i, i + 1, 0, 0});
+        walk_level(it, level + 1, ctx, body);
         ctx.scopes.pop_back();
       }
       return;
     }
     std::vector<size_t> found;
     for (size_t i = begin; i < end; ++i)
-      if (name_is(msg, i, it.path.seg)) found.push_back(i);
+      if (name_is(msg, i, path.seg)) found.push_back(i);
     for (size_t k = 0; k < found.size(); ++k) {
       size_t group_end = k + 1 < found.size() ? found[k + 1] : end;
-      ctx.scopes.push_back(Scope{it.path.seg, found[k], group_end, 0, 0});
-      body();
+      ctx.scopes.push_back(Scope{path.seg, found[k], group_end, 0, 0});
+      walk_level(it, level + 1, ctx, body);
       ctx.scopes.pop_back();
     }
     return;
   }
-  auto seg = resolve_segment(it.path.seg, ctx);
+  auto seg = resolve_segment(path.seg, ctx);
   if (!seg) return;
-  const int n = msg.repetition_count(*seg, it.path.field);
+  const int n = msg.repetition_count(*seg, path.field);
   for (int rep = 1; rep <= n; ++rep) {
-    if (!rep_selected(it.path, ctx, *seg, rep)) continue;
-    ctx.scopes.push_back(Scope{it.path.seg, *seg, *seg + 1, it.path.field, rep});
-    body();
+    if (!rep_selected(path, ctx, *seg, rep)) continue;
+    ctx.scopes.push_back(Scope{path.seg, *seg, *seg + 1, path.field, rep});
+    walk_level(it, level + 1, ctx, body);
     ctx.scopes.pop_back();
   }
+}
+
+template <class Body>
+void for_each_iteration(const Iteration& it, EvalContext& ctx, Body&& body) {
+  walk_level(it, 0, ctx, body);
 }
 
 Value eval_one(const Node& n, EvalContext& ctx, Alloc& alloc);
@@ -686,8 +715,10 @@ Value eval_one(const Node& n, EvalContext& ctx, Alloc& alloc) {
     case Node::Kind::Interpolation: {
       std::string s = n.pieces[0];
       for (size_t i = 0; i < n.exprs.size(); ++i) {
-        std::string part = text_of(eval_expr(n.exprs[i], ctx, alloc), ctx);
-        if (part.empty()) return Value();  // a sentence or reference missing a part is absent
+        Val v = eval_expr(n.exprs[i], ctx, alloc);
+        std::string part = text_of(v, ctx);
+        // A sentence or reference missing a part is absent (an explicit '' literal may be empty).
+        if (part.empty() && v.kind != Val::Text) return Value();
         s += part;
         s += n.pieces[i + 1];
       }
@@ -754,7 +785,7 @@ Value eval_one(const Node& n, EvalContext& ctx, Alloc& alloc) {
         if (i) system += "|";
         system += parts[i];
       }
-      std::string id = derive_id(n.id_type, system, parts.back());
+      std::string id = n.id_prefix + derive_id(n.id_type, system, parts.back());
       return Value(id.c_str(), static_cast<rapidjson::SizeType>(id.size()), alloc);
     }
   }
@@ -766,9 +797,17 @@ std::string node_text(const Node& n, EvalContext& ctx, Alloc& alloc) {
   return v.IsString() ? std::string(v.GetString(), v.GetStringLength()) : std::string();
 }
 
-hl7v2::Location location_of(const Path& p) {
+// Where a path points, for an ERR segment: its segment's sequence among segments of that name
+// (the third OBX is OBX sequence 3), field, repetition and component as the path gives them.
+hl7v2::Location location_of(const Path& p, const EvalContext& ctx) {
   hl7v2::Location where;
   where.segment = std::string(p.seg.data(), 3);
+  if (auto seg = resolve_segment(p.seg, ctx)) {
+    int sequence = 0;
+    for (size_t i = 0; i <= *seg; ++i)
+      if (name_is(ctx.msg, i, p.seg)) ++sequence;
+    where.sequence = sequence;
+  }
   where.field = p.field;
   if (p.rep_kind == Path::RepKind::Index) where.repetition = p.rep;
   where.component = p.comp;
@@ -782,7 +821,7 @@ void add_issue(const IssueSpec& spec, EvalContext& ctx, Alloc& alloc, std::vecto
   issue.error = spec.error;
   issue.hl7_code = spec.code;
   issue.message = node_text(spec.message, ctx, alloc);
-  if (spec.where) issue.where = location_of(*spec.where);
+  if (spec.where) issue.where = location_of(*spec.where, ctx);
   issues.push_back(std::move(issue));
 }
 
@@ -923,6 +962,7 @@ std::unique_ptr<Compiled> compile(const rapidjson::Value& doc, const std::map<st
       const Value& v = list[i];
       if (!v.IsObject() || !v.HasMember("value") || !v.HasMember("message")) fail(ptr, "a check has \"value\" and \"message\"");
       Check check;
+      if (v.HasMember("each")) check.each = c.iteration(v["each"].GetString(), false, ptr + "/each");
       if (v.HasMember("when")) check.when = c.condition(v["when"], ptr + "/when");
       check.value = c.expr(v["value"].GetString(), ptr + "/value");
       check.required = v.HasMember("required") && v["required"].GetBool();
@@ -984,6 +1024,41 @@ std::unique_ptr<Compiled> compile(const rapidjson::Value& doc, const std::map<st
   return out;
 }
 
+namespace {
+
+void run_check(const Check& check, EvalContext& ctx, Alloc& alloc, std::vector<Issue>& issues) {
+  if (check.when && !eval_cond(*check.when, ctx, alloc)) return;
+  Val v = eval_expr(check.value, ctx, alloc);
+  const bool present = has_value(v, ctx);
+  std::optional<Path> where = check.where;
+  if (present && v.kind == Val::Loc) {
+    for (const Operand& op : check.value.alternatives)
+      if (op.kind == Operand::Kind::PathRef && op.path.text == v.source) where = op.path;
+  }
+  ctx.where = where ? std::string(where->seg.data(), 3) + "-" + std::to_string(where->field) : "";
+  ctx.value = present ? text_of(v, ctx) : "";
+  ctx.problem.clear();
+  bool raise = false;
+  if (!present) {
+    raise = check.required;
+  } else if (check.datetime) {
+    auto readable = fhir::hl7_to_fhir_datetime(ctx.value);
+    if (!readable) {
+      raise = true;
+      ctx.problem = readable.error().message;
+    }
+  }
+  if (!raise) return;
+  Issue issue;
+  issue.error = check.error;
+  issue.hl7_code = check.code;
+  issue.message = node_text(check.message, ctx, alloc);
+  if (where) issue.where = location_of(*where, ctx);
+  issues.push_back(std::move(issue));
+}
+
+}  // namespace
+
 void run_checks(const Compiled& mapping, const hl7v2::Message& msg, const FeedContext& feed,
                 std::vector<Issue>& issues) {
   EvalContext ctx{msg, feed};
@@ -992,34 +1067,10 @@ void run_checks(const Compiled& mapping, const hl7v2::Message& msg, const FeedCo
   rapidjson::Document scratch;
   Alloc& alloc = scratch.GetAllocator();
   for (const Check& check : mapping.checks) {
-    if (check.when && !eval_cond(*check.when, ctx, alloc)) continue;
-    Val v = eval_expr(check.value, ctx, alloc);
-    const bool present = has_value(v, ctx);
-    std::optional<Path> where = check.where;
-    if (present && v.kind == Val::Loc) {
-      for (const Operand& op : check.value.alternatives)
-        if (op.kind == Operand::Kind::PathRef && op.path.text == v.source) where = op.path;
-    }
-    ctx.where = where ? std::string(where->seg.data(), 3) + "-" + std::to_string(where->field) : "";
-    ctx.value = present ? text_of(v, ctx) : "";
-    ctx.problem.clear();
-    bool raise = false;
-    if (!present) {
-      raise = check.required;
-    } else if (check.datetime) {
-      auto readable = fhir::hl7_to_fhir_datetime(ctx.value);
-      if (!readable) {
-        raise = true;
-        ctx.problem = readable.error().message;
-      }
-    }
-    if (!raise) continue;
-    Issue issue;
-    issue.error = check.error;
-    issue.hl7_code = check.code;
-    issue.message = node_text(check.message, ctx, alloc);
-    if (where) issue.where = location_of(*where);
-    issues.push_back(std::move(issue));
+    if (check.each)
+      for_each_iteration(*check.each, ctx, [&] { run_check(check, ctx, alloc, issues); });
+    else
+      run_check(check, ctx, alloc, issues);
   }
 }
 

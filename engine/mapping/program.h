@@ -100,10 +100,11 @@ struct Condition {
   std::vector<Condition> children;
 };
 
-// What an $each walks: segments (one scope per segment), or a field's repetitions.
+// What an $each walks: segments (one scope per segment), or a field's repetitions. "OBR/OBX"
+// nests: each OBX within each OBR's group.
 struct Iteration {
-  Path path;             // field == 0: segments named path.seg
-  bool adjacent = false; // segments directly after the current one only (NTE after OBX)
+  std::vector<Path> levels;  // field == 0: segments named path.seg; only the last may be a field
+  bool adjacent = false;     // segments directly after the current one only (NTE after OBX)
 };
 
 struct Node {
@@ -121,6 +122,7 @@ struct Node {
   std::unique_ptr<Node> value;                        // Each, When
   std::unique_ptr<Node> otherwise;                    // When
   std::string id_type;                                // Id
+  std::string id_prefix;                              // Id: "Observation/" makes a reference
   std::string separator;                              // Join (an Each whose texts are joined)
 };
 
@@ -133,6 +135,7 @@ struct IssueSpec {
 };
 
 struct Check {
+  std::optional<Iteration> each;  // checked in every OBX, say, not only the first
   std::optional<Condition> when;
   Expr value;
   bool required = false;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "engine/fhir/datetime.h"
 #include "engine/identity/nhs_number.h"
 #include "engine/mapping/eval.h"
 #include "engine/mapping/json_builder.h"
@@ -62,6 +63,17 @@ Val t_date(Val&& in, const Transform&, EvalContext& ctx, Alloc&) {
   return text_val(v ? *v : "");
 }
 
+// FHIR instant (UTC): only for times given at least to the minute; a date alone is no instant.
+Val t_instant(Val&& in, const Transform&, EvalContext& ctx, Alloc&) {
+  const std::string s = text_of(in, ctx);
+  size_t digits = 0;
+  while (digits < s.size() && std::isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+  if (digits < 12) return {};
+  auto ms = fhir::hl7_to_epoch_ms(s);
+  if (!ms) return {};
+  return text_val(fhir::fhir_instant_utc(*ms));
+}
+
 // A FHIR decimal: optional sign, digits, optional fraction. "+5" and " 5 " are read as 5.
 bool decimal_text(std::string& s) {
   if (!s.empty() && s[0] == '+') s.erase(0, 1);
@@ -108,7 +120,10 @@ Val t_boolean(Val&& in, const Transform&, EvalContext& ctx, Alloc&) {
 void report_unmapped(const Transform& t, EvalContext& ctx, const std::string& system, const std::string& code,
                      const std::string& display) {
   if (!t.table || !t.table->report_unmapped || !ctx.out || code.empty()) return;
-  ctx.out->unmapped_codes.push_back({t.table->name, system, code, display});
+  auto& codes = ctx.out->unmapped_codes;  // once a message: a unit is read for the value and its range
+  for (const UnmappedCode& c : codes)
+    if (c.table == t.table->name && c.system == system && c.code == code) return;
+  codes.push_back({t.table->name, system, code, display});
 }
 
 // The entry for a code, the table's default for an absent or unknown code, or nullptr.
@@ -372,6 +387,7 @@ const std::map<std::string, TransformInfo>& registry() {
       {"lower", {t_lower, 0, 0, false}},
       {"datetime", {t_datetime, 0, 0, false}},
       {"date", {t_date, 0, 0, false}},
+      {"instant", {t_instant, 0, 0, false}},
       {"decimal", {t_decimal, 0, 0, false}},
       {"integer", {t_integer, 0, 0, false}},
       {"boolean", {t_boolean, 0, 0, false}},

@@ -128,9 +128,9 @@ TEST(AssessAdt, ThreePartMessageTypeIsSupported) {
   EXPECT_FALSE(a.has_error());
 }
 
-TEST(AssessAdt, OtherMessagesAreNotSupported) {
+TEST(AssessAdt, MessagesWithoutAMappingAreNotSupported) {
   const auto a = cc::testing::project_mappings().assess(
-      parse("MSH|^~\\&|LAB|RBT|CC|CHESHIRE|20240301120000||ORU^R01|C1|P|2.4\r"), kFeed);
+      parse("MSH|^~\\&|LAB|RBT|CC|CHESHIRE|20240301120000||QRY^A19|C1|P|2.4\r"), kFeed);
   EXPECT_FALSE(a.supported);
   EXPECT_FALSE(a.has_error());
 }

@@ -1,5 +1,6 @@
-// Mapping as data: each adt/<case>.hl7 is assessed and mapped, and the outcome compared with
-// adt/<case>.expected.json. CC_UPDATE_EXPECTED=1 rewrites the expectations (then review them).
+// Mapping as data: each <family>/<case>.hl7 (adt, oru, ...) is assessed and mapped through the
+// project's mappings/, and the outcome compared with <family>/<case>.expected.json, under the
+// feed configuration in feed.json. CC_UPDATE_EXPECTED=1 rewrites the expectations (then review them).
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -25,7 +26,12 @@ using cc::hl7v2::Message;
 using cc::mapping::FeedContext;
 using rapidjson::Value;
 
-const fs::path kCaseDir = fs::path(CC_SOURCE_DIR) / "tests" / "mapping" / "adt";
+const fs::path kCasesRoot = fs::path(CC_SOURCE_DIR) / "tests" / "mapping";
+
+struct CaseRef {
+  std::string family;  // the folder: adt, oru, ...
+  std::string name;    // the file stem
+};
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -42,20 +48,26 @@ std::string pretty(const Value& v) {
   return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
 }
 
+std::vector<CaseRef> cases(const std::string& family) {
+  std::vector<CaseRef> found;
+  if (!fs::is_directory(kCasesRoot / family)) return found;
+  for (const auto& entry : fs::directory_iterator(kCasesRoot / family)) {
+    if (entry.path().extension() == ".hl7") found.push_back({family, entry.path().stem().string()});
+  }
+  std::sort(found.begin(), found.end(), [](const CaseRef& a, const CaseRef& b) { return a.name < b.name; });
+  return found;
+}
+
 std::vector<std::string> case_names() {
   std::vector<std::string> names;
-  if (!fs::is_directory(kCaseDir)) return names;
-  for (const auto& entry : fs::directory_iterator(kCaseDir)) {
-    if (entry.path().extension() == ".hl7") names.push_back(entry.path().stem().string());
-  }
-  std::sort(names.begin(), names.end());
+  for (const auto& c : cases("adt")) names.push_back(c.name);
   return names;
 }
 
-// adt/feed.json: the feed configuration every case is mapped under.
+// feed.json: the feed configuration every case is mapped under.
 FeedContext case_feed() {
   rapidjson::Document doc;
-  doc.Parse(read_file(kCaseDir / "feed.json").c_str());
+  doc.Parse(read_file(kCasesRoot / "feed.json").c_str());
   FeedContext feed;
   if (!doc.IsObject()) return feed;
   feed.feed = doc["feed"].GetString();
@@ -68,6 +80,7 @@ FeedContext case_feed() {
 // "PID-3(2)": segment, field, repetition, component as far as the location goes.
 std::string location(const cc::hl7v2::Location& where) {
   std::string s = where.segment;
+  if (where.sequence > 1) s += "[" + std::to_string(where.sequence) + "]";
   if (where.field) s += "-" + std::to_string(where.field);
   if (where.repetition) s += "(" + std::to_string(where.repetition) + ")";
   if (where.component) s += "." + std::to_string(where.component);
@@ -145,6 +158,33 @@ rapidjson::Document outcome(const Message& msg, const FeedContext& feed) {
     resolved.PushBack(i, a);
   }
   doc.AddMember("worklist_resolve", resolved, a);
+  // Present only when there are any, so families that never produce them need not list them.
+  if (!mapped->unmapped_codes.empty()) {
+    Value codes(rapidjson::kArrayType);
+    for (const auto& c : mapped->unmapped_codes) {
+      Value i(rapidjson::kObjectType);
+      i.AddMember("table", str(c.table, a), a);
+      i.AddMember("system", str(c.system, a), a);
+      i.AddMember("code", str(c.code, a), a);
+      i.AddMember("display", str(c.display, a), a);
+      codes.PushBack(i, a);
+    }
+    doc.AddMember("unmapped_codes", codes, a);
+  }
+  if (!mapped->identity_events.empty()) {
+    Value events(rapidjson::kArrayType);
+    for (const auto& e : mapped->identity_events) {
+      Value i(rapidjson::kObjectType);
+      i.AddMember("kind", str(e.kind, a), a);
+      i.AddMember("patient_id", str(e.patient_id, a), a);
+      i.AddMember("retired_system", str(e.retired_system, a), a);
+      i.AddMember("retired_value", str(e.retired_value, a), a);
+      i.AddMember("retired_patient_id", str(e.retired_patient_id, a), a);
+      i.AddMember("detail", str(e.detail, a), a);
+      events.PushBack(i, a);
+    }
+    doc.AddMember("identity_events", events, a);
+  }
   return doc;
 }
 
@@ -172,13 +212,14 @@ std::string first_difference(const Value& expected, const Value& actual, const s
   return path;
 }
 
-class AdtCase : public ::testing::TestWithParam<std::string> {
+class MappingCase : public ::testing::TestWithParam<CaseRef> {
  protected:
-  fs::path hl7_path() const { return kCaseDir / (GetParam() + ".hl7"); }
-  fs::path expected_path() const { return kCaseDir / (GetParam() + ".expected.json"); }
+  fs::path dir() const { return kCasesRoot / GetParam().family; }
+  fs::path hl7_path() const { return dir() / (GetParam().name + ".hl7"); }
+  fs::path expected_path() const { return dir() / (GetParam().name + ".expected.json"); }
 };
 
-TEST_P(AdtCase, MapsAsExpected) {
+TEST_P(MappingCase, MapsAsExpected) {
   auto msg = Message::parse(read_file(hl7_path()));
   ASSERT_TRUE(msg.ok()) << hl7_path() << ": " << msg.error().message;
   const rapidjson::Document actual = outcome(*msg, case_feed());
@@ -199,7 +240,7 @@ TEST_P(AdtCase, MapsAsExpected) {
                                   << pretty(actual);
 }
 
-TEST_P(AdtCase, ResourcesAreValidFhirR4) {
+TEST_P(MappingCase, ResourcesAreValidFhirR4) {
   auto* schema = cc::testing::FhirSchema::shared();
   if (!schema)
     GTEST_SKIP() << "FHIR R4 JSON schema not found at " << cc::testing::FhirSchema::path();
@@ -216,7 +257,7 @@ TEST_P(AdtCase, ResourcesAreValidFhirR4) {
 
 // Every prefix of a case message (a PAS cut off mid-send, a truncated file) is mapped without a
 // crash, and whatever comes out is still valid FHIR.
-TEST_P(AdtCase, TruncatedMessagesMapToValidFhir) {
+TEST_P(MappingCase, TruncatedMessagesMapToValidFhir) {
   auto* schema = cc::testing::FhirSchema::shared();
   const std::string raw = read_file(hl7_path());
   const FeedContext feed = case_feed();
@@ -234,18 +275,25 @@ TEST_P(AdtCase, TruncatedMessagesMapToValidFhir) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Adt, AdtCase, ::testing::ValuesIn(case_names()),
-                         [](const auto& info) { return info.param; });
+std::string case_name(const ::testing::TestParamInfo<CaseRef>& info) { return info.param.name; }
+
+INSTANTIATE_TEST_SUITE_P(Adt, MappingCase, ::testing::ValuesIn(cases("adt")), case_name);
+INSTANTIATE_TEST_SUITE_P(Oru, MappingCase, ::testing::ValuesIn(cases("oru")), case_name);
+INSTANTIATE_TEST_SUITE_P(Siu, MappingCase, ::testing::ValuesIn(cases("siu")), case_name);
+INSTANTIATE_TEST_SUITE_P(Mdm, MappingCase, ::testing::ValuesIn(cases("mdm")), case_name);
+INSTANTIATE_TEST_SUITE_P(Pharmacy, MappingCase, ::testing::ValuesIn(cases("pharmacy")), case_name);
+INSTANTIATE_TEST_SUITE_P(Ppr, MappingCase, ::testing::ValuesIn(cases("ppr")), case_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(MappingCase);
 
 TEST(AdtCases, FolderHoldsEveryEventType) {
   const auto names = case_names();
   for (const char* trigger :
        {"A01", "A02", "A03", "A04", "A05", "A08", "A11", "A12", "A13", "A28", "A31"}) {
     const bool found = std::any_of(names.begin(), names.end(), [&](const std::string& name) {
-      auto msg = Message::parse(read_file(kCaseDir / (name + ".hl7")));
+      auto msg = Message::parse(read_file((kCasesRoot / "adt") / (name + ".hl7")));
       return msg && msg->trigger_event() == trigger;
     });
-    EXPECT_TRUE(found) << "no case under " << kCaseDir << " for ADT^" << trigger;
+    EXPECT_TRUE(found) << "no case under " << (kCasesRoot / "adt") << " for ADT^" << trigger;
   }
 }
 
