@@ -83,8 +83,12 @@ std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, siz
           for (auto& r : out->resources) {
             store::ResourceWrite w{r.type, r.id, std::move(r.resource), r.event_time_ms, r.patient_id,
                                    std::move(r.identifiers), {}};
-            // No event time in the message at all: order it by when it arrived.
-            if (w.event_time_ms == 0) w.event_time_ms = row.received_ms;
+            w.only_if_absent = r.only_if_absent;
+            // No event time in the message at all: order it by when it arrived. A resource written only
+            // when absent (a results message's Patient) takes the earliest time, so that the
+            // administration system's version, whenever it comes, is the current one.
+            if (w.only_if_absent) w.event_time_ms = 0;
+            else if (w.event_time_ms == 0) w.event_time_ms = row.received_ms;
             // An NHS number this message carried but that failed the check must not erase the verified
             // one on record; a message that carries none is the PAS's word and is taken as it stands.
             if (w.type == "Patient" && nhs_number_rejected)

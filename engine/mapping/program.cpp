@@ -874,6 +874,7 @@ void map_resource(const ResourceSpec& spec, EvalContext& ctx, int64_t event_time
     }
   }
   r.type = spec.type;
+  r.only_if_absent = spec.if_absent;
   r.id = std::move(unique);
   r.event_time_ms = event_time_ms;
   r.patient_id = ctx.patient ? ctx.patient->id : "";
@@ -1000,6 +1001,7 @@ std::unique_ptr<Compiled> compile(const rapidjson::Value& doc, const std::map<st
       fail(ptr, "a resource has \"resource\" (its type), \"id\" and \"template\"");
     ResourceSpec spec;
     spec.type = v["resource"].GetString();
+    spec.if_absent = v.HasMember("if_absent") && v["if_absent"].GetBool();
     if (v.HasMember("each")) spec.each = c.iteration(v["each"].GetString(), false, ptr + "/each");
     if (v.HasMember("when")) spec.when = c.condition(v["when"], ptr + "/when");
     if (v.HasMember("let")) {

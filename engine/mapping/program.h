@@ -148,6 +148,7 @@ struct Check {
 
 struct ResourceSpec {
   std::string type;
+  bool if_absent = false;
   std::optional<Iteration> each;
   std::optional<Condition> when;
   std::vector<std::pair<int, Node>> lets;  // (slot, value) in order

@@ -54,6 +54,9 @@ struct MappedResource {
   std::string patient_id;       // the Patient this belongs to (the Patient's own id for Patient)
   // (system, value) pairs to index: every entry of the resource's identifier[]
   std::vector<std::pair<std::string, std::string>> identifiers;
+  // Written only when the record has no such resource yet: a results message makes its patient
+  // findable without its sparse PID overwriting the administration system's demographics.
+  bool only_if_absent = false;
 };
 
 // A data-quality work-list entry (kind: "no-nhs-number", "invalid-nhs-number", ...).

@@ -32,6 +32,8 @@ struct ResourceWrite {
   // Identifier systems a new version keeps from the current one when it carries none of its own
   // (a later message without a valid NHS number must not drop a verified one).
   std::vector<std::string> keep_identifier_systems;
+  // Written only when no version of the resource exists yet.
+  bool only_if_absent = false;
 };
 
 struct WorklistEntry {

@@ -174,6 +174,7 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
   int64_t current_event = exists ? cur.int64(2) : 0;
   bool same_patient = exists && cur.text(3) == w.patient_id;
   cur.reset();
+  if (exists && w.only_if_absent) return;
   // A version older (by event time) than the current one is history only: a late A08
   // must not overwrite newer data.
   bool becomes_current = !exists || w.event_time_ms >= current_event;

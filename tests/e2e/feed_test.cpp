@@ -499,10 +499,10 @@ TEST_F(RecordTest, MessageThatCannotBeMappedIsListedAsMappingFailed) {
 
 TEST_F(RecordTest, UnmappedMessageTypeIsKeptAcknowledgedAndCounted) {
   MllpClient c(engine->mllp_port());
-  std::string oru = "MSH|^~\\&|LAB|RBT|CARERECORD|CHESHIRE|20260315101500||ORU^R01^ORU_R01|LAB1|P|2.5\r"
+  std::string dft = "MSH|^~\\&|LAB|RBT|CARERECORD|CHESHIRE|20260315101500||DFT^P03^DFT_P03|LAB1|P|2.5\r"
                     "PID|1||RBT1000001^^^RBT^MR||SMITH^JANE||19700101|F\r"
-                    "OBR|1||X1|1234^FBC\rOBX|1|NM|HB^Haemoglobin||135|g/L|||||F\r";
-  EXPECT_EQ(hl7_field(c.exchange(oru), "MSA", 1), "AA");  // the development feed's unmapped_ack
+                    "FT1|1|||20260315|20260315|CG|99213^Consultation\r";
+  EXPECT_EQ(hl7_field(c.exchange(dft), "MSA", 1), "AA");  // the development feed's unmapped_ack
   auto metrics = get_until(engine->http_port(), "/metrics", "", [](const HttpResult& h) {
     return h.body.find("carerecord_messages_unmapped_total 1") != std::string::npos;
   });
