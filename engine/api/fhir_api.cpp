@@ -26,8 +26,19 @@ constexpr const char* kFhirJson = "application/fhir+json; charset=utf-8";
 constexpr int64_t kDefaultCount = 50;
 constexpr int64_t kMaxCount = 500;
 constexpr int64_t kMaxOffset = 1000000000;
+// Every type a mapping writes. Each is read, versioned and searched by identifier; each but Patient
+// is searched by patient.
+const std::vector<const char*>& served_type_list() {
+  static const std::vector<const char*> types{
+      "Patient",           "Encounter",         "Observation",           "DiagnosticReport",
+      "Appointment",       "DocumentReference", "MedicationRequest",     "MedicationDispense",
+      "MedicationAdministration", "MedicationStatement", "Condition", "AllergyIntolerance",
+      "Procedure",         "RelatedPerson",     "Flag"};
+  return types;
+}
+
 const std::set<std::string>& served_types() {
-  static const std::set<std::string> types{"Patient", "Encounter"};
+  static const std::set<std::string> types(served_type_list().begin(), served_type_list().end());
   return types;
 }
 
@@ -143,7 +154,7 @@ std::string capability_statement(const std::string& base) {
            "Every disclosure of patient data is audited before the response is sent.");
   w.EndObject();
   w.Key("resource"); w.StartArray();
-  for (const char* type : {"Patient", "Encounter"}) {
+  for (const char* type : served_type_list()) {
     w.StartObject();
     w.Key("type"); w.String(type);
     w.Key("profile");
@@ -162,7 +173,7 @@ std::string capability_statement(const std::string& base) {
       w.Key("documentation"); w.String(doc); w.EndObject();
     };
     param("identifier", "token", "system|value, or a value alone (any system), e.g. a hospital number");
-    if (std::string(type) == "Encounter") param("patient", "reference", "Patient/{id} or {id}");
+    if (std::string(type) != "Patient") param("patient", "reference", "Patient/{id} or {id}");
     param("_count", "number", "page size, at most 500 (default 50)");
     param("_offset", "number", "start of the page");
     w.EndArray();
@@ -332,13 +343,83 @@ void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
         });
         return;
       }
-      respond(operation_outcome(404, "not-found", "No such admin endpoint: " + std::string(path) + ". Try /admin/worklist."));
+      if (handle_admin(req, path, target, peer, *reader, respond)) return;
+      respond(operation_outcome(404, "not-found", "No such admin endpoint: " + std::string(path) +
+                                                      ". Try /admin/worklist, /admin/unmapped-codes, "
+                                                      "POST /admin/mappings/reload or POST /admin/remap."));
       return;
     }
     handle_fhir(req, peer, *reader, respond);  // a copy: the catch below may still need it
   } catch (const std::exception& e) {
     respond(operation_outcome(500, "exception", std::string("The engine could not answer: ") + e.what()));
   }
+}
+
+bool FhirApi::handle_admin(const Request& req, std::string_view path, std::string_view target, const std::string& peer,
+                           const governance::Reader& reader, const Respond& respond) {
+  const bool post = req.method() == http::verb::post;
+  std::string action;
+  if (path == "/admin/mappings/reload" && post && options_.admin.reload_mappings) action = "mappings-reload";
+  else if (path == "/admin/remap" && post && options_.admin.remap) action = "remap";
+  else if (path == "/admin/unmapped-codes" && req.method() == http::verb::get && options_.admin.unmapped_codes)
+    action = "unmapped-codes";
+  else
+    return false;
+  auto query = parse_query(target.find('?') == std::string_view::npos ? "" : target.substr(target.find('?') + 1));
+  std::string feed;
+  int64_t since_ms = 0;
+  if (action == "remap") {
+    for (auto& [k, v] : query) {
+      if (k == "feed") {
+        feed = v;
+      } else if (k == "since") {
+        // FHIR dateTime (2024-03-16T09:00:00Z) or HL7 (20240316090000+0000); Europe/London when no offset.
+        std::string hl7;
+        for (size_t i = 0; i < v.size(); ++i) {
+          char c = v[i];
+          if (c == 'Z') hl7 += "+0000";
+          else if (c == '-' && i < 10) continue;
+          else if (c == ':' || c == 'T') continue;
+          else hl7 += c;
+        }
+        auto ms = fhir::hl7_to_epoch_ms(hl7);
+        if (!ms) {
+          respond(operation_outcome(400, "value", "since=" + v + " is not a date/time: " + ms.error().message));
+          return true;
+        }
+        since_ms = *ms;
+      } else {
+        respond(operation_outcome(400, "not-supported", "remap takes feed and since, not " + k + "."));
+        return true;
+      }
+    }
+  }
+  governance::DisclosureContext ctx{reader, std::string(req.method_string()) + " " + std::string(target), peer};
+  disclosure_.authorise_admin(ctx, action, [this, action, feed, since_ms, respond](Status st) {
+    if (!st) {
+      const bool forbidden = st.error().code == "forbidden";
+      respond(operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", st.error().message));
+      return;
+    }
+    if (action == "mappings-reload") {
+      auto problems = options_.admin.reload_mappings();
+      if (problems.empty()) {
+        respond(json_response(200, "{\"status\":\"reloaded\"}", "application/json"));
+        return;
+      }
+      std::string text = "The mappings were not reloaded; the ones in force stay. Problems:";
+      for (auto& p : problems) text += "\n" + p;
+      respond(operation_outcome(422, "invalid", text));
+    } else if (action == "remap") {
+      options_.admin.remap(feed, since_ms, [respond](Result<std::string> summary) {
+        if (!summary) respond(operation_outcome(503, "transient", summary.error().message));
+        else respond(json_response(200, *summary, "application/json"));
+      });
+    } else {
+      respond(json_response(200, options_.admin.unmapped_codes(), "application/json"));
+    }
+  });
+  return true;
 }
 
 void FhirApi::handle_fhir(Request& req, const std::string& peer, const governance::Reader& reader, Respond respond) {
@@ -435,7 +516,7 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
   for (auto& [k, v] : query) {
     if (k == "_count" || k == "_offset" || k == "_format") continue;
     if (q) {
-      respond(operation_outcome(400, "not-supported", "Search by one parameter at a time: identifier, or patient (Encounter)."));
+      respond(operation_outcome(400, "not-supported", "Search by one parameter at a time: identifier, or patient."));
       return;
     }
     if (k == "identifier") {
@@ -447,7 +528,7 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
         return;
       }
       q = governance::IdentifierQuery{type, system, value, offset, count};
-    } else if (k == "patient" && type == "Encounter") {
+    } else if (k == "patient" && type != "Patient") {
       std::string id = v.rfind("Patient/", 0) == 0 ? v.substr(8) : v;
       if (!valid_id(id)) {
         respond(operation_outcome(400, "value", "patient must be Patient/{id} or {id}."));

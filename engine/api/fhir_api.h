@@ -1,7 +1,9 @@
 // The HTTP routes: FHIR REST under /fhir (metadata, read, vread, _history, search), the IT
 // work-list under /admin, /healthz and /metrics. Patient data only through DisclosureService.
 #pragma once
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "engine/api/http_server.h"
 #include "engine/core/metrics.h"
@@ -9,8 +11,20 @@
 
 namespace cc::api {
 
+// What the administration endpoints act on, provided by the engine (the API never reaches into
+// the mapper or the store itself).
+struct AdminHooks {
+  // Loads the mapping directory again: the problems, or none when the new mappings are in force.
+  std::function<std::vector<std::string>()> reload_mappings;
+  // Re-maps stored messages; `done` (any thread) gets a JSON summary or an error.
+  std::function<void(const std::string& feed, int64_t since_ms, std::function<void(Result<std::string>)> done)> remap;
+  // The codes-without-a-mapping report as JSON.
+  std::function<std::string()> unmapped_codes;
+};
+
 struct ApiOptions {
   std::string token_key;  // development HS256 key
+  AdminHooks admin;
 };
 
 class FhirApi : public HttpHandler {
@@ -20,6 +34,9 @@ class FhirApi : public HttpHandler {
 
  private:
   void handle_fhir(Request& req, const std::string& peer, const governance::Reader& reader, Respond respond);
+  // POST /admin/mappings/reload, POST /admin/remap, GET /admin/unmapped-codes; false when not one of them.
+  bool handle_admin(const Request& req, std::string_view path, std::string_view target, const std::string& peer,
+                    const governance::Reader& reader, const Respond& respond);
   void disclose(const Request& req, const std::string& peer, const governance::Reader& reader,
                 const governance::Query& q, bool as_bundle, const std::string& bundle_type, Respond respond);
 

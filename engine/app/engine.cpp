@@ -6,9 +6,18 @@
 
 #include <boost/asio.hpp>
 #include <chrono>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <thread>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "adapters/hl7v2/mllp_server.h"
 #include "engine/api/fhir_api.h"
@@ -16,6 +25,7 @@
 #include "engine/app/ingest.h"
 #include "engine/app/record_builder.h"
 #include "engine/core/metrics.h"
+#include "engine/fhir/datetime.h"
 #include "engine/governance/disclosure.h"
 #include "engine/governance/token.h"
 #include "engine/mapping/mapping_set.h"
@@ -27,11 +37,122 @@ namespace cc::app {
 
 namespace asio = boost::asio;
 
+namespace {
+
+std::vector<std::string> reload_mappings(mapping::MappingRegistry& mappings) {
+  auto problems = mappings.reload();
+  std::vector<std::string> lines;
+  for (auto& p : problems) lines.push_back(p.describe());
+  if (lines.empty()) {
+    auto set = mappings.current();
+    spdlog::info("mappings reloaded: {} file(s) and {} code table(s) from {}", set->files().size(), set->table_count(),
+                 mappings.directory());
+  } else {
+    for (auto& l : lines) spdlog::error("mapping {}", l);
+    spdlog::error("mappings not reloaded ({} problem(s)); the mappings in force stay", lines.size());
+  }
+  return lines;
+}
+
+std::string unmapped_codes_json(const std::vector<store::UnmappedCodeRow>& rows, const mapping::MappingSet& set) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartObject();
+  w.Key("items");
+  w.StartArray();
+  for (auto& r : rows) {
+    w.StartObject();
+    w.Key("feed"); w.String(r.feed.c_str());
+    w.Key("table"); w.String(r.code_table.c_str());
+    w.Key("system"); w.String(r.system.c_str());
+    w.Key("code"); w.String(r.code.c_str());
+    w.Key("display"); w.String(r.display.c_str());
+    w.Key("messages"); w.Int64(r.messages);
+    w.Key("first_seen"); w.String(fhir::fhir_instant_utc(r.first_seen_ms).c_str());
+    w.Key("last_seen"); w.String(fhir::fhir_instant_utc(r.last_seen_ms).c_str());
+    w.Key("last_inbox_id"); w.Int64(r.last_inbox_id);
+    // Mapped since: the table now has it; `carerecord remap` brings the stored messages up to date.
+    w.Key("mapped_now"); w.Bool(set.table_maps(r.code_table, r.code));
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return sb.GetString();
+}
+
+}  // namespace
+
+bool lock_data_dir(const std::string& data_dir, std::string& why) {
+  const std::string path = data_dir + "/engine.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    why = "cannot open " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    why = "another carerecord process is using " + data_dir + " (" + path + " is locked)";
+    return false;
+  }
+  return true;  // the descriptor stays open: the lock lasts as long as the process
+}
+
+namespace {
+std::shared_ptr<const mapping::MappingSet> load_mappings(const Config& config, std::string& dir) {
+  dir = config.mappings_dir.empty() ? CC_DEFAULT_MAPPINGS_DIR : config.mappings_dir;
+  std::vector<mapping::LoadProblem> problems;
+  auto set = mapping::MappingSet::load(dir, problems);
+  if (!set) {
+    for (auto& p : problems) spdlog::critical("mapping {}", p.describe());
+    spdlog::critical("the mappings in {} do not load", dir);
+  }
+  return set;
+}
+}  // namespace
+
+int remap_offline(Config config, const std::string& feed, int64_t since_ms) {
+  std::string why;
+  if (!lock_data_dir(config.data_dir, why)) {
+    spdlog::critical("{}; while the engine runs, re-map through it: POST /admin/remap?feed=F&since=T", why);
+    return 1;
+  }
+  std::string dir;
+  auto set = load_mappings(config, dir);
+  if (!set) return 1;
+  mapping::MappingRegistry mappings(dir, std::move(set));
+  auto inbox = store::Inbox::open(config.data_dir, config.idempotency_window_seconds * 1000);
+  if (!inbox) {
+    spdlog::critical("{}", inbox.error().message);
+    return 1;
+  }
+  auto record = store::SqliteRecordStore::open(config.data_dir);
+  if (!record) {
+    spdlog::critical("{}", record.error().message);
+    return 1;
+  }
+  Metrics metrics;
+  RecordBuilder builder(config, mappings, **inbox, **record, metrics);
+  auto r = builder.remap(feed, since_ms);
+  (*inbox)->stop();
+  if (!r) {
+    spdlog::critical("{}", r.error().message);
+    return 1;
+  }
+  std::printf("re-mapped %lld message(s): %lld mapped, %lld unmapped, %lld failed\n", static_cast<long long>(r->messages),
+              static_cast<long long>(r->mapped), static_cast<long long>(r->unmapped), static_cast<long long>(r->failed));
+  return 0;
+}
+
 int serve(Config config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
     spdlog::critical("cannot create data directory {}: {}", config.data_dir, ec.message());
+    return 1;
+  }
+  std::string lock_problem;
+  if (!lock_data_dir(config.data_dir, lock_problem)) {
+    spdlog::critical("{}", lock_problem);
     return 1;
   }
   auto key = governance::load_or_create_dev_key(config.data_dir);
@@ -60,14 +181,9 @@ int serve(Config config) {
     return 1;
   }
 
-  const std::string mappings_dir = config.mappings_dir.empty() ? CC_DEFAULT_MAPPINGS_DIR : config.mappings_dir;
-  std::vector<mapping::LoadProblem> problems;
-  auto initial_mappings = mapping::MappingSet::load(mappings_dir, problems);
-  if (!initial_mappings) {
-    for (auto& p : problems) spdlog::critical("mapping {}", p.describe());
-    spdlog::critical("the mappings in {} do not load; the engine does not start without them", mappings_dir);
-    return 1;
-  }
+  std::string mappings_dir;
+  auto initial_mappings = load_mappings(config, mappings_dir);
+  if (!initial_mappings) return 1;  // the engine does not start without its mappings
   spdlog::info("mappings: {} file(s) and {} code table(s) from {}", initial_mappings->files().size(),
                initial_mappings->table_count(), mappings_dir);
   mapping::MappingRegistry mappings(mappings_dir, std::move(initial_mappings));
@@ -96,7 +212,29 @@ int serve(Config config) {
   }
   hl7v2::MllpServer mllp(io, ingest, mllp_options);
   governance::DisclosureService disclosure(**record, **audit);
-  api::FhirApi fhir_api(disclosure, metrics, api::ApiOptions{*key});
+  // Long administrative jobs (re-maps) run on their own threads, joined before the builder stops.
+  std::mutex jobs_mu;
+  std::vector<std::thread> jobs;
+  api::AdminHooks admin;
+  admin.reload_mappings = [&mappings] { return reload_mappings(mappings); };
+  admin.remap = [&](const std::string& feed, int64_t since_ms, std::function<void(Result<std::string>)> done) {
+    std::lock_guard lk(jobs_mu);
+    jobs.emplace_back([&builder, feed, since_ms, done = std::move(done)] {
+      spdlog::info("re-map of feed {} since {} started", feed.empty() ? "(all)" : feed, fhir::fhir_instant_utc(since_ms));
+      auto r = builder.remap(feed, since_ms);
+      if (!r) {
+        spdlog::error("re-map failed: {}", r.error().message);
+        done(r.error());
+        return;
+      }
+      spdlog::info("re-map done: {} message(s), {} mapped, {} unmapped, {} failed", r->messages, r->mapped, r->unmapped,
+                   r->failed);
+      done("{\"messages\":" + std::to_string(r->messages) + ",\"mapped\":" + std::to_string(r->mapped) +
+           ",\"unmapped\":" + std::to_string(r->unmapped) + ",\"failed\":" + std::to_string(r->failed) + "}");
+    });
+  };
+  admin.unmapped_codes = [&] { return unmapped_codes_json((*record)->unmapped_codes(10000), *mappings.current()); };
+  api::FhirApi fhir_api(disclosure, metrics, api::ApiOptions{*key, admin});
   api::HttpServer http(io, fhir_api);
 
   metrics.gauge("carerecord_inbox_messages", "messages in the inbox", [&] { return double((*inbox)->last_id()); });
@@ -113,6 +251,15 @@ int serve(Config config) {
     return 1;
   }
 
+  // SIGHUP: load the mappings again; a directory with any problem is refused and the old ones stay.
+  asio::signal_set hangup(io, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_hangup = [&](const boost::system::error_code& e, int) {
+    if (e) return;
+    reload_mappings(mappings);
+    hangup.async_wait(on_hangup);
+  };
+  hangup.async_wait(on_hangup);
+
   asio::signal_set signals(io, SIGINT, SIGTERM);
   auto work = asio::make_work_guard(io);
   std::thread stopper;
@@ -120,6 +267,7 @@ int serve(Config config) {
     if (e) return;
     spdlog::info("signal {}: shutting down (no new connections; messages in flight are finished)", sig);
     ingest.begin_shutdown();
+    hangup.cancel();
     mllp.stop_accepting();
     http.stop_accepting();
     // Give in-flight messages time to commit and be answered, then close.
@@ -161,6 +309,10 @@ int serve(Config config) {
   for (auto& t : pool) t.join();
   if (stopper.joinable()) stopper.join();
 
+  {
+    std::lock_guard lk(jobs_mu);
+    for (auto& j : jobs) j.join();
+  }
   (*inbox)->stop();
   builder.stop();
   (*audit)->stop();

@@ -12,4 +12,13 @@ namespace cc::app {
 // Runs until SIGINT or SIGTERM; returns the process exit code.
 int serve(Config config);
 
+// Holds DIR/engine.lock (an exclusive advisory lock) for the life of the process, so that two
+// engines — or an engine and an offline `carerecord remap` — never write one data directory.
+// False, with the reason, when another process holds it.
+bool lock_data_dir(const std::string& data_dir, std::string& why);
+
+// `carerecord remap`: re-maps stored messages of `feed` (every feed when empty) received at or
+// after `since_ms` with the mappings in force, with no engine running. Returns the exit code.
+int remap_offline(Config config, const std::string& feed, int64_t since_ms);
+
 }  // namespace cc::app

@@ -14,6 +14,7 @@
 #include "engine/core/config.h"
 #include "engine/fhir/datetime.h"
 #include "engine/governance/token.h"
+#include "engine/mapping/mapping_set.h"
 #include "engine/store/audit_log.h"
 #include "engine/store/sqlite_record_store.h"
 
@@ -37,6 +38,9 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", listen, "Address to bind (default 127.0.0.1, loopback only)");
   serve->add_option("--threads", threads, "I/O threads")->check(CLI::Range(1, 64));
   serve->add_flag("--dev", dev, "Development mode: accept `carerecord token` tokens");
+  std::string mappings_dir;
+  serve->add_option("--mappings", mappings_dir, "Directory of mapping files (default: the configuration's, else the built-in mappings/)")
+      ->check(CLI::ExistingDirectory);
 
   // token
   auto* token = app.add_subcommand("token", "Print a development bearer token");
@@ -65,6 +69,23 @@ int main(int argc, char** argv) {
   int64_t audit_limit = 100;
   audit_list->add_option("--data-dir", audit_dir, "Data directory");
   audit_list->add_option("--limit", audit_limit, "How many entries")->check(CLI::Range(1, 1000000));
+
+  // mappings check
+  auto* mappings = app.add_subcommand("mappings", "Mapping files");
+  mappings->require_subcommand(1);
+  auto* mappings_check = mappings->add_subcommand("check", "Load a directory of mapping files as `serve` would and report every problem");
+  std::string check_dir = CC_DEFAULT_MAPPINGS_DIR;
+  mappings_check->add_option("dir", check_dir, "Directory of mapping files (tables/ beside them)");
+
+  // remap
+  auto* remap = app.add_subcommand("remap", "Run stored messages through the mappings again (engine stopped)");
+  std::string remap_config, remap_dir = "./data", remap_feed, remap_since;
+  remap->add_option("--config", remap_config, "Configuration file (feeds' identifier systems)")->check(CLI::ExistingFile);
+  remap->add_option("--data-dir", remap_dir, "Data directory");
+  remap->add_option("--feed", remap_feed, "Only this feed's messages (default: every feed)");
+  remap->add_option("--since", remap_since, "Only messages received at or after this time (HL7 20240316 or 20240316093000+0000)")
+      ->required();
+  remap->add_option("--mappings", mappings_dir, "Directory of mapping files")->check(CLI::ExistingDirectory);
 
   // demo-feed
   auto* demo = app.add_subcommand("demo-feed", "Stream a synthetic hospital ADT feed over MLLP, or write it to a file");
@@ -105,6 +126,7 @@ int main(int argc, char** argv) {
     if (!listen.empty()) config.listen_address = listen;
     if (threads > 0) config.threads = threads;
     if (dev) config.development = true;
+    if (!mappings_dir.empty()) config.mappings_dir = mappings_dir;
     if (!config.development) {
       std::cerr << "This engine accepts only development tokens so far: start it with --dev (or \"development\": "
                    "true in the configuration). Identity-provider tokens arrive with the security work.\n";
@@ -155,6 +177,43 @@ int main(int argc, char** argv) {
                   static_cast<long long>(e.id), cc::fhir::fhir_instant_utc(e.time_ms).c_str(), e.user.c_str(),
                   e.role.c_str(), e.org.c_str(), e.action.c_str(), e.outcome.c_str(), e.patient_id.c_str(),
                   e.resources.c_str(), e.query.c_str());
+    return 0;
+  }
+
+  if (*remap) {
+    cc::Config config = cc::Config::development_default();
+    if (!remap_config.empty()) {
+      auto loaded = cc::Config::load(remap_config);
+      if (!loaded) {
+        std::cerr << loaded.error().message << "\n";
+        return 2;
+      }
+      config = std::move(*loaded);
+    }
+    config.data_dir = remap_dir;
+    if (!mappings_dir.empty()) config.mappings_dir = mappings_dir;
+    auto since = cc::fhir::hl7_to_epoch_ms(remap_since);
+    if (!since) {
+      std::cerr << "--since " << remap_since << ": " << since.error().message << "\n";
+      return 2;
+    }
+    return cc::app::remap_offline(std::move(config), remap_feed, *since);
+  }
+
+  if (*mappings_check) {
+    std::vector<cc::mapping::LoadProblem> problems;
+    auto set = cc::mapping::MappingSet::load(check_dir, problems);
+    if (!set) {
+      for (auto& p : problems) std::printf("%s\n", p.describe().c_str());
+      std::printf("%zu problem(s); the engine would refuse these mappings\n", problems.size());
+      return 1;
+    }
+    for (auto& f : set->files()) {
+      std::string messages;
+      for (auto& m : f.messages) messages += (messages.empty() ? "" : " ") + m;
+      std::printf("%s: %s (%zu resource kind(s)) for %s\n", f.file.c_str(), f.name.c_str(), f.resources, messages.c_str());
+    }
+    std::printf("ok: %zu mapping file(s), %zu code table(s)\n", set->files().size(), set->table_count());
     return 0;
   }
 

@@ -41,7 +41,10 @@ RecordBuilder::RecordBuilder(const Config& config, const mapping::MappingRegistr
 RecordBuilder::~RecordBuilder() { stop(); }
 
 std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, size_t limit) {
-  auto rows = inbox_.read_after(after_id, limit, kBatchBytes);
+  return map_rows(inbox_.read_after(after_id, limit, kBatchBytes));
+}
+
+std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::InboxRow> rows) {
   std::vector<store::MappedBatchItem> batch;
   batch.reserve(rows.size());
   // One set of mappings for the whole batch, even if a reload lands meanwhile.
@@ -102,6 +105,17 @@ std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, siz
           for (auto& w : out->worklist_add)
             item.worklist_add.push_back({0, w.kind, w.patient_id, row.id, row.feed, w.detail, 0, 0});
           item.worklist_resolve = std::move(out->worklist_resolve);
+          for (auto& c : out->unmapped_codes)
+            item.unmapped_codes.push_back({std::move(c.table), std::move(c.system), std::move(c.code), std::move(c.display)});
+          for (auto& e : out->identity_events) {
+            // Identity (the feeds-and-identity work) acts on merges; until it does, a person sees each one.
+            item.worklist_add.push_back({0, "merge-pending", e.patient_id, row.id, row.feed,
+                                         e.detail + "; the two registrations' data are not joined until the "
+                                                    "merge is acted on.",
+                                         0, 0});
+            item.identity_events.push_back({e.kind, e.patient_id, e.retired_system, e.retired_value,
+                                            e.retired_patient_id, e.detail});
+          }
         }
       }
     } catch (const std::exception& e) {
@@ -131,7 +145,9 @@ std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, siz
 }
 
 bool RecordBuilder::commit(std::vector<store::MappedBatchItem>& batch) {
+  std::unique_lock write(write_mu_);
   auto st = record_.apply(batch);
+  write.unlock();
   if (!st) {
     spdlog::error("record builder: {} (will retry)", st.error().message);
     return false;
@@ -210,6 +226,29 @@ void RecordBuilder::run() {
     }
   }
   // Anything still unmapped stays in the inbox and is mapped at the next start, before listening.
+}
+
+Result<RecordBuilder::RemapResult> RecordBuilder::remap(const std::string& feed, int64_t since_ms) {
+  RemapResult result;
+  const int64_t up_to = cursor_.load();  // later messages are the builder's, mapped with these mappings anyway
+  int64_t after = 0;
+  for (;;) {
+    auto batch = map_rows(inbox_.read_for_remap(after, up_to, feed, since_ms, kBatch, kBatchBytes));
+    if (batch.empty()) break;
+    {
+      std::lock_guard write(write_mu_);
+      auto st = record_.apply_remap(batch);
+      if (!st) return st.error();
+    }
+    for (auto& item : batch) {
+      ++result.messages;
+      if (item.outcome == "mapped") ++result.mapped;
+      else if (item.outcome == "failed") ++result.failed;
+      else ++result.unmapped;
+    }
+    after = batch.back().inbox_id;
+  }
+  return result;
 }
 
 void RecordBuilder::stop() {

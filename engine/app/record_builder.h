@@ -33,9 +33,19 @@ class RecordBuilder {
 
   int64_t cursor() const { return cursor_.load(); }
 
+  // Runs the inbox messages of `feed` (every feed when empty) received at or after `since_ms`,
+  // already mapped, through the mappings in force again. Resources whose content changed get a new
+  // version; the others are left as they are. Safe beside the running builder.
+  struct RemapResult {
+    int64_t messages = 0, mapped = 0, unmapped = 0, failed = 0;
+  };
+  Result<RemapResult> remap(const std::string& feed, int64_t since_ms);
+
  private:
   // Reads and maps up to `limit` inbox messages after `after_id`.
   std::vector<store::MappedBatchItem> prepare(int64_t after_id, size_t limit);
+  // Maps inbox rows with the mappings in force.
+  std::vector<store::MappedBatchItem> map_rows(std::vector<store::InboxRow> rows);
   // Writes a prepared batch and moves the cursor; false if the store refused it.
   bool commit(std::vector<store::MappedBatchItem>& batch);
   // Maps and writes until the inbox has nothing after the cursor or keep_going() says stop.
@@ -48,6 +58,7 @@ class RecordBuilder {
   store::RecordStore& record_;
   std::atomic<int64_t> cursor_{0};
   std::mutex mu_;
+  std::mutex write_mu_;  // one writer on the record store: the builder's batches and re-maps take turns
   std::condition_variable cv_;
   bool stopping_ = false;
   bool pending_ = false;

@@ -92,6 +92,25 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
   });
 }
 
+void DisclosureService::authorise_admin(const DisclosureContext& ctx, const std::string& action,
+                                        std::function<void(Status)> done) {
+  store::AuditEntry entry = audit_entry(ctx, "admin");
+  entry.resources = action;
+  const bool permitted = ctx.reader.role == "integration-admin";
+  entry.outcome = permitted ? "permitted" : "denied";
+  audit_.append(std::move(entry), [permitted, done = std::move(done)](Status st) {
+    if (!permitted) {
+      done(make_error("forbidden", "Administration is for integration administrators (role integration-admin)."));
+      return;
+    }
+    if (!st) {
+      done(make_error("audit-unavailable", "The audit record could not be written, so nothing was done. Try again shortly."));
+      return;
+    }
+    done({});
+  });
+}
+
 void DisclosureService::disclose_worklist(const DisclosureContext& ctx, bool open_only,
                                           std::function<void(Result<std::vector<store::WorklistEntry>>)> done) {
   store::AuditEntry entry = audit_entry(ctx, "worklist");

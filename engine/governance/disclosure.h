@@ -43,6 +43,12 @@ class DisclosureService {
   void disclose_worklist(const DisclosureContext& ctx, bool open_only,
                          std::function<void(Result<std::vector<store::WorklistEntry>>)> done);
 
+  // An administrative action (reload mappings, re-map, read the codes-without-a-mapping report):
+  // permitted to an integration-admin only, and audited — who did what, permitted or denied —
+  // before `done` is called. Error "forbidden" for any other role, "audit-unavailable" when the
+  // audit record cannot be written (the action is then not taken).
+  void authorise_admin(const DisclosureContext& ctx, const std::string& action, std::function<void(Status)> done);
+
  private:
   store::RecordStore& record_;
   store::AuditLog& audit_;

@@ -161,6 +161,7 @@ class SchemaCheck {
     if (validator.validate(schema_, target, &results)) return true;
     valijson::ValidationResults::Error err;
     std::set<std::string> seen;
+    std::vector<LoadProblem> found;
     while (results.popError(err)) {
       std::string pointer;
       for (const std::string& part : err.context) {
@@ -173,8 +174,14 @@ class SchemaCheck {
       std::string message = (pointer.empty() ? std::string("(top level)") : pointer) + ": " + err.description +
                              " (" + name_ + ")";
       if (!seen.insert(message).second) continue;
-      problems.push_back({name, file.line_of(pointer), message});
+      found.push_back({name, file.line_of(pointer), message});
     }
+    // "Failed to validate item #0" and the like only repeat, one level up, what a deeper error says.
+    const bool specific = std::any_of(found.begin(), found.end(), [](const LoadProblem& p) {
+      return p.message.find(": Failed to validate") == std::string::npos;
+    });
+    for (auto& p : found)
+      if (!specific || p.message.find(": Failed to validate") == std::string::npos) problems.push_back(std::move(p));
     return false;
   }
 
@@ -355,6 +362,11 @@ std::vector<MappingSet::FileSummary> MappingSet::files() const {
 }
 
 size_t MappingSet::table_count() const { return impl_->tables.size(); }
+
+bool MappingSet::table_maps(const std::string& table, const std::string& code) const {
+  auto it = impl_->tables.find(table);
+  return it != impl_->tables.end() && it->second.find(code) != nullptr;
+}
 const std::string& MappingSet::directory() const { return impl_->dir; }
 
 MappingRegistry::MappingRegistry(std::string dir, std::shared_ptr<const MappingSet> initial)

@@ -49,6 +49,8 @@ class MappingSet {
   };
   std::vector<FileSummary> files() const;
   size_t table_count() const;
+  // Whether code table `table` now has an entry for `code` (a code on the report since mapped).
+  bool table_maps(const std::string& table, const std::string& code) const;
   const std::string& directory() const;
 
  private:

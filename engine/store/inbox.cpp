@@ -136,6 +136,23 @@ std::vector<InboxRow> Inbox::read_after(int64_t after_id, size_t limit, size_t m
   return rows;
 }
 
+std::vector<InboxRow> Inbox::read_for_remap(int64_t after_id, int64_t up_to_id, const std::string& feed,
+                                           int64_t since_ms, size_t limit, size_t max_bytes) {
+  std::lock_guard lk(reader_mu_);
+  std::vector<InboxRow> rows;
+  auto& st = reader_->prepare(std::string(kRowColumns) +
+                              "WHERE id > ?1 AND id <= ?2 AND (?3 = '' OR feed = ?3) AND received_ms >= ?4 "
+                              "ORDER BY id LIMIT ?5");
+  st.bind(1, after_id).bind(2, up_to_id).bind(3, feed).bind(4, since_ms).bind(5, static_cast<int64_t>(limit));
+  size_t bytes = 0;
+  while (bytes < max_bytes && st.step()) {
+    rows.push_back(row_from(st));
+    bytes += rows.back().raw.size();
+  }
+  st.reset();
+  return rows;
+}
+
 std::optional<InboxRow> Inbox::read(int64_t id) {
   std::lock_guard lk(reader_mu_);
   auto& st = reader_->prepare(std::string(kRowColumns) + "WHERE id = ?1");

@@ -65,6 +65,10 @@ class Inbox {
   // Rows after `after_id` in order: at most `limit`, and no more once `max_bytes` of raw messages
   // are in hand (the first row always comes, whatever its size).
   std::vector<InboxRow> read_after(int64_t after_id, size_t limit, size_t max_bytes = SIZE_MAX);
+  // Messages after `after_id` up to `up_to_id`, of one feed (every feed when empty) received at or
+  // after `since_ms`: what a re-map runs again.
+  std::vector<InboxRow> read_for_remap(int64_t after_id, int64_t up_to_id, const std::string& feed, int64_t since_ms,
+                                       size_t limit, size_t max_bytes);
   std::optional<InboxRow> read(int64_t id);
   int64_t count();
   int64_t last_id();

@@ -47,6 +47,36 @@ struct WorklistEntry {
   int64_t resolved_ms = 0;  // 0 while open
 };
 
+// A local code no code table maps, for the codes-without-a-mapping report.
+struct UnmappedCodeSeen {
+  std::string code_table;
+  std::string system;
+  std::string code;
+  std::string display;
+};
+
+struct UnmappedCodeRow {
+  std::string feed;
+  std::string code_table;
+  std::string system;
+  std::string code;
+  std::string display;
+  int64_t messages = 0;  // messages that carried it
+  int64_t first_seen_ms = 0;
+  int64_t last_seen_ms = 0;
+  int64_t last_inbox_id = 0;
+};
+
+// An identity event (a hospital merge) recorded for engine/identity, which acts on it.
+struct IdentityEventRecord {
+  std::string kind;  // merge
+  std::string patient_id;
+  std::string retired_system;
+  std::string retired_value;
+  std::string retired_patient_id;
+  std::string detail;
+};
+
 // Everything one inbox message produced, written in one transaction with the cursor move,
 // so a crash between inbox and record replays that message exactly once.
 struct MappedBatchItem {
@@ -57,6 +87,8 @@ struct MappedBatchItem {
   std::vector<ResourceWrite> writes;
   std::vector<WorklistEntry> worklist_add;
   std::vector<std::pair<std::string, std::string>> worklist_resolve;  // (patient_id, kind)
+  std::vector<UnmappedCodeSeen> unmapped_codes;
+  std::vector<IdentityEventRecord> identity_events;
 };
 
 struct StoredResource {
@@ -77,7 +109,10 @@ class RecordStore {
   virtual ~RecordStore() = default;
 
   // Writes a batch of mapped messages and moves the mapping cursor to the last inbox id.
+  // A message mapped again (replay, re-map) adds a version only where its output changed.
   virtual Status apply(std::vector<MappedBatchItem>& batch) = 0;
+  // Writes re-mapped messages without moving the cursor (they are behind it already).
+  virtual Status apply_remap(std::vector<MappedBatchItem>& batch) = 0;
   // The last inbox id whose mapping has been committed.
   virtual int64_t mapping_cursor() = 0;
 
@@ -94,6 +129,8 @@ class RecordStore {
                               int64_t count) = 0;
 
   virtual std::vector<WorklistEntry> worklist(bool open_only, int64_t limit) = 0;
+  // Codes without a mapping, most recently seen first.
+  virtual std::vector<UnmappedCodeRow> unmapped_codes(int64_t limit) = 0;
 };
 
 }  // namespace cc::store

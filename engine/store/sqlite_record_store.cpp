@@ -7,6 +7,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <openssl/evp.h>
+
 #include "engine/fhir/datetime.h"
 
 namespace cc::store {
@@ -42,7 +44,41 @@ CREATE TABLE IF NOT EXISTS worklist (
   id INTEGER PRIMARY KEY, kind TEXT NOT NULL, patient_id TEXT NOT NULL, inbox_id INTEGER NOT NULL,
   feed TEXT NOT NULL, detail TEXT NOT NULL, created_ms INTEGER NOT NULL, resolved_ms INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS worklist_open ON worklist(patient_id, kind, resolved_ms);
+CREATE TABLE IF NOT EXISTS unmapped_code (
+  feed TEXT NOT NULL, code_table TEXT NOT NULL, system TEXT NOT NULL, code TEXT NOT NULL, display TEXT NOT NULL,
+  messages INTEGER NOT NULL, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,
+  last_inbox_id INTEGER NOT NULL,
+  PRIMARY KEY (feed, code_table, system, code)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS identity_event (
+  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, patient_id TEXT NOT NULL, retired_system TEXT NOT NULL,
+  retired_value TEXT NOT NULL, retired_patient_id TEXT NOT NULL, inbox_id INTEGER NOT NULL, feed TEXT NOT NULL,
+  detail TEXT NOT NULL, created_ms INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+  UNIQUE (inbox_id, kind, patient_id, retired_system, retired_value));
 )SQL";
+
+// Columns added after the first release, for record stores created before them.
+void migrate(Database& db) {
+  bool has_hash = false;
+  auto& cols = db.prepare("PRAGMA table_info(resource_version)");
+  while (cols.step()) has_hash = has_hash || cols.text(1) == "content_hash";
+  cols.reset();
+  // The SHA-256 of the version's content before meta was stamped: a message mapped again (replay,
+  // re-map) adds a version only when what it says has changed.
+  if (!has_hash) db.exec("ALTER TABLE resource_version ADD COLUMN content_hash TEXT NOT NULL DEFAULT ''");
+}
+
+std::string content_hash(const std::string& json) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(json.data(), json.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0x0f];
+  }
+  return out;
+}
 
 std::string to_json(const rapidjson::Document& d) {
   rapidjson::StringBuffer sb;
@@ -113,6 +149,7 @@ Result<std::unique_ptr<SqliteRecordStore>> SqliteRecordStore::open(const std::st
     // transaction as the resources), so it does not need an fsync per commit.
     s->writer_ = std::make_unique<Database>(path, Database::Mode::ReadWrite, Database::Durability::Normal);
     s->writer_->exec(kSchema);
+    migrate(*s->writer_);
     // The writer touches index pages all over a large record (about 1 GB of indexes at 750,000
     // patients): a cache that holds them saves a read system call for most page visits.
     s->writer_->exec("PRAGMA cache_size=-1048576");
@@ -175,6 +212,16 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
   bool same_patient = exists && cur.text(3) == w.patient_id;
   cur.reset();
   if (exists && w.only_if_absent) return;
+  const std::string hash = content_hash(to_json(w.resource));
+  if (exists) {
+    // The same inbox message mapped to the same content before: nothing has changed.
+    auto& prior = db.prepare(
+        "SELECT content_hash FROM resource_version WHERE type=?1 AND id=?2 AND inbox_id=?3 ORDER BY version DESC LIMIT 1");
+    prior.bind(1, w.type).bind(2, w.id).bind(3, p.inbox_id);
+    bool unchanged = prior.step() && prior.text(0) == hash;
+    prior.reset();
+    if (unchanged) return;
+  }
   // A version older (by event time) than the current one is history only: a late A08
   // must not overwrite newer data.
   bool becomes_current = !exists || w.event_time_ms >= current_event;
@@ -184,10 +231,10 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
   stamp_meta(w.resource, version, now_ms, p);
   auto& ins = db.prepare(
       "INSERT INTO resource_version(type, id, version, event_time_ms, last_updated_ms, inbox_id, feed, "
-      "sending_facility, control_id, json) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+      "sending_facility, control_id, json, content_hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
   ins.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms).bind(5, now_ms);
   ins.bind(6, p.inbox_id).bind(7, p.feed).bind(8, p.sending_facility).bind(9, p.control_id);
-  ins.bind(10, to_json(w.resource));
+  ins.bind(10, to_json(w.resource)).bind(11, hash);
   ins.run();
 
   if (!becomes_current) {
@@ -232,7 +279,11 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
   }
 }
 
-Status SqliteRecordStore::apply(std::vector<MappedBatchItem>& batch) {
+Status SqliteRecordStore::apply(std::vector<MappedBatchItem>& batch) { return write_batch(batch, true); }
+
+Status SqliteRecordStore::apply_remap(std::vector<MappedBatchItem>& batch) { return write_batch(batch, false); }
+
+Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool move_cursor) {
   if (batch.empty()) return {};
   if (!writer_) return make_error("record-read-only", "This record store was opened read-only.");
   try {
@@ -248,24 +299,51 @@ Status SqliteRecordStore::apply(std::vector<MappedBatchItem>& batch) {
         st.run();
       }
       for (auto& e : item.worklist_add) {
-        auto& open = db.prepare("SELECT 1 FROM worklist WHERE patient_id=?1 AND kind=?2 AND resolved_ms=0 AND patient_id<>''");
-        open.bind(1, e.patient_id).bind(2, e.kind);
+        // One open item a patient and kind; and a message mapped again lists nothing twice.
+        auto& open = db.prepare(
+            "SELECT 1 FROM worklist WHERE kind=?2 AND resolved_ms=0 AND "
+            "((patient_id=?1 AND patient_id<>'') OR (inbox_id=?3 AND detail=?4))");
+        open.bind(1, e.patient_id).bind(2, e.kind).bind(3, item.inbox_id).bind(4, e.detail);
         bool already = open.step();
         open.reset();
-        if (already) continue;  // one open item a patient and kind
+        if (already) continue;
         auto& st = db.prepare(
             "INSERT INTO worklist(kind, patient_id, inbox_id, feed, detail, created_ms) VALUES (?1,?2,?3,?4,?5,?6)");
         st.bind(1, e.kind).bind(2, e.patient_id).bind(3, item.inbox_id).bind(4, item.provenance.feed);
         st.bind(5, e.detail).bind(6, now);
         st.run();
       }
+      for (auto& u : item.unmapped_codes) {
+        // Counted once a message: a message mapped again is not counted again.
+        auto& st = db.prepare(
+            "INSERT INTO unmapped_code(feed, code_table, system, code, display, messages, first_seen_ms, last_seen_ms, "
+            "last_inbox_id) VALUES (?1,?2,?3,?4,?5,1,?6,?6,?7) ON CONFLICT(feed, code_table, system, code) DO UPDATE "
+            "SET messages = messages + (excluded.last_inbox_id > last_inbox_id), "
+            "last_seen_ms = max(last_seen_ms, excluded.last_seen_ms), "
+            "last_inbox_id = max(last_inbox_id, excluded.last_inbox_id), "
+            "display = CASE WHEN excluded.display <> '' THEN excluded.display ELSE display END");
+        st.bind(1, item.provenance.feed).bind(2, u.code_table).bind(3, u.system).bind(4, u.code).bind(5, u.display);
+        st.bind(6, item.provenance.received_ms).bind(7, item.inbox_id);
+        st.run();
+      }
+      for (auto& e : item.identity_events) {
+        auto& st = db.prepare(
+            "INSERT OR IGNORE INTO identity_event(kind, patient_id, retired_system, retired_value, retired_patient_id, "
+            "inbox_id, feed, detail, created_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+        st.bind(1, e.kind).bind(2, e.patient_id).bind(3, e.retired_system).bind(4, e.retired_value);
+        st.bind(5, e.retired_patient_id).bind(6, item.inbox_id).bind(7, item.provenance.feed).bind(8, e.detail);
+        st.bind(9, now);
+        st.run();
+      }
       auto& out = db.prepare("INSERT OR REPLACE INTO mapping_outcome(inbox_id, outcome, detail) VALUES (?1,?2,?3)");
       out.bind(1, item.inbox_id).bind(2, item.outcome).bind(3, item.detail);
       out.run();
     }
-    auto& cursor = db.prepare("UPDATE mapping_cursor SET inbox_id=?1 WHERE one=1");
-    cursor.bind(1, batch.back().inbox_id);
-    cursor.run();
+    if (move_cursor) {
+      auto& cursor = db.prepare("UPDATE mapping_cursor SET inbox_id=?1 WHERE one=1");
+      cursor.bind(1, batch.back().inbox_id);
+      cursor.run();
+    }
     tx.commit();
     checkpointer_->restart_log_if_long();
     return {};
@@ -376,4 +454,21 @@ std::vector<WorklistEntry> SqliteRecordStore::worklist(bool open_only, int64_t l
   st.reset();
   return out;
 }
+
+std::vector<UnmappedCodeRow> SqliteRecordStore::unmapped_codes(int64_t limit) {
+  auto db = lease();
+  std::vector<UnmappedCodeRow> out;
+  auto& st = db->prepare(
+      "SELECT feed, code_table, system, code, display, messages, first_seen_ms, last_seen_ms, last_inbox_id "
+      "FROM unmapped_code ORDER BY last_seen_ms DESC, code LIMIT ?1");
+  st.bind(1, limit);
+  while (st.step()) {
+    out.push_back(UnmappedCodeRow{std::string(st.text(0)), std::string(st.text(1)), std::string(st.text(2)),
+                                  std::string(st.text(3)), std::string(st.text(4)), st.int64(5), st.int64(6),
+                                  st.int64(7), st.int64(8)});
+  }
+  st.reset();
+  return out;
+}
+
 }  // namespace cc::store

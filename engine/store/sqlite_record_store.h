@@ -19,6 +19,8 @@ class SqliteRecordStore : public RecordStore {
   static Result<std::unique_ptr<SqliteRecordStore>> open(const std::string& data_dir, bool read_only = false);
 
   Status apply(std::vector<MappedBatchItem>& batch) override;
+  Status apply_remap(std::vector<MappedBatchItem>& batch) override;
+  std::vector<UnmappedCodeRow> unmapped_codes(int64_t limit) override;
   int64_t mapping_cursor() override;
   std::optional<StoredResource> read(const std::string& type, const std::string& id) override;
   std::optional<StoredResource> read_version(const std::string& type, const std::string& id,
@@ -47,6 +49,7 @@ class SqliteRecordStore : public RecordStore {
   };
   Lease lease();
   void write_resource(ResourceWrite& w, const Provenance& p, int64_t now_ms);
+  Status write_batch(std::vector<MappedBatchItem>& batch, bool move_cursor);
   // Copies identifiers of w.keep_identifier_systems that the new version lacks from the current one.
   void keep_identifiers(ResourceWrite& w, int64_t current_version);
 
