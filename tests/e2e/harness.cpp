@@ -177,14 +177,38 @@ bool MllpClient::closed_by_peer(int timeout_ms) {
 }
 
 HttpResult http_get(uint16_t port, const std::string& target, const std::string& token) {
+  return http_request(port, "GET", target, token);
+}
+
+int run_carerecord_status(const std::vector<std::string>& args, std::string& output) {
+  std::string cmd = carerecord_binary();
+  for (auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) throw std::runtime_error("popen failed");
+  output.clear();
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+HttpResult http_request(uint16_t port, const std::string& method, const std::string& target, const std::string& token,
+                        const std::string& body) {
   namespace asio = boost::asio;
   namespace http = boost::beast::http;
   asio::io_context io;
   boost::beast::tcp_stream stream(io);
   stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  http::request<http::string_body> req{http::verb::get, target, 11};
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
   if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
   http::write(stream, req);
   boost::beast::flat_buffer buffer;
   http::response<http::string_body> res;

@@ -65,6 +65,11 @@ struct HttpResult {
   std::string content_type;
 };
 HttpResult http_get(uint16_t port, const std::string& target, const std::string& token);
+// Any method, e.g. http_request(port, "POST", "/admin/mappings/reload", token).
+HttpResult http_request(uint16_t port, const std::string& method, const std::string& target, const std::string& token,
+                        const std::string& body = "");
+// Runs carerecord with these arguments; the exit status, with stdout and stderr in `output`.
+int run_carerecord_status(const std::vector<std::string>& args, std::string& output);
 
 // The field (1-based, MSH-aware) of the first segment named `seg` in an HL7 message.
 std::string hl7_field(const std::string& message, const std::string& seg, int field);
