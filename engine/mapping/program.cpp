@@ -395,6 +395,14 @@ struct Compiler {
       for (rapidjson::SizeType i = 0; i < list.Size(); ++i) n.items.push_back(node(list[i], ptr + "/$first/" + std::to_string(i)));
       return n;
     }
+    if (v.HasMember("$merge")) {
+      known({"$merge"});
+      if (!v["$merge"].IsArray() || v["$merge"].Size() < 2) fail(ptr + "/$merge", "a list of two or more objects to merge");
+      n.kind = Node::Kind::Merge;
+      const Value& list = v["$merge"];
+      for (rapidjson::SizeType i = 0; i < list.Size(); ++i) n.items.push_back(node(list[i], ptr + "/$merge/" + std::to_string(i)));
+      return n;
+    }
     if (v.HasMember("$id")) {
       known({"$id", "$key", "$prefix"});
       if (v.HasMember("$prefix") && v["$prefix"].IsString()) n.id_prefix = v["$prefix"].GetString();
@@ -407,7 +415,7 @@ struct Compiler {
       return n;
     }
     std::string first = v.MemberBegin()->name.GetString();
-    fail(ptr + "/" + first, "unknown directive \"" + first + "\" (directives: $each, $when, $first, $id, $use)");
+    fail(ptr + "/" + first, "unknown directive \"" + first + "\" (directives: $each, $when, $first, $merge, $id, $use)");
   }
 
   std::optional<Path> where_path(const Value& v, const char* key, const std::string& ptr) {
@@ -773,6 +781,21 @@ Value eval_one(const Node& n, EvalContext& ctx, Alloc& alloc) {
         if (!JsonBuilder::is_empty(v)) return v;
       }
       return Value();
+    case Node::Kind::Merge: {
+      // Objects merged left to right: a later one's members replace an earlier one's.
+      Value merged(rapidjson::kObjectType);
+      for (const Node& item : n.items) {
+        Value v = eval_one(item, ctx, alloc);
+        if (!v.IsObject()) continue;
+        for (auto& m : v.GetObject()) {
+          if (JsonBuilder::is_empty(m.value)) continue;
+          auto existing = merged.FindMember(m.name);
+          if (existing != merged.MemberEnd()) existing->value = std::move(m.value);
+          else merged.AddMember(m.name, m.value, alloc);
+        }
+      }
+      return merged;
+    }
     case Node::Kind::Id: {
       std::vector<std::string> parts;
       for (const Node& item : n.items) {

@@ -108,7 +108,7 @@ struct Iteration {
 };
 
 struct Node {
-  enum class Kind : uint8_t { Literal, Expression, Interpolation, Object, Array, Each, When, First, Id, Join } kind =
+  enum class Kind : uint8_t { Literal, Expression, Interpolation, Object, Array, Each, When, First, Id, Join, Merge } kind =
       Kind::Literal;
   rapidjson::Document literal;
   Expr expr;
@@ -116,7 +116,7 @@ struct Node {
   std::vector<std::string> pieces;
   std::vector<Expr> exprs;
   std::vector<std::pair<std::string, Node>> members;  // Object
-  std::vector<Node> items;                            // Array, First, Id (key parts)
+  std::vector<Node> items;                            // Array, First, Id (key parts), Merge
   Iteration each;                                     // Each
   std::optional<Condition> when;                      // Each, When
   std::unique_ptr<Node> value;                        // Each, When

@@ -33,6 +33,8 @@ struct CaseRef {
   std::string name;    // the file stem
 };
 
+void PrintTo(const CaseRef& c, std::ostream* os) { *os << c.family << "/" << c.name; }
+
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;
