@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 
 #include "engine/fhir/datetime.h"
@@ -174,7 +176,13 @@ std::string standard_system(const std::string& cs) {
       {"CTV3", "http://read.info/ctv3"},
   };
   if (auto it = systems.find(cs); it != systems.end()) return it->second;
-  if (cs.size() == 8 && cs.compare(0, 4, "HL70") == 0) return "http://terminology.hl7.org/CodeSystem/v2-" + cs.substr(4);
+  // HL7 table 0396 names HL7 tables "HL7nnnn" (HL70078); "HL70nnnn" is also seen.
+  auto digits = [&](size_t from) {
+    return std::all_of(cs.begin() + static_cast<std::ptrdiff_t>(from), cs.end(),
+                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  };
+  if (cs.size() == 7 && cs.compare(0, 3, "HL7") == 0 && digits(3)) return "http://terminology.hl7.org/CodeSystem/v2-" + cs.substr(3);
+  if (cs.size() == 8 && cs.compare(0, 4, "HL70") == 0 && digits(4)) return "http://terminology.hl7.org/CodeSystem/v2-" + cs.substr(4);
   return {};
 }
 
@@ -288,6 +296,61 @@ Val t_nospace(Val&& in, const Transform&, EvalContext& ctx, Alloc&) {
   std::string s = text_of(in, ctx);
   s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }), s.end());
   return text_val(std::move(s));
+}
+
+// "202403200930 | add-duration(7, 8)": the date/time plus the duration held in field 7 of the same
+// segment, in the units of field 8 (minutes when empty, as HL7 says for AIS-8, AIG-12, AIL-10,
+// AIP-10 and SCH-10): an appointment's end from its start and duration. Units are read as UCUM or
+// ANSI (s, min, h, d, wk; S, MIN, HR, D, WK). Nothing for a date without a time to the minute, a
+// duration that is not a number, or a unit it does not know. The result is a FHIR dateTime in
+// Europe/London, to the second.
+std::string lowered(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+int64_t unit_ms(const std::string& unit) {
+  static const std::map<std::string, int64_t> units{
+      {"", 60'000},        {"min", 60'000},       {"mins", 60'000},      {"minute", 60'000},
+      {"minutes", 60'000}, {"s", 1'000},          {"sec", 1'000},        {"second", 1'000},
+      {"seconds", 1'000},  {"h", 3'600'000},      {"hr", 3'600'000},     {"hrs", 3'600'000},
+      {"hour", 3'600'000}, {"hours", 3'600'000},  {"d", 86'400'000},     {"day", 86'400'000},
+      {"days", 86'400'000}, {"wk", 604'800'000},  {"week", 604'800'000}, {"weeks", 604'800'000},
+  };
+  auto it = units.find(lowered(unit));
+  return it == units.end() ? 0 : it->second;
+}
+
+int field_number(const std::string& arg) {
+  if (arg.empty() || arg.size() > 3 || !std::all_of(arg.begin(), arg.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+    return 0;
+  return std::atoi(arg.c_str());
+}
+
+Val t_add_duration(Val&& in, const Transform& t, EvalContext& ctx, Alloc&) {
+  if (in.kind != Val::Loc || in.ref.field == 0 || t.args.empty()) return {};
+  const std::string start = text_of(in, ctx);
+  size_t digits = 0;
+  while (digits < start.size() && std::isdigit(static_cast<unsigned char>(start[digits]))) ++digits;
+  if (digits < 12) return {};
+  auto start_ms = fhir::hl7_to_epoch_ms(start);
+  if (!start_ms) return {};
+  const int duration_field = field_number(t.args[0]);
+  const int units_field = t.args.size() > 1 ? field_number(t.args[1]) : 0;
+  if (duration_field == 0) return {};
+  std::string amount = text(ctx.msg, in.ref.seg, duration_field, 1, 1, 1);
+  if (!decimal_text(amount) || amount[0] == '-') return {};
+  const int64_t per = unit_ms(units_field ? text(ctx.msg, in.ref.seg, units_field, 1, 1, 1) : "");
+  if (per == 0) return {};
+  const int64_t end_ms = *start_ms + static_cast<int64_t>(std::strtod(amount.c_str(), nullptr) * static_cast<double>(per) + 0.5);
+  const int offset = fhir::london_offset_minutes_at_utc(end_ms);
+  std::time_t local = static_cast<std::time_t>((end_ms / 1000) + offset * 60);
+  std::tm tm{};
+  gmtime_r(&local, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d+%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, offset / 60, offset % 60);
+  return text_val(buf);
 }
 
 // --- Patient identifiers: the NHS number (with PID-32 verification status) then local ones.
@@ -408,6 +471,7 @@ const std::map<std::string, TransformInfo>& registry() {
       {"system", {t_system, 0, 1, false}},
       {"base64", {t_base64, 0, 0, false}},
       {"nospace", {t_nospace, 0, 0, false}},
+      {"add-duration", {t_add_duration, 1, 2, false}},
   };
   return transforms;
 }
