@@ -446,22 +446,27 @@ bool name_is(const hl7v2::Message& msg, size_t seg, const std::array<char, 3>& n
 
 bool same(const std::array<char, 3>& a, const std::array<char, 3>& b) { return a == b; }
 
-// A segment named in a path: the scope's own segment, else the first in the innermost group that
-// has one, else the nearest before the current segment (the OBR an OBX belongs to, the ORC before
-// an OBR), else the first in the message.
+// A segment named in a path: a scope's own segment (the OBR of "OBR/OBX"), else the first in the
+// innermost group that has one, then in the enclosing groups. Outside every group only the message's
+// header part is searched — the segments before the first one the outermost "each" walks (MSH, EVN,
+// PID, PV1...): a segment of another group (the previous order's TQ1, when this order has none) is
+// never read by mistake. Such segments are read by nesting: "ORC/TQ1", "OBR/OBX".
 std::optional<size_t> resolve_segment(const std::array<char, 3>& name, const EvalContext& ctx) {
+  const Scope* outermost = nullptr;
   for (auto s = ctx.scopes.rbegin(); s != ctx.scopes.rend(); ++s) {
     if (same(s->name, name)) return s->seg;
     if (s->field == 0) {
+      outermost = &*s;
       for (size_t i = s->seg + 1; i < s->end; ++i)
         if (name_is(ctx.msg, i, name)) return i;
     }
   }
-  if (!ctx.scopes.empty()) {
-    for (size_t i = ctx.scopes.back().seg; i-- > 0;)
-      if (name_is(ctx.msg, i, name)) return i;
+  size_t header_end = ctx.msg.segment_count();
+  if (outermost) {
+    for (size_t i = 0; i < header_end; ++i)
+      if (name_is(ctx.msg, i, outermost->name)) header_end = i;
   }
-  for (size_t i = 0; i < ctx.msg.segment_count(); ++i)
+  for (size_t i = 0; i < header_end; ++i)
     if (name_is(ctx.msg, i, name)) return i;
   return std::nullopt;
 }
