@@ -183,6 +183,80 @@ std::vector<std::string> demo_messages(const DemoOptions& o) {
   return out;
 }
 
+std::vector<std::string> demo_oru_messages(const DemoOptions& o) {
+  std::mt19937 rng(o.patient_seed ? o.patient_seed : o.seed);
+  std::vector<DemoPatient> patients = demo_patients(rng, o);
+  if (o.patient_seed && o.patient_seed != o.seed) rng.seed(o.seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
+  struct Analyte {
+    const char* code;
+    const char* name;
+    const char* unit;
+    double low, high;
+    int decimals;
+  };
+  static const Analyte kUe[] = {{"NA", "Sodium", "mmol/L", 133, 146, 0},     {"K", "Potassium", "mmol/L", 3.5, 5.3, 1},
+                                {"UREA", "Urea", "mmol/L", 2.5, 7.8, 1},     {"CREA", "Creatinine", "umol/L", 45, 84, 0},
+                                {"EGFR", "eGFR", "mL/min/1.73m2", 90, 120, 0}, {"ALB", "Albumin", "g/L", 35, 50, 0},
+                                {"ALP", "Alkaline phosphatase", "IU/L", 30, 130, 0},
+                                {"BILI", "Bilirubin", "umol/L", 0, 21, 0},   {"ALT", "Alanine transaminase", "IU/L", 0, 41, 0},
+                                {"CRP", "C-reactive protein", "mg/L", 0, 5, 0}};
+  static const Analyte kFbc[] = {{"HB", "Haemoglobin", "g/L", 115, 165, 0},   {"WBC", "White cell count", "x10^9/L", 4, 11, 1},
+                                 {"PLT", "Platelets", "x10^9/L", 150, 400, 0}, {"RBC", "Red cell count", "x10^12/L", 3.8, 5.8, 2},
+                                 {"HCT", "Haematocrit", "L/L", 0.37, 0.47, 3}, {"MCV", "Mean cell volume", "fL", 80, 100, 0},
+                                 {"MCH", "Mean cell haemoglobin", "pg", 27, 32, 1}, {"NEUT", "Neutrophils", "x10^9/L", 2, 7.5, 1},
+                                 {"LYMPH", "Lymphocytes", "x10^9/L", 1, 4, 1}, {"MONO", "Monocytes", "x10^9/L", 0.2, 1, 2}};
+  int64_t clock = fhir::now_epoch_ms() - static_cast<int64_t>(o.messages) * 1000;
+  std::vector<std::string> out;
+  out.reserve(static_cast<size_t>(o.messages));
+  for (int i = 0; i < o.messages; ++i) {
+    clock += 1000;
+    auto& p = patients[static_cast<size_t>(pick(o.patients))];
+    const bool ue = pick(2) == 0;
+    const Analyte* panel = ue ? kUe : kFbc;
+    const std::string status = pick(5) == 0 ? "P" : "F";
+    const std::string reported = hl7_time(clock);
+    const std::string collected = hl7_time(clock - 3600000);
+    char order[32];
+    std::snprintf(order, sizeof order, "%02dL%06d", 24 + o.seed % 3, i % 1000000);
+    std::string m;
+    m += "MSH|^~\\&|WINPATH|" + o.facility + "|CARERECORD|CHESHIRE|" + reported + "||ORU^R01^ORU_R01|LAB" +
+         std::to_string(o.seed) + "-" + std::to_string(i + 1) + "|P|2.4|||AL|NE|GBR|UNICODE UTF-8\r";
+    m += demo_pid(p, o, "");
+    std::vector<std::string> obr(26);
+    obr[1] = "1";
+    obr[2] = "ICE" + std::to_string(o.seed) + "-" + std::to_string(i + 1) + "^ICE";
+    obr[3] = std::string(order) + "^WINPATH";
+    obr[4] = ue ? "UE^Urea and electrolytes^WINPATH" : "FBC^Full blood count^WINPATH";
+    obr[7] = collected;
+    obr[22] = reported;
+    obr[24] = ue ? "CH" : "HM";
+    obr[25] = status;
+    m += segment("OBR", obr);
+    for (int k = 0; k < 10; ++k) {
+      const Analyte& a = panel[k];
+      const double span = a.high - a.low;
+      const double value = a.low - span * 0.2 + span * 1.4 * (pick(1000) / 1000.0);
+      char v[32], range[48];
+      std::snprintf(v, sizeof v, "%.*f", a.decimals, value);
+      std::snprintf(range, sizeof range, "%.*f-%.*f", a.decimals, a.low, a.decimals, a.high);
+      std::vector<std::string> obx(15);
+      obx[1] = std::to_string(k + 1);
+      obx[2] = "NM";
+      obx[3] = std::string(a.code) + "^" + a.name + "^WINPATH";
+      obx[5] = v;
+      obx[6] = a.unit;
+      obx[7] = range;
+      obx[8] = value < a.low ? "L" : value > a.high ? "H" : "N";
+      obx[11] = status;
+      obx[14] = collected;
+      m += segment("OBX", obx);
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 std::vector<std::string> demo_preload_messages(const DemoOptions& o) {
   std::mt19937 rng(o.patient_seed ? o.patient_seed : o.seed);
   std::vector<DemoPatient> patients = demo_patients(rng, o);

@@ -27,6 +27,12 @@ std::vector<std::string> demo_messages(const DemoOptions& options);
 // past so later demo messages are newer; control ids PRELOAD<seed>-<n>. For preloading a store.
 std::vector<std::string> demo_preload_messages(const DemoOptions& options);
 
+// Laboratory results for the demo patients: one ORU^R01 a message, a urea and electrolytes or full
+// blood count report (OBR) with ten results (OBX: numeric, units, reference ranges, abnormal flags),
+// some preliminary and later final; control ids LAB<seed>-<n>. Laboratory code NA, K, ALB, ALP, HB,
+// PLT and WBC are in the shipped pathology-tests table; the others are reported as unmapped.
+std::vector<std::string> demo_oru_messages(const DemoOptions& options);
+
 // A valid NHS number from the 999 test range for `n` (deterministic).
 std::string demo_nhs_number(uint32_t n);
 

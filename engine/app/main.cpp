@@ -106,6 +106,8 @@ int main(int argc, char** argv) {
                    "people across runs");
   demo->add_flag("--preload", demo_preload,
                  "Instead of the event stream, one A28 (add person) per patient (--messages is ignored)");
+  bool demo_oru = false;
+  demo->add_flag("--oru", demo_oru, "Instead of ADT, laboratory results: ORU^R01 with ten OBX each");
   demo->add_option("--write", demo_write, "Write the messages to FILE (one a line, for mllpload) instead of sending");
 
   CLI11_PARSE(app, argc, argv);
@@ -223,7 +225,9 @@ int main(int argc, char** argv) {
     options.messages = demo_messages;
     options.seed = demo_seed;
     options.patient_seed = demo_patient_seed;
-    auto messages = demo_preload ? cc::app::demo_preload_messages(options) : cc::app::demo_messages(options);
+    auto messages = demo_preload ? cc::app::demo_preload_messages(options)
+                    : demo_oru   ? cc::app::demo_oru_messages(options)
+                                 : cc::app::demo_messages(options);
     if (!demo_write.empty()) {
       std::ofstream out(demo_write, std::ios::binary);
       for (auto& m : messages) out << m << '\n';

@@ -1,12 +1,12 @@
 // HL7 v2 DTM/TS parsing and conversion to FHIR date/dateTime/instant, reading times
-// without an offset as Europe/London local time via Boost.DateTime's POSIX zone rules.
+// without an offset as Europe/London local time: GMT, and BST from 01:00 UTC on the last Sunday in
+// March to 01:00 UTC on the last Sunday in October (the rule since 1996, applied to every year, as
+// the POSIX zone "GMT0BST,M3.5.0/1,M10.5.0/2" does), in integer arithmetic: it runs for every date
+// in every message.
 #include "engine/fhir/datetime.h"
 
 #include <boost/date_time/gregorian/gregorian_types.hpp>
-#include <boost/date_time/local_time/local_time_types.hpp>
-#include <boost/date_time/local_time/posix_time_zone.hpp>
 #include <boost/date_time/posix_time/posix_time_types.hpp>
-#include <boost/make_shared.hpp>
 #include <chrono>
 #include <cstdio>
 
@@ -15,16 +15,8 @@ namespace {
 
 namespace bg = boost::gregorian;
 namespace bpt = boost::posix_time;
-namespace blt = boost::local_time;
 
 constexpr std::string_view kHl7Layout = "YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]";
-
-// Europe/London as the UK has applied it since 1996: GMT, and BST (+1h) from 01:00 GMT
-// on the last Sunday in March to 02:00 BST on the last Sunday in October.
-const boost::shared_ptr<blt::posix_time_zone>& london_zone() {
-  static const auto zone = boost::make_shared<blt::posix_time_zone>("GMT0BST,M3.5.0/1,M10.5.0/2");
-  return zone;
-}
 
 const bpt::ptime& unix_epoch() {
   static const bpt::ptime epoch(bg::date(1970, 1, 1));
@@ -128,23 +120,42 @@ Result<Hl7DateTime> parse_hl7(std::string_view hl7) {
   return v;
 }
 
-// Clock time of `v` (fraction included, to the microsecond) without any offset applied.
-bpt::ptime local_clock_time(const Hl7DateTime& v) {
-  std::string micros = v.fraction;
-  micros.resize(6, '0');
-  return bpt::ptime(bg::date(v.year, v.month, v.day),
-                    bpt::hours(v.hour) + bpt::minutes(v.minute) + bpt::seconds(v.second) +
-                        bpt::microseconds(std::stoi(micros)));
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+// The day (days since 1970-01-01) of the last Sunday of a 31-day month.
+int64_t last_sunday(int64_t year, unsigned month) {
+  const int64_t last = days_from_civil(year, month, 31);
+  const int64_t weekday = ((last + 4) % 7 + 7) % 7;  // 1970-01-01 was a Thursday (4); 0 is Sunday
+  return last - weekday;
+}
+
+// Seconds since the epoch, as if the clock time were UTC.
+int64_t clock_seconds(const Hl7DateTime& v) {
+  return days_from_civil(v.year, static_cast<unsigned>(v.month), static_cast<unsigned>(v.day)) * 86400 +
+         v.hour * 3600 + v.minute * 60 + v.second;
+}
+
+// Europe/London on a local clock reading (seconds, as if UTC): BST from 02:00 on the last Sunday in
+// March (01:00-02:00 that day does not exist and is read as GMT) until 02:00 on the last Sunday in
+// October (the repeated 01:00-02:00 is read as the first, BST, one).
+int london_offset_for_clock(int64_t year, int64_t local_seconds) {
+  const int64_t start = last_sunday(year, 3) * 86400 + 2 * 3600;
+  const int64_t end = last_sunday(year, 10) * 86400 + 2 * 3600;
+  return local_seconds >= start && local_seconds < end ? 60 : 0;
 }
 
 // Offset east of UTC, in minutes, for a value: as sent, or Europe/London when none was.
-int offset_minutes(const Hl7DateTime& v, const bpt::ptime& clock) {
+int offset_minutes(const Hl7DateTime& v) {
   if (v.has_offset) return v.offset_minutes;
-  // The repeated hour in October ("ambiguous") is read as the first, BST, one; the
-  // skipped hour in March ("invalid_time_label") is read as GMT.
-  const auto state =
-      blt::local_date_time::check_dst(clock.date(), clock.time_of_day(), london_zone());
-  return state == boost::date_time::is_in_dst || state == boost::date_time::ambiguous ? 60 : 0;
+  return london_offset_for_clock(v.year, clock_seconds(v));
 }
 
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
@@ -167,21 +178,35 @@ Result<std::string> hl7_to_fhir_datetime(std::string_view hl7) {
   std::string out = text;
   if (!v.fraction.empty()) out += "." + v.fraction;
   if (v.has_offset) out += v.offset_text;
-  else out += offset_minutes(v, local_clock_time(v)) == 60 ? "+01:00" : "+00:00";
+  else out += offset_minutes(v) == 60 ? "+01:00" : "+00:00";
   return out;
 }
 
 Result<int64_t> hl7_to_epoch_ms(std::string_view hl7) {
   auto parsed = parse_hl7(hl7);
   if (!parsed) return parsed.error();
-  const bpt::ptime clock = local_clock_time(*parsed);
-  const bpt::ptime utc = clock - bpt::minutes(offset_minutes(*parsed, clock));
-  return floor_div((utc - unix_epoch()).total_microseconds(), 1000);
+  const Hl7DateTime& v = *parsed;
+  int64_t micros = 0;
+  for (size_t i = 0; i < 6; ++i) micros = micros * 10 + (i < v.fraction.size() ? v.fraction[i] - '0' : 0);
+  const int64_t utc_seconds = clock_seconds(v) - int64_t{offset_minutes(v)} * 60;
+  return floor_div(utc_seconds * 1000000 + micros, 1000);
 }
 
 int london_offset_minutes_at_utc(int64_t epoch_ms) {
-  const bpt::ptime utc = unix_epoch() + bpt::milliseconds(epoch_ms);
-  return blt::local_date_time(utc, london_zone()).is_dst() ? 60 : 0;
+  // BST from 01:00 UTC on the last Sunday in March to 01:00 UTC on the last Sunday in October.
+  const int64_t seconds = floor_div(epoch_ms, 1000);
+  const int64_t days = floor_div(seconds, 86400);
+  // The year of `days` (H. Hinnant's civil_from_days, year only).
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t year = yoe + era * 400 + (mp >= 10 ? 1 : 0);
+  const int64_t start = last_sunday(year, 3) * 86400 + 3600;
+  const int64_t end = last_sunday(year, 10) * 86400 + 3600;
+  return seconds >= start && seconds < end ? 60 : 0;
 }
 
 std::string fhir_instant_utc(int64_t epoch_ms) {

@@ -573,7 +573,7 @@ Val operand_val(const Operand& op, EvalContext& ctx, Alloc& alloc) {
       if (auto r = resolve(op.path, ctx)) {
         v.kind = Val::Loc;
         v.ref = *r;
-        v.source = op.path.text;
+        v.source = &op.path.text;
       }
       return v;
     }
@@ -942,7 +942,18 @@ bool has_value(const Val& v, const EvalContext& ctx) {
     case Val::Json: return !JsonBuilder::is_empty(v.json);
     case Val::Loc: {
       if (v.ref.field == 0) return true;
-      if (!text_of(v, ctx).empty()) return true;
+      // Read as text_of reads it: the first component (subcomponent) unless the path names one.
+      const int comp = v.ref.comp ? v.ref.comp : 1;
+      const int sub = v.ref.sub ? v.ref.sub : 1;
+      std::string_view first = ctx.msg.raw_at(v.ref.seg, v.ref.field, v.ref.rep, comp, sub);
+      // Without escapes the raw bytes decide; with them (rare) decode as text_of does.
+      const char esc = ctx.msg.delimiters().escape;
+      auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+      if (first.find(esc) != std::string_view::npos) {
+        if (!text_of(v, ctx).empty()) return true;
+      } else if (first != "\"\"" && !std::all_of(first.begin(), first.end(), blank)) {
+        return true;
+      }
       if (v.ref.comp != 0 && v.ref.sub != 0) return false;
       // A whole repetition or component: anything but separators, spaces and the HL7 null.
       std::string_view raw = ctx.msg.raw_at(v.ref.seg, v.ref.field, v.ref.rep, v.ref.comp, v.ref.sub);
@@ -1063,7 +1074,7 @@ void run_check(const Check& check, EvalContext& ctx, Alloc& alloc, std::vector<I
   std::optional<Path> where = check.where;
   if (present && v.kind == Val::Loc) {
     for (const Operand& op : check.value.alternatives)
-      if (op.kind == Operand::Kind::PathRef && op.path.text == v.source) where = op.path;
+      if (op.kind == Operand::Kind::PathRef && &op.path.text == v.source) where = op.path;
   }
   ctx.where = where ? std::string(where->seg.data(), 3) + "-" + std::to_string(where->field) : "";
   ctx.value = present ? text_of(v, ctx) : "";

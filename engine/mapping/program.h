@@ -44,7 +44,7 @@ struct Val {
   std::string text;
   Ref ref;
   rapidjson::Value json;
-  std::string source;  // the path text that supplied a Loc (for issue locations)
+  const std::string* source = nullptr;  // the path text that supplied a Loc (for issue locations)
 };
 
 // A field path: SEG[-FIELD[[REP]][.COMP[.SUB]]]. REP is a number or a selector "C=V1|V2"

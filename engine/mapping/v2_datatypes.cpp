@@ -73,7 +73,8 @@ std::string text(const hl7v2::Message& msg, size_t seg, int field, int rep, int 
   size_t b = 0, e = v.size();
   while (b < e && is_space(v[b])) ++b;
   while (e > b && is_space(v[e - 1])) --e;
-  v = v.substr(b, e - b);
+  v.erase(e);
+  v.erase(0, b);
   if (v == "\"\"") v.clear();
   return v;
 }

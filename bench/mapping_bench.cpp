@@ -1,0 +1,88 @@
+// The mapping interpreter alone (issue 4 "Benchmark"): messages a second through MappingSet::map
+// for ORU^R01 with ten OBX (one DiagnosticReport, ten Observations, the Patient) and for ADT, on
+// messages already parsed, and with the parse included. Prints Google Benchmark's table;
+// items_per_second is messages a second.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "adapters/hl7v2/message.h"
+#include "engine/app/demo_feed.h"
+#include "engine/mapping/mapping_set.h"
+
+namespace {
+
+const cc::mapping::MappingSet& mappings() {
+  static auto set = [] {
+    std::vector<cc::mapping::LoadProblem> problems;
+    auto s = cc::mapping::MappingSet::load(CC_DEFAULT_MAPPINGS_DIR, problems);
+    if (!s) {
+      for (auto& p : problems) std::fprintf(stderr, "%s\n", p.describe().c_str());
+      std::abort();
+    }
+    return s;
+  }();
+  return *set;
+}
+
+const cc::mapping::FeedContext kFeed{"bench", {{"RBT", "https://fhir.mcht.nhs.uk/Id/hospital-number"}}};
+
+std::vector<cc::hl7v2::Message> parsed(const std::vector<std::string>& texts) {
+  std::vector<cc::hl7v2::Message> out;
+  for (auto& t : texts) out.push_back(std::move(cc::hl7v2::Message::parse(t).value()));
+  return out;
+}
+
+std::vector<std::string> oru_texts() {
+  cc::app::DemoOptions o;
+  o.patients = 1000;
+  o.messages = 1000;
+  return cc::app::demo_oru_messages(o);
+}
+
+std::vector<std::string> adt_texts() {
+  cc::app::DemoOptions o;
+  o.patients = 1000;
+  o.messages = 1000;
+  return cc::app::demo_messages(o);
+}
+
+void run_map(benchmark::State& state, const std::vector<cc::hl7v2::Message>& msgs) {
+  size_t i = 0, resources = 0;
+  for (auto _ : state) {
+    auto out = mappings().map(msgs[i++ % msgs.size()], kFeed);
+    resources += out->resources.size();
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.counters["resources_per_second"] = benchmark::Counter(static_cast<double>(resources), benchmark::Counter::kIsRate);
+}
+
+void BM_MapOru10Obx(benchmark::State& state) {
+  static const auto msgs = parsed(oru_texts());
+  run_map(state, msgs);
+}
+BENCHMARK(BM_MapOru10Obx);
+
+void BM_MapAdt(benchmark::State& state) {
+  static const auto msgs = parsed(adt_texts());
+  run_map(state, msgs);
+}
+BENCHMARK(BM_MapAdt);
+
+void BM_ParseAndMapOru10Obx(benchmark::State& state) {
+  static const auto texts = oru_texts();
+  size_t i = 0;
+  for (auto _ : state) {
+    auto msg = cc::hl7v2::Message::parse(texts[i++ % texts.size()]);
+    auto out = mappings().map(*msg, kFeed);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_ParseAndMapOru10Obx);
+
+}  // namespace
+
+BENCHMARK_MAIN();
