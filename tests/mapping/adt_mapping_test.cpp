@@ -244,3 +244,23 @@ TEST(MapAdt, HostileFieldsNeverCrashOrProduceEmptyValues) {
 }
 
 }  // namespace
+
+namespace {
+// A discharge sent to the minute in the same minute as an admission sent to the second is not
+// "before" it: times are compared at the coarser precision (UCLH's feeds do this).
+TEST(MapAdt, DischargeInTheAdmissionsMinuteKeepsItsEnd) {
+  auto out = cc::testing::project_mappings().map(
+      parse("MSH|^~\\&|PAS|RBT|CC|CHESHIRE|20130211110000||ADT^A03|C1|P|2.4\r"
+            "EVN|A03|20130211110000\r"
+            "PID|1||RBT123^^^RBT^MR||SMITH^JANE||19700101|F\r"
+            "PV1|1|I|WD7||||||||||||||||V1^^^RBT^VN|||||||||||||||||||||||||20130211100052|201302111000\r"),
+      kFeed);
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE(out->issues.empty()) << out->issues.front().message;
+  const cc::mapping::MappedResource* encounter = nullptr;
+  for (const auto& r : out->resources)
+    if (r.type == "Encounter") encounter = &r;
+  ASSERT_NE(encounter, nullptr);
+  EXPECT_STREQ(encounter->resource["period"]["end"].GetString(), "2013-02-11T10:00:00+00:00");
+}
+}  // namespace

@@ -75,12 +75,12 @@ const std::map<std::string, int> kAgreementFloor = {
     {"microsoft-fhir-converter/ORU-R01-RMGEAD", 76},
     {"microsoft-fhir-converter/RDE-O11-01", 41},
     {"microsoft-fhir-converter/RDS-O13-01", 36},
-    {"microsoft-fhir-converter/SIU-S12-01", 45},
-    {"microsoft-fhir-converter/SIU-S12-02", 45},
-    {"microsoft-fhir-converter/SIU-S13-01", 45},
-    {"microsoft-fhir-converter/SIU-S14-01", 45},
-    {"microsoft-fhir-converter/SIU-S15-02", 44},
-    {"microsoft-fhir-converter/SIU-S26-01", 44},
+    {"microsoft-fhir-converter/SIU-S12-01", 51},
+    {"microsoft-fhir-converter/SIU-S12-02", 51},
+    {"microsoft-fhir-converter/SIU-S13-01", 51},
+    {"microsoft-fhir-converter/SIU-S14-01", 51},
+    {"microsoft-fhir-converter/SIU-S15-02", 50},
+    {"microsoft-fhir-converter/SIU-S26-01", 50},
 };
 
 std::string read_file(const fs::path& path) {
