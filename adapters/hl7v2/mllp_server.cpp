@@ -280,18 +280,23 @@ class MllpServer::ConnectionImpl : public MllpServer::Connection,
 
   // One timer per connection, set to the nearest deadline: the TLS handshake, the end of the frame
   // being received (slow senders), or the idle timeout.
-  std::chrono::steady_clock::time_point next_deadline() const {
+  // Outside a frame the timer still fires at least every frame timeout, so a frame that starts
+  // later is caught at its own deadline without re-arming the timer for every message.
+  std::chrono::steady_clock::time_point next_deadline(std::chrono::steady_clock::time_point now) const {
     const auto& o = server_.options_;
     if (handshaking_) return started_ + std::chrono::seconds(o.handshake_timeout_seconds);
     auto deadline = last_activity_ + std::chrono::seconds(o.idle_timeout_seconds);
-    if (in_frame_ && !paused_ && o.frame_timeout_seconds > 0)
-      deadline = std::min(deadline, frame_started_ + std::chrono::seconds(o.frame_timeout_seconds));
+    if (o.frame_timeout_seconds > 0) {
+      auto frame_deadline = in_frame_ && !paused_ ? frame_started_ + std::chrono::seconds(o.frame_timeout_seconds)
+                                                  : now + std::chrono::seconds(o.frame_timeout_seconds);
+      deadline = std::min(deadline, frame_deadline);
+    }
     return deadline;
   }
 
   void arm_idle_timer() {
     auto now = std::chrono::steady_clock::now();
-    auto deadline = next_deadline();
+    auto deadline = next_deadline(now);
     if (deadline <= now) deadline = now + std::chrono::seconds(1);  // waiting on pending ACKs
     idle_.expires_at(deadline);
     idle_.async_wait([self = shared_from_this()](boost::system::error_code ec) {

@@ -47,6 +47,7 @@ class TlsTest : public ::testing::Test {
     config = dir.path + "/config.json";
     write_file(config, R"({"tls": {"cert_file": ")" + pki->cert("server") + R"(", "key_file": ")" +
                            pki->key("server") + R"(", "client_ca_file": ")" + pki->ca_file() + R"("},
+      "limits": {"handshake_timeout_seconds": 1},
       "feeds": [
         {"name": "rbt-pas", "sending_facilities": ["RBT"], "client_certificate_subject": "CN=pas.rbt.test,O=RBT"},
         {"name": "rjr-pas", "sending_facilities": ["RJR"], "client_certificate_subject": "CN=pas.rjr.test,O=RJR"}]})");
@@ -181,6 +182,16 @@ TEST_F(TlsTest, ClientCertificateFromAnotherCaOrNoneIsRefused) {
   EXPECT_EQ(inbox_count(), "0");
   TlsClient good(engine->mllp_port(), client("rbt"));
   EXPECT_EQ(hl7_field(good.exchange(adt("RBT", "GOOD1")), "MSA", 1), "AA") << "the refusals harmed nobody else";
+}
+
+TEST_F(TlsTest, ClientThatNeverCompletesTheHandshakeIsClosedAndOthersAreServed) {
+  start();
+  MllpClient silent_feed(engine->mllp_port());  // TCP only: no ClientHello ever comes
+  MllpClient silent_web(engine->http_port());
+  TlsClient good(engine->mllp_port(), client("rbt"));
+  EXPECT_EQ(hl7_field(good.exchange(adt("RBT", "MEANWHILE1")), "MSA", 1), "AA");
+  EXPECT_TRUE(silent_feed.closed_by_peer(10000));
+  EXPECT_TRUE(silent_web.closed_by_peer(10000));
 }
 
 TEST_F(TlsTest, CertificateIsReloadedOnSighupWithoutARestart) {
