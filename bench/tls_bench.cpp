@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -238,6 +239,7 @@ int http(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "handshake" && argc >= 5) return handshake(argc, argv);
   if (mode == "mllp" && argc >= 6) return mllp(argc, argv);

@@ -46,7 +46,7 @@ class TlsTest : public ::testing::Test {
     other->issue("rogue", "pas.rbt.test", "RBT", false);
     config = dir.path + "/config.json";
     write_file(config, R"({"tls": {"cert_file": ")" + pki->cert("server") + R"(", "key_file": ")" +
-                           pki->key("server") + R"(", "client_ca_file": ")" + pki->ca_file() + R"("},
+                           pki->key("server") + R"(", "client_ca_file": ")" + pki->ca_file() + R"(", "reload_check_seconds": 1},
       "limits": {"handshake_timeout_seconds": 1},
       "feeds": [
         {"name": "rbt-pas", "sending_facilities": ["RBT"], "client_certificate_subject": "CN=pas.rbt.test,O=RBT"},
@@ -211,6 +211,22 @@ TEST_F(TlsTest, CertificateIsReloadedOnSighupWithoutARestart) {
   EXPECT_EQ(subject, "CN=carerecord-b.test,O=Connecting Care");
   TlsClient feed(engine->mllp_port(), client("rbt"));
   EXPECT_EQ(hl7_field(feed.exchange(adt("RBT", "AFTER1")), "MSA", 1), "AA");
+}
+
+TEST_F(TlsTest, CertificateIsReloadedWhenItsFilesChange) {
+  start();
+  {
+    TlsClient before(engine->http_port(), client());
+    ASSERT_EQ(before.server_subject(), "CN=carerecord-a.test,O=Connecting Care");
+  }
+  pki->issue("server", "carerecord-c.test", "Connecting Care", true);  // no signal: the files' mtimes change
+  std::string subject;
+  for (int i = 0; i < 400 && subject != "CN=carerecord-c.test,O=Connecting Care"; ++i) {
+    TlsClient after(engine->http_port(), client());
+    subject = after.server_subject();
+    if (subject != "CN=carerecord-c.test,O=Connecting Care") std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_EQ(subject, "CN=carerecord-c.test,O=Connecting Care");
 }
 
 TEST_F(TlsTest, WorldReadablePrivateKeyIsRefusedAtStartUp) {
