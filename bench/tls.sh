@@ -110,7 +110,7 @@ echo
 echo "Source: $BUILT_FROM; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "TLS cost benchmark ($(nproc) cores; load average before $LOAD_BEFORE, after $LOAD_AFTER)"
 pct() { awk -v p="$1" -v t="$2" 'BEGIN { printf "%.1f", (p - t) * 100 / p }'; }
-pct_up() { awk -v p="$1" -v t="$2" 'BEGIN { printf "%.1f", (t - p) * 100 / p }'; }
+pct_up() { awk -v p="$1" -v t="$2" 'BEGIN { printf "%+.1f", (t - p) * 100 / p }'; }
 printf '%-22s %9s %9s %5s %8s %9s %8s %8s %11s %11s\n' "MLLP ingest (${CONNECTIONS}x$WINDOW)" messages aa ar seconds msg/s \
   "p50 ms" "p99 ms" "cpu us/msg" "+drain"
 sum_plain=0 sum_tls=0 cpu_plain=0 cpu_tls=0 cput_plain=0 cput_tls=0
@@ -130,7 +130,7 @@ done
 cost=$(pct "$sum_plain" "$sum_tls")
 verdict=$(awk -v c="$cost" 'BEGIN { print (c < 15 ? "met" : "MISSED") }')
 echo "  TLS cost on ingest throughput (sum over runs): $cost% (target < 15%: $verdict)"
-echo "  TLS cost in engine CPU a message: +$(pct_up "$cpu_plain" "$cpu_tls")% during ingest, +$(pct_up "$cput_plain" "$cput_tls")% with mapping"
+echo "  TLS cost in engine CPU a message: $(pct_up "$cpu_plain" "$cpu_tls")% during ingest, $(pct_up "$cput_plain" "$cput_tls")% with mapping"
 printf '%-22s %9s %9s %8s %9s %8s %8s %11s\n' "FHIR reads (${READ_CONNECTIONS} conns)" requests ok seconds req/s "p50 ms" "p99 ms" "cpu us/req"
 rp=0 rt=0 crp=0 crt=0
 for ((r = 1; r <= REPEAT; r++)); do
@@ -141,6 +141,6 @@ for ((r = 1; r <= REPEAT; r++)); do
     if [[ $mode == plain ]]; then rp=$((rp + rate)) crp=$((crp + cr)); else rt=$((rt + rate)) crt=$((crt + cr)); fi
   done
 done
-echo "  TLS cost on read throughput (sum over runs): $(pct "$rp" "$rt")%; engine CPU a read: +$(pct_up "$crp" "$crt")%"
+echo "  TLS cost on read throughput (sum over runs): $(pct "$rp" "$rt")%; engine CPU a read: $(pct_up "$crp" "$crt")%"
 echo "Full handshakes (2 client threads, no resumption): https $hs_https | mllps (client cert) $hs_mllps"
 echo "  (columns: handshakes seconds handshakes/s protocol)"
