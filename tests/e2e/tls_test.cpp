@@ -12,6 +12,7 @@
 #include <memory>
 #include <thread>
 
+#include "engine/core/outbound_http.h"
 #include "tests/e2e/harness.h"
 #include "tests/e2e/test_pki.h"
 #include "tests/e2e/tls_client.h"
@@ -100,6 +101,20 @@ TEST_F(TlsTest, HttpsAndMllpOverTlsWork) {
   auto search = web.http("GET", "/fhir/Patient?identifier=RBT7000001", token);
   EXPECT_EQ(search.status, 200) << search.body;
   EXPECT_EQ(inbox_count(), "1");
+  EXPECT_EQ(engine->terminate(), 0) << "a clean shutdown with TLS connections open";
+}
+
+TEST_F(TlsTest, OutboundFetchesVerifyTheServerCertificate) {
+  start();
+  std::string url = "https://127.0.0.1:" + std::to_string(engine->http_port()) + "/healthz";
+  auto untrusted = fetch_url(url);  // the test CA is not among the system's
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_EQ(untrusted.error().code, "fetch-failed") << untrusted.error().message;
+  FetchOptions trusting;
+  trusting.ca_file = pki->ca_file();
+  auto trusted = fetch_url(url, trusting);
+  ASSERT_TRUE(trusted.ok()) << trusted.error().message;
+  EXPECT_NE(trusted->find("ok"), std::string::npos);
 }
 
 TEST_F(TlsTest, Tls12WithAnAeadSuiteWorksButOldProtocolsAndWeakCiphersAreRefused) {
