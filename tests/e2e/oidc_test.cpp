@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <thread>
 
 #include "tests/e2e/harness.h"
 #include "tests/e2e/oidc_support.h"
@@ -151,6 +152,18 @@ TEST_F(OidcTest, KeyRotationIsPickedUpByRefetchingOnANewKeyId) {
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_GT(jwks.fetches(), fetches_before) << "the new kid made the engine refetch the JWKS";
   expect_401(rsa.sign(claims()), "does not publish");  // the retired key is gone
+}
+
+TEST_F(OidcTest, KeysAreRefetchedOnASchedule) {
+  start(R"(, "jwks_refresh_seconds": 1)");
+  int first = jwks.fetches();
+  EXPECT_GE(first, 1) << "the keys are fetched at start-up";
+  auto next = TestSigningKey::ec("ec-2");
+  jwks.set_jwks(jwks_of({&rsa, &next}));
+  for (int i = 0; i < 400 && jwks.fetches() < first + 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  EXPECT_GE(jwks.fetches(), first + 2) << "no token asked for it: the schedule did";
+  auto r = get(next.sign(claims()));
+  EXPECT_EQ(r.status, 200) << r.body;
 }
 
 TEST_F(OidcTest, Cis2ClaimsAreMappedByConfiguration) {
