@@ -92,13 +92,16 @@ start_engine() {
   "$CARERECORD" serve --dev --data-dir "$dir" --mllp-port 0 --http-port 0 ${ENGINE_ARGS:-} >"$ENGINE_OUT" 2>"$ENGINE_ERR" &
   ENGINE_PID=$!
   local deadline=$((SECONDS + ${ENGINE_START_TIMEOUT:-7200}))
-  while ! grep -q '^http listening on' "$ENGINE_OUT" 2>/dev/null; do
+  while ! grep -Eq '^https? listening on' "$ENGINE_OUT" 2>/dev/null; do
     kill -0 "$ENGINE_PID" 2>/dev/null || { tail -20 "$ENGINE_ERR" >&2; ENGINE_PID=""; die "engine exited during start"; }
     ((SECONDS < deadline)) || die "engine did not start listening"
     sleep 0.05
   done
-  MLLP_PORT=$(sed -n 's/^mllp listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$ENGINE_OUT")
-  HTTP_PORT=$(sed -n 's/^http listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$ENGINE_OUT")
+  # Plain (mllp / http) or TLS (mllps / https) listening lines.
+  MLLP_PORT=$(sed -n 's/^mllps\{0,1\} listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$ENGINE_OUT")
+  HTTP_PORT=$(sed -n 's/^https\{0,1\} listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$ENGINE_OUT")
+  HTTP_SCHEME=http
+  grep -q '^https listening on' "$ENGINE_OUT" && HTTP_SCHEME=https
   [[ -n $MLLP_PORT && -n $HTTP_PORT ]] || die "engine did not listen on 127.0.0.1 (see $ENGINE_OUT)"
   log "engine pid $ENGINE_PID: mllp 127.0.0.1:$MLLP_PORT, http 127.0.0.1:$HTTP_PORT"
 }
@@ -122,7 +125,8 @@ engine_alive() { [[ -n $ENGINE_PID ]] && kill -0 "$ENGINE_PID" 2>/dev/null; }
 
 # metric NAME: the value of an unlabelled metric from GET /metrics (empty if absent).
 metric() {
-  curl -s --max-time 10 "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v n="$1" '$1 == n { printf "%.0f\n", $2; exit }'
+  # CURL_TLS_ARGS (e.g. --cacert CA.pem) for an engine with TLS on.
+  curl -s --max-time 10 ${CURL_TLS_ARGS:-} "${HTTP_SCHEME:-http}://127.0.0.1:$HTTP_PORT/metrics" | awk -v n="$1" '$1 == n { printf "%.0f\n", $2; exit }'
 }
 
 # wait_backlog_zero TIMEOUT_S: waits until carerecord_mapping_backlog is 0; prints the ms it took.

@@ -1,5 +1,5 @@
-// MLLP listener: 0x0B message 0x1C 0x0D framing over TCP, many connections, several messages in
-// flight per connection answered in order, a size limit, an idle timeout. Knows nothing of storage.
+// MLLP listener: 0x0B message 0x1C 0x0D framing over TCP or TLS, many connections, several messages
+// in flight per connection answered in order, size / time / per-peer limits. Knows nothing of storage.
 #include "adapters/hl7v2/mllp_server.h"
 
 #include <spdlog/spdlog.h>
@@ -15,6 +15,7 @@ namespace cc::hl7v2 {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+using TlsStream = asio::ssl::stream<tcp::socket>;
 
 namespace {
 constexpr char kStart = 0x0B;
@@ -22,25 +23,76 @@ constexpr char kEnd = 0x1C;
 constexpr char kCR = 0x0D;
 constexpr size_t kOversizeHead = 64 * 1024;
 constexpr size_t kMaxUnframedBytes = 1 << 20;
+
+tcp::socket& lowest(tcp::socket& s) { return s; }
+tcp::socket& lowest(TlsStream& s) { return s.next_layer(); }
 }  // namespace
 
-class MllpServer::Connection : public std::enable_shared_from_this<Connection> {
+class MllpServer::Connection {
  public:
-  Connection(MllpServer& server, tcp::socket socket)
-      : server_(server), socket_(std::move(socket)), idle_(socket_.get_executor()) {
+  virtual ~Connection() = default;
+  // Close once every pending ACK has been written.
+  virtual void close_when_drained() = 0;
+};
+
+template <class Stream>
+class MllpServer::ConnectionImpl : public MllpServer::Connection,
+                                   public std::enable_shared_from_this<ConnectionImpl<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using std::enable_shared_from_this<ConnectionImpl<Stream>>::shared_from_this;
+
+  static Stream make_stream(tcp::socket&& s, asio::ssl::context* ctx) {
+    if constexpr (kTls)
+      return Stream(std::move(s), *ctx);
+    else
+      return std::move(s);
+  }
+
+ public:
+  ConnectionImpl(MllpServer& server, std::string address, tcp::socket socket,
+                 std::shared_ptr<asio::ssl::context> ctx)
+      : server_(server),
+        address_(std::move(address)),
+        ctx_(std::move(ctx)),
+        socket_(make_stream(std::move(socket), ctx_.get())),
+        idle_(socket_.get_executor()) {
     boost::system::error_code ec;
-    auto ep = socket_.remote_endpoint(ec);
+    auto ep = lowest(socket_).remote_endpoint(ec);
     peer_ = ec ? std::string("unknown") : ep.address().to_string() + ":" + std::to_string(ep.port());
-    socket_.set_option(tcp::no_delay(true), ec);
+    lowest(socket_).set_option(tcp::no_delay(true), ec);
   }
 
   void start() {
-    arm_idle_timer();
-    read();
+    if constexpr (kTls) {
+      handshaking_ = true;
+      arm_idle_timer();
+      socket_.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](boost::system::error_code ec) {
+        self->handshaking_ = false;
+        if (self->closed_) return;
+        if (ec) {
+          spdlog::info("mllps {}: TLS handshake failed ({}); closing", self->peer_, ec.message());
+          self->close();
+          return;
+        }
+        self->client_subject_ = peer_certificate_subject(self->socket_.native_handle());
+        auto& accept = self->server_.options_.accept_client_subject;
+        if (accept && !accept(self->client_subject_)) {
+          spdlog::warn("mllps {}: client certificate subject \"{}\" is not bound to any feed; connection refused "
+                       "before reading a message",
+                       self->peer_, self->client_subject_);
+          self->close();
+          return;
+        }
+        self->last_activity_ = std::chrono::steady_clock::now();
+        self->read();
+      });
+    } else {
+      arm_idle_timer();
+      read();
+    }
   }
 
-  // Close once every pending ACK has been written.
-  void close_when_drained() {
+  void close_when_drained() override {
     asio::post(socket_.get_executor(), [self = shared_from_this()] {
       self->closing_ = true;
       self->maybe_close();
@@ -57,13 +109,24 @@ class MllpServer::Connection : public std::enable_shared_from_this<Connection> {
   void read() {
     if (reading_ || closed_ || peer_done_ || closing_) return;
     // Back-pressure: stop reading while too many messages, or too many bytes, await their ACKs.
-    if (pending_.size() >= server_.options_.max_in_flight || pending_bytes_ >= server_.options_.max_in_flight_bytes)
+    if (pending_.size() >= server_.options_.max_in_flight || pending_bytes_ >= server_.options_.max_in_flight_bytes) {
+      paused_ = true;
       return;  // resumed by flush()
+    }
+    if (paused_) {
+      // The sender waited on us, not the other way round: its frame gets a fresh allowance.
+      paused_ = false;
+      frame_started_ = std::chrono::steady_clock::now();
+    }
     reading_ = true;
     socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
       self->reading_ = false;
       if (ec) {
         self->peer_done_ = true;
+        self->maybe_close();
+        return;
+      }
+      if (self->abandoned_) {  // timed out: nothing more is read
         self->maybe_close();
         return;
       }
@@ -123,6 +186,7 @@ class MllpServer::Connection : public std::enable_shared_from_this<Connection> {
 
   void begin_frame() {
     in_frame_ = true;
+    frame_started_ = std::chrono::steady_clock::now();
     frame_.clear();
     frame_size_ = 0;
     frame_oversized_ = false;
@@ -153,6 +217,7 @@ class MllpServer::Connection : public std::enable_shared_from_this<Connection> {
     f.oversized = frame_oversized_;
     f.unterminated = frame_unterminated_;
     f.size = frame_size_;
+    f.client_subject = client_subject_;
     uint64_t seq = next_seq_++;
     pending_.emplace_back();
     pending_.back().bytes = f.bytes.size();
@@ -208,30 +273,79 @@ class MllpServer::Connection : public std::enable_shared_from_this<Connection> {
     closed_ = true;
     boost::system::error_code ec;
     idle_.cancel();
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
-    server_.forget(this);
+    lowest(socket_).shutdown(tcp::socket::shutdown_both, ec);
+    lowest(socket_).close(ec);
+    server_.forget(this, address_);
+  }
+
+  // One timer per connection, set to the nearest deadline: the TLS handshake, the end of the frame
+  // being received (slow senders), or the idle timeout.
+  // Outside a frame the timer still fires at least every frame timeout, so a frame that starts
+  // later is caught at its own deadline without re-arming the timer for every message.
+  std::chrono::steady_clock::time_point next_deadline(std::chrono::steady_clock::time_point now) const {
+    const auto& o = server_.options_;
+    if (handshaking_) return started_ + std::chrono::seconds(o.handshake_timeout_seconds);
+    auto deadline = last_activity_ + std::chrono::seconds(o.idle_timeout_seconds);
+    if (o.frame_timeout_seconds > 0) {
+      auto frame_deadline = in_frame_ && !paused_ ? frame_started_ + std::chrono::seconds(o.frame_timeout_seconds)
+                                                  : now + std::chrono::seconds(o.frame_timeout_seconds);
+      deadline = std::min(deadline, frame_deadline);
+    }
+    return deadline;
   }
 
   void arm_idle_timer() {
-    idle_.expires_after(std::chrono::seconds(server_.options_.idle_timeout_seconds));
+    auto now = std::chrono::steady_clock::now();
+    auto deadline = next_deadline(now);
+    if (deadline <= now) deadline = now + std::chrono::seconds(1);  // waiting on pending ACKs
+    idle_.expires_at(deadline);
     idle_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->closed_) return;
-      auto idle_for = std::chrono::steady_clock::now() - self->last_activity_;
-      if (idle_for >= std::chrono::seconds(self->server_.options_.idle_timeout_seconds) && self->pending_.empty()) {
-        spdlog::info("mllp {}: idle for {} s; closing", self->peer_, self->server_.options_.idle_timeout_seconds);
-        self->closing_ = true;
-        self->maybe_close();
-        return;
-      }
-      self->arm_idle_timer();
+      self->on_timer();
     });
   }
 
+  void on_timer() {
+    const auto& o = server_.options_;
+    auto now = std::chrono::steady_clock::now();
+    if (handshaking_) {
+      if (now >= started_ + std::chrono::seconds(o.handshake_timeout_seconds)) {
+        spdlog::info("mllps {}: no TLS handshake within {} s; closing", peer_, o.handshake_timeout_seconds);
+        close();
+        return;
+      }
+    } else if (in_frame_ && !paused_ && o.frame_timeout_seconds > 0 &&
+               now >= frame_started_ + std::chrono::seconds(o.frame_timeout_seconds)) {
+      spdlog::warn("mllp {}: a message took more than {} s to arrive ({} bytes so far); closing the connection "
+                   "without storing it",
+                   peer_, o.frame_timeout_seconds, frame_size_);
+      abandoned_ = true;
+      closing_ = true;
+      in_frame_ = false;
+      frame_.clear();
+      maybe_close();
+      if (closed_) return;
+    } else if (now - last_activity_ >= std::chrono::seconds(o.idle_timeout_seconds) && pending_.empty()) {
+      spdlog::info("mllp {}: idle for {} s; closing", peer_, o.idle_timeout_seconds);
+      closing_ = true;
+      maybe_close();
+      return;
+    }
+    arm_idle_timer();
+  }
+
   MllpServer& server_;
-  tcp::socket socket_;
+  std::string address_;  // the client's IP address (the per-peer connection limit's key)
+  std::shared_ptr<asio::ssl::context> ctx_;  // kept alive for this connection (TLS only)
+  Stream socket_;
   asio::steady_timer idle_;
   std::string peer_;
+  std::string client_subject_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point frame_started_ = started_;
+  bool handshaking_ = false;
+  bool paused_ = false;
+  bool abandoned_ = false;
   std::array<char, 64 * 1024> buf_;
   std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();
 
@@ -272,12 +386,37 @@ void MllpServer::accept() {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
       spdlog::warn("mllp accept failed: {}", ec.message());
     } else {
-      auto c = std::make_shared<Connection>(*this, std::move(socket));
+      boost::system::error_code ep_ec;
+      auto ep = socket.remote_endpoint(ep_ec);
+      std::string address = ep_ec ? std::string("unknown") : ep.address().to_string();
+      bool refused = false;
       {
         std::lock_guard lk(mu_);
-        connections_.insert(c);
+        int& n = per_peer_[address];
+        if (n >= options_.max_connections_per_peer) refused = true;
+        else ++n;
       }
-      c->start();
+      if (refused) {
+        spdlog::warn("mllp {}: already {} connections from this address (the limit); connection closed", address,
+                     options_.max_connections_per_peer);
+        boost::system::error_code ignored;
+        socket.close(ignored);
+      } else if (options_.tls) {
+        auto c = std::make_shared<ConnectionImpl<TlsStream>>(*this, address, std::move(socket),
+                                                            options_.tls->server(options_.tls->has_client_ca()));
+        {
+          std::lock_guard lk(mu_);
+          connections_.insert(c);
+        }
+        c->start();
+      } else {
+        auto c = std::make_shared<ConnectionImpl<tcp::socket>>(*this, address, std::move(socket), nullptr);
+        {
+          std::lock_guard lk(mu_);
+          connections_.insert(c);
+        }
+        c->start();
+      }
     }
     accept();
   });
@@ -300,8 +439,9 @@ size_t MllpServer::connection_count() const {
   return connections_.size();
 }
 
-void MllpServer::forget(Connection* c) {
+void MllpServer::forget(Connection* c, const std::string& address) {
   std::lock_guard lk(mu_);
+  if (auto it = per_peer_.find(address); it != per_peer_.end() && --it->second <= 0) per_peer_.erase(it);
   for (auto it = connections_.begin(); it != connections_.end(); ++it)
     if (it->get() == c) {
       connections_.erase(it);

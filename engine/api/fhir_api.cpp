@@ -13,6 +13,8 @@
 #include <regex>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "engine/fhir/datetime.h"
 
 namespace cc::api {
@@ -265,7 +267,13 @@ FhirApi::FhirApi(governance::DisclosureService& disclosure, Metrics& metrics, Ap
       metrics_(metrics),
       options_(std::move(options)),
       requests_(metrics.counter("carerecord_http_requests_total", "HTTP requests received")),
-      unauthorised_(metrics.counter("carerecord_http_unauthorised_total", "HTTP requests refused for a missing or bad token")) {}
+      unauthorised_(metrics.counter("carerecord_http_unauthorised_total", "HTTP requests refused for a missing or bad token")),
+      rate_limited_(metrics.counter("carerecord_http_rate_limited_total", "HTTP requests refused (429) over a user's rate limit")),
+      limiter_(options_.requests_per_minute_per_user, options_.request_burst_per_user) {}
+
+Response FhirApi::refusal(unsigned status, const std::string& code, const std::string& text) {
+  return operation_outcome(status, code, text);
+}
 
 void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
   requests_.inc();
@@ -302,11 +310,24 @@ void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
       respond(std::move(res));
       return;
     }
-    auto reader = governance::verify_dev_token(*token, options_.token_key, fhir::now_epoch_ms() / 1000);
+    auto reader = options_.tokens->verify(*token, fhir::now_epoch_ms() / 1000);
     if (!reader) {
       unauthorised_.inc();
+      // The reason, never the token itself, goes back and into the log.
+      spdlog::info("http {}: bearer token refused ({}): {}", peer, reader.error().code, reader.error().message);
       auto res = operation_outcome(401, "login", "The bearer token was refused: " + reader.error().message);
       res.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
+      respond(std::move(res));
+      return;
+    }
+    int64_t retry_after = 0;
+    if (!limiter_.allow(reader->user, RateLimiter::Clock::now(), &retry_after)) {
+      rate_limited_.inc();
+      auto res = operation_outcome(429, "throttled",
+                                   "Too many requests from user " + reader->user + "; the limit is " +
+                                       std::to_string(options_.requests_per_minute_per_user) +
+                                       " a minute. Try again in " + std::to_string(retry_after) + " s.");
+      res.set(http::field::retry_after, std::to_string(retry_after));
       respond(std::move(res));
       return;
     }

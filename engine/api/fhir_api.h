@@ -7,7 +7,9 @@
 
 #include "engine/api/http_server.h"
 #include "engine/core/metrics.h"
+#include "engine/core/rate_limiter.h"
 #include "engine/governance/disclosure.h"
+#include "engine/governance/token_verifier.h"
 
 namespace cc::api {
 
@@ -23,7 +25,9 @@ struct AdminHooks {
 };
 
 struct ApiOptions {
-  std::string token_key;  // development HS256 key
+  governance::TokenVerifier* tokens = nullptr;  // bearer tokens (required)
+  int requests_per_minute_per_user = 0;         // 0: no limit
+  int request_burst_per_user = 1;
   AdminHooks admin;
 };
 
@@ -31,6 +35,7 @@ class FhirApi : public HttpHandler {
  public:
   FhirApi(governance::DisclosureService& disclosure, Metrics& metrics, ApiOptions options);
   void handle(Request req, const std::string& peer, Respond respond) override;
+  Response refusal(unsigned status, const std::string& code, const std::string& text) override;
 
  private:
   void handle_fhir(Request& req, const std::string& peer, const governance::Reader& reader, Respond respond);
@@ -45,6 +50,8 @@ class FhirApi : public HttpHandler {
   ApiOptions options_;
   Counter& requests_;
   Counter& unauthorised_;
+  Counter& rate_limited_;
+  RateLimiter limiter_;
 };
 
 // An OperationOutcome response with one issue.

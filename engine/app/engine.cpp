@@ -2,18 +2,20 @@
 // listeners on an io_context thread pool — and shuts them down in order on SIGINT / SIGTERM.
 #include "engine/app/engine.h"
 
-#include <spdlog/spdlog.h>
-
-#include <boost/asio.hpp>
-#include <chrono>
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <rapidjson/stringbuffer.h>
@@ -25,9 +27,12 @@
 #include "engine/app/ingest.h"
 #include "engine/app/record_builder.h"
 #include "engine/core/metrics.h"
+#include "engine/core/outbound_http.h"
+#include "engine/core/tls.h"
 #include "engine/fhir/datetime.h"
 #include "engine/governance/disclosure.h"
 #include "engine/governance/token.h"
+#include "engine/governance/token_verifier.h"
 #include "engine/mapping/mapping_set.h"
 #include "engine/store/audit_log.h"
 #include "engine/store/inbox.h"
@@ -155,15 +160,49 @@ int serve(Config config) {
     spdlog::critical("{}", lock_problem);
     return 1;
   }
-  auto key = governance::load_or_create_dev_key(config.data_dir);
-  if (!key) {
-    spdlog::critical("{}", key.error().message);
-    return 1;
+  if (auto st = config.check(); !st) {
+    spdlog::critical("{}", st.error().message);
+    return 2;
   }
+  // Development tokens: the key is read (or made) only in development mode.
+  governance::TokenPolicy token_policy;
+  token_policy.development = config.development;
+  token_policy.oidc = config.oidc;
   if (config.development) {
-    spdlog::warn("*** DEVELOPMENT MODE: bearer tokens signed with the local development key ({}/dev-signing.key) "
-                 "are accepted. Never use development mode with real patient data. ***",
-                 config.data_dir);
+    auto key = governance::load_or_create_dev_key(config.data_dir);
+    if (!key) {
+      spdlog::critical("{}", key.error().message);
+      return 1;
+    }
+    token_policy.dev_key = *key;
+    for (int i = 0; i < 3; ++i)
+      spdlog::warn("*** DEVELOPMENT MODE: bearer tokens signed with the local development key ({}/dev-signing.key) "
+                   "are accepted from anyone who can run `carerecord token`. Never use development mode with real "
+                   "patient data. ***",
+                   config.data_dir);
+  }
+  std::shared_ptr<TlsContexts> tls;
+  if (config.tls.enabled()) {
+    auto loaded = TlsContexts::load(TlsFiles{config.tls.cert_file, config.tls.key_file, config.tls.client_ca_file,
+                                             config.tls.reload_check_seconds});
+    if (!loaded) {
+      spdlog::critical("{}", loaded.error().message);
+      return 1;
+    }
+    tls = *loaded;
+  } else {
+    spdlog::warn("TLS is off: MLLP and HTTP are plaintext. Give --tls-cert and --tls-key (or \"tls\" in the "
+                 "configuration) before carrying real patient data over a network.");
+  }
+  governance::TokenVerifier tokens(token_policy, [](const std::string& url) { return fetch_url(url); });
+  if (config.oidc.enabled()) {
+    spdlog::info("OpenID Connect: issuer {}, audience {}, keys from {}", config.oidc.issuer, config.oidc.audience,
+                 config.oidc.jwks_url);
+    if (!tokens.refresh())
+      spdlog::error("the identity provider's keys could not be fetched at start-up; tokens are refused until they "
+                    "can be (retried on the next token with an unknown key and every {} s)",
+                    config.oidc.jwks_refresh_seconds);
+    tokens.start_refresh_thread();
   }
   auto inbox = store::Inbox::open(config.data_dir, config.idempotency_window_seconds * 1000);
   if (!inbox) {
@@ -210,6 +249,23 @@ int serve(Config config) {
     mllp_options.max_message_bytes = std::max<uint64_t>(mllp_options.max_message_bytes, f.max_message_bytes);
     mllp_options.idle_timeout_seconds = std::max(mllp_options.idle_timeout_seconds, f.idle_timeout_seconds);
   }
+  mllp_options.frame_timeout_seconds = config.limits.mllp_frame_timeout_seconds;
+  mllp_options.handshake_timeout_seconds = config.limits.handshake_timeout_seconds;
+  mllp_options.max_connections_per_peer = config.limits.max_connections_per_peer;
+  mllp_options.tls = tls;
+  if (tls && tls->has_client_ca()) {
+    // Mutual TLS: a connection whose certificate subject no feed is bound to, while every feed is
+    // bound to one, is refused before any message is read. Each message's own feed is checked
+    // against the subject again in Ingest.
+    bool any_unbound = false;
+    std::set<std::string> subjects;
+    for (auto& f : config.feeds) {
+      if (f.client_certificate_subject.empty()) any_unbound = true;
+      else subjects.insert(f.client_certificate_subject);
+    }
+    if (!any_unbound)
+      mllp_options.accept_client_subject = [subjects](const std::string& s) { return subjects.count(s) > 0; };
+  }
   hl7v2::MllpServer mllp(io, ingest, mllp_options);
   governance::DisclosureService disclosure(**record, **audit);
   // Long administrative jobs (re-maps) run on their own threads, joined before the builder stops.
@@ -234,8 +290,21 @@ int serve(Config config) {
     });
   };
   admin.unmapped_codes = [&] { return unmapped_codes_json((*record)->unmapped_codes(10000), *mappings.current()); };
-  api::FhirApi fhir_api(disclosure, metrics, api::ApiOptions{*key, admin});
-  api::HttpServer http(io, fhir_api);
+  api::ApiOptions api_options;
+  api_options.tokens = &tokens;
+  api_options.requests_per_minute_per_user = config.limits.requests_per_minute_per_user;
+  api_options.request_burst_per_user = config.limits.request_burst_per_user;
+  api_options.admin = admin;
+  api::FhirApi fhir_api(disclosure, metrics, api_options);
+  api::HttpOptions http_options;
+  http_options.body_limit = config.limits.http_max_body_bytes;
+  http_options.header_limit = config.limits.http_max_header_bytes;
+  http_options.read_timeout_seconds = config.limits.http_read_timeout_seconds;
+  http_options.handshake_timeout_seconds = config.limits.handshake_timeout_seconds;
+  http_options.max_connections_per_peer = config.limits.max_connections_per_peer;
+  http_options.allowed_origins = config.limits.allowed_origins;
+  http_options.tls = tls;
+  api::HttpServer http(io, fhir_api, http_options);
 
   metrics.gauge("carerecord_inbox_messages", "messages in the inbox", [&] { return double((*inbox)->last_id()); });
   metrics.gauge("carerecord_mapping_backlog", "inbox messages committed but not yet mapped",
@@ -251,14 +320,18 @@ int serve(Config config) {
     return 1;
   }
 
-  // SIGHUP: load the mappings again; a directory with any problem is refused and the old ones stay.
+  // SIGHUP: load the mappings again (a directory with any problem is refused and the old ones stay)
+  // and re-read the TLS certificate and key (they are also re-read when their files change).
   asio::signal_set hangup(io, SIGHUP);
-  std::function<void(const boost::system::error_code&, int)> on_hangup = [&](const boost::system::error_code& e, int) {
-    if (e) return;
-    reload_mappings(mappings);
-    hangup.async_wait(on_hangup);
+  std::function<void()> wait_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& e, int) {
+      if (e) return;
+      reload_mappings(mappings);
+      if (tls) (void)tls->reload();
+      wait_hangup();
+    });
   };
-  hangup.async_wait(on_hangup);
+  wait_hangup();
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   auto work = asio::make_work_guard(io);
@@ -285,11 +358,14 @@ int serve(Config config) {
     });
   });
 
-  std::printf("mllp listening on %s:%u\nhttp listening on %s:%u\n", config.listen_address.c_str(), mllp_port,
-              config.listen_address.c_str(), http_port);
+  const char* mllp_name = tls ? "mllps" : "mllp";
+  const char* http_name = tls ? "https" : "http";
+  std::printf("%s listening on %s:%u\n%s listening on %s:%u\n", mllp_name, config.listen_address.c_str(), mllp_port,
+              http_name, config.listen_address.c_str(), http_port);
   std::fflush(stdout);
-  spdlog::info("data directory {}; {} feed(s); FHIR at http://{}:{}/fhir", config.data_dir, config.feeds.size(),
-               config.listen_address, http_port);
+  spdlog::info("data directory {}; {} feed(s); FHIR at {}://{}:{}/fhir{}", config.data_dir, config.feeds.size(),
+               http_name, config.listen_address, http_port,
+               tls && tls->has_client_ca() ? "; MLLP clients must present a certificate (mutual TLS)" : "");
 
   // An exception escaping a handler is logged and the thread goes back to work: one bad request
   // must not take the feeds down with it.

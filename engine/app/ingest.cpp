@@ -113,6 +113,16 @@ void Ingest::on_frame(hl7v2::InboundFrame frame, std::function<void(std::string)
        "MSH", 4);
     return;
   }
+  if (!feed->client_certificate_subject.empty() && frame.client_subject != feed->client_certificate_subject) {
+    spdlog::warn("mllp {}: a message for feed {} (MSH-4 \"{}\") came under certificate subject \"{}\", but the feed "
+                 "is bound to \"{}\"; refused, not stored",
+                 frame.peer, feed->name, facility, frame.client_subject, feed->client_certificate_subject);
+    ar(207, "Sending facility \"" + facility + "\" belongs to feed " + feed->name +
+                ", which accepts messages only from its own organisation's TLS client certificate; this connection "
+                "presented another. The message was not stored.",
+       "MSH", 4);
+    return;
+  }
   if (msg.raw().size() > feed->max_message_bytes) {
     ar(207, "The message is " + std::to_string(msg.raw().size()) + " bytes, over feed " + feed->name +
                 "'s limit of " + std::to_string(feed->max_message_bytes) + " bytes; it was not stored.",

@@ -41,6 +41,16 @@ int main(int argc, char** argv) {
   std::string mappings_dir;
   serve->add_option("--mappings", mappings_dir, "Directory of mapping files (default: the configuration's, else the built-in mappings/)")
       ->check(CLI::ExistingDirectory);
+  std::string tls_cert, tls_key, tls_client_ca, oidc_issuer, oidc_audience, jwks_url;
+  serve->add_option("--tls-cert", tls_cert, "TLS certificate chain (PEM): HTTPS and MLLP over TLS, no plaintext")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--tls-key", tls_key, "TLS private key (PEM; must not be group- or world-readable)")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--tls-client-ca", tls_client_ca, "CA certificate(s) (PEM) MLLP clients must present a certificate from")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--oidc-issuer", oidc_issuer, "OpenID Connect issuer (the tokens' iss)");
+  serve->add_option("--oidc-audience", oidc_audience, "OpenID Connect audience this engine accepts (aud)");
+  serve->add_option("--jwks-url", jwks_url, "The identity provider's JWKS URL (https; http only to loopback)");
 
   // token
   auto* token = app.add_subcommand("token", "Print a development bearer token");
@@ -129,9 +139,20 @@ int main(int argc, char** argv) {
     if (threads > 0) config.threads = threads;
     if (dev) config.development = true;
     if (!mappings_dir.empty()) config.mappings_dir = mappings_dir;
-    if (!config.development) {
-      std::cerr << "This engine accepts only development tokens so far: start it with --dev (or \"development\": "
-                   "true in the configuration). Identity-provider tokens arrive with the security work.\n";
+    if (!tls_cert.empty()) config.tls.cert_file = tls_cert;
+    if (!tls_key.empty()) config.tls.key_file = tls_key;
+    if (!tls_client_ca.empty()) config.tls.client_ca_file = tls_client_ca;
+    if (!oidc_issuer.empty()) config.oidc.issuer = oidc_issuer;
+    if (!oidc_audience.empty()) config.oidc.audience = oidc_audience;
+    if (!jwks_url.empty()) config.oidc.jwks_url = jwks_url;
+    if (auto st = config.check(); !st) {
+      std::cerr << st.error().message << "\n";
+      return 2;
+    }
+    if (!config.development && !config.oidc.enabled()) {
+      std::cerr << "No way to authenticate readers: configure an OpenID Connect provider (--oidc-issuer, "
+                   "--oidc-audience, --jwks-url, or \"oidc\" in the configuration), or start in development mode "
+                   "with --dev (or \"development\": true) to accept `carerecord token` tokens.\n";
       return 2;
     }
     return cc::app::serve(std::move(config));

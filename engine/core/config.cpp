@@ -10,6 +10,8 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include "engine/core/outbound_http.h"
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -102,12 +104,74 @@ Result<Config> Config::parse(const std::string& text, const std::string& origin)
     if (f.HasMember("authorities"))
       for (auto& m : f["authorities"].GetObject()) feed.authorities[m.name.GetString()] = m.value.GetString();
     if (f.HasMember("unmapped_ack")) feed.unmapped_ack = f["unmapped_ack"].GetString();
+    if (f.HasMember("client_certificate_subject"))
+      feed.client_certificate_subject = f["client_certificate_subject"].GetString();
     for (auto& other : c.feeds)
       if (other.name == feed.name)
         return make_error("config-feed", origin + ": two feeds are named \"" + feed.name + "\"; feed names must be unique.");
     c.feeds.push_back(std::move(feed));
   }
+  if (doc.HasMember("tls")) {
+    auto& t = doc["tls"];
+    if (t.HasMember("cert_file")) c.tls.cert_file = t["cert_file"].GetString();
+    if (t.HasMember("key_file")) c.tls.key_file = t["key_file"].GetString();
+    if (t.HasMember("client_ca_file")) c.tls.client_ca_file = t["client_ca_file"].GetString();
+    if (t.HasMember("reload_check_seconds")) c.tls.reload_check_seconds = t["reload_check_seconds"].GetInt();
+  }
+  if (doc.HasMember("oidc")) {
+    auto& o = doc["oidc"];
+    if (o.HasMember("issuer")) c.oidc.issuer = o["issuer"].GetString();
+    if (o.HasMember("audience")) c.oidc.audience = o["audience"].GetString();
+    if (o.HasMember("jwks_url")) c.oidc.jwks_url = o["jwks_url"].GetString();
+    if (o.HasMember("jwks_refresh_seconds")) c.oidc.jwks_refresh_seconds = o["jwks_refresh_seconds"].GetInt64();
+    if (o.HasMember("jwks_min_refetch_seconds"))
+      c.oidc.jwks_min_refetch_seconds = o["jwks_min_refetch_seconds"].GetInt64();
+    if (o.HasMember("clock_skew_seconds")) c.oidc.clock_skew_seconds = o["clock_skew_seconds"].GetInt64();
+    if (o.HasMember("claims_profile")) c.oidc.claims_profile = o["claims_profile"].GetString();
+    if (o.HasMember("claim_names"))
+      for (auto& m : o["claim_names"].GetObject()) c.oidc.claim_names[m.name.GetString()] = m.value.GetString();
+    if (o.HasMember("role_map"))
+      for (auto& m : o["role_map"].GetObject()) c.oidc.role_map[m.name.GetString()] = m.value.GetString();
+  }
+  if (doc.HasMember("limits")) {
+    auto& l = doc["limits"];
+    auto& L = c.limits;
+    if (l.HasMember("http_max_header_bytes")) L.http_max_header_bytes = l["http_max_header_bytes"].GetUint64();
+    if (l.HasMember("http_max_body_bytes")) L.http_max_body_bytes = l["http_max_body_bytes"].GetUint64();
+    if (l.HasMember("http_read_timeout_seconds")) L.http_read_timeout_seconds = l["http_read_timeout_seconds"].GetInt();
+    if (l.HasMember("handshake_timeout_seconds")) L.handshake_timeout_seconds = l["handshake_timeout_seconds"].GetInt();
+    if (l.HasMember("mllp_frame_timeout_seconds"))
+      L.mllp_frame_timeout_seconds = l["mllp_frame_timeout_seconds"].GetInt();
+    if (l.HasMember("max_connections_per_peer")) L.max_connections_per_peer = l["max_connections_per_peer"].GetInt();
+    if (l.HasMember("requests_per_minute_per_user"))
+      L.requests_per_minute_per_user = l["requests_per_minute_per_user"].GetInt();
+    if (l.HasMember("request_burst_per_user")) L.request_burst_per_user = l["request_burst_per_user"].GetInt();
+    if (l.HasMember("allowed_origins")) L.allowed_origins = strings(l["allowed_origins"]);
+  }
+  if (auto st = c.check(); !st) return make_error(st.error().code, origin + ": " + st.error().message);
   return c;
+}
+
+Status Config::check() const {
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    return make_error("config-tls", "TLS needs both a certificate and its private key (tls.cert_file and "
+                                    "tls.key_file, or --tls-cert and --tls-key).");
+  if (!tls.client_ca_file.empty() && !tls.enabled())
+    return make_error("config-tls", "A client CA (mutual TLS) needs TLS itself: give a certificate and key too.");
+  for (auto& f : feeds)
+    if (!f.client_certificate_subject.empty() && tls.client_ca_file.empty())
+      return make_error("config-tls", "Feed " + f.name + " is bound to a client certificate subject, which needs "
+                                      "mutual TLS: give tls.client_ca_file (or --tls-client-ca).");
+  if (oidc.enabled()) {
+    if (oidc.issuer.empty() || oidc.audience.empty() || oidc.jwks_url.empty())
+      return make_error("config-oidc", "OpenID Connect needs the issuer, the audience and the JWKS URL together "
+                                       "(--oidc-issuer, --oidc-audience, --jwks-url).");
+    if (auto st = check_outbound_url(oidc.jwks_url); !st)
+      return make_error("config-oidc", "The JWKS URL is refused: " + st.error().message);
+    if (oidc.claims_profile != "default" && oidc.claims_profile != "cis2")
+      return make_error("config-oidc", "oidc.claims_profile must be \"default\" or \"cis2\".");
+  }
+  return {};
 }
 
 Result<Config> Config::load(const std::string& path) {

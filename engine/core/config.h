@@ -20,9 +20,49 @@ struct FeedConfig {
   int idle_timeout_seconds = 600;
   std::map<std::string, std::string> authorities; // assigning authority -> identifier system URI
   std::string unmapped_ack = "AA";                // ACK for a message type with no mapping: AA or AE
+  // With mutual TLS: the subject (RFC 2253, e.g. "CN=pas.rbt.example,O=RBT") a connection's client
+  // certificate must carry for this feed's messages to be accepted. Empty: any verified certificate.
+  std::string client_certificate_subject;
 
   bool accepts_facility(const std::string& facility) const;
   bool accepts_processing_id(const std::string& id) const;
+};
+
+// TLS on both listeners (on when cert_file is set). Files are re-read on SIGHUP and when their
+// modification time changes (checked at most every reload_check_seconds, on a new connection).
+struct TlsConfig {
+  std::string cert_file;       // PEM chain, leaf first
+  std::string key_file;        // PEM private key; refused when group- or world-accessible
+  std::string client_ca_file;  // PEM CA(s) for MLLP client certificates: mutual TLS on feeds
+  int reload_check_seconds = 10;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+// OpenID Connect access tokens (RS256 / ES256) verified against the provider's JWKS.
+struct OidcConfig {
+  std::string issuer;    // exact `iss`
+  std::string audience;  // must appear in `aud`
+  std::string jwks_url;  // https (http only to loopback)
+  int64_t jwks_refresh_seconds = 3600;     // scheduled refetch
+  int64_t jwks_min_refetch_seconds = 30;   // an unknown kid refetches at most this often
+  int64_t clock_skew_seconds = 60;         // allowance on exp and nbf
+  std::string claims_profile = "default";  // "default" (sub, role, org, ...) or "cis2"
+  std::map<std::string, std::string> claim_names;  // ours -> the provider's (default profile)
+  std::map<std::string, std::string> role_map;     // CIS2 RBAC role code -> our role name
+  bool enabled() const { return !issuer.empty() || !jwks_url.empty() || !audience.empty(); }
+};
+
+// Limits and defences on the listeners and the API.
+struct LimitsConfig {
+  uint64_t http_max_header_bytes = 16 * 1024;
+  uint64_t http_max_body_bytes = 1u << 20;
+  int http_read_timeout_seconds = 30;      // a whole request (headers and body), and keep-alive idle
+  int handshake_timeout_seconds = 10;      // TLS handshake on either listener
+  int mllp_frame_timeout_seconds = 300;    // first byte of a frame to its end block
+  int max_connections_per_peer = 64;       // per listener, per client IP address
+  int requests_per_minute_per_user = 1200; // per token `sub`; 0 = no limit
+  int request_burst_per_user = 200;
+  std::vector<std::string> allowed_origins;  // cross-origin Origins allowed to change state
 };
 
 struct Config {
@@ -35,6 +75,13 @@ struct Config {
   bool development = false;
   int64_t idempotency_window_seconds = 7 * 24 * 3600;
   std::vector<FeedConfig> feeds;
+  TlsConfig tls;
+  OidcConfig oidc;
+  LimitsConfig limits;
+
+  // Checks what the schema cannot: TLS files come as a pair, OIDC settings as a set, a JWKS URL
+  // is https (or http to loopback), feeds bound to a client subject need mutual TLS.
+  Status check() const;
 
   // The built-in development configuration: one MLLP feed accepting every sending facility.
   static Config development_default();

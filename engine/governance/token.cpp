@@ -2,6 +2,9 @@
 // HMAC-SHA256 and key generation from OpenSSL, claims JSON through RapidJSON.
 #include "engine/governance/token.h"
 
+#include "engine/core/tls.h"
+#include "engine/governance/base64url.h"
+
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -28,46 +31,6 @@ constexpr std::string_view kKeyFileName = "dev-signing.key";
 constexpr size_t kKeyBytes = 32;
 constexpr size_t kSignatureBytes = 32;  // SHA-256
 constexpr std::string_view kReissueHint = "ask for a new token with `carerecord token`";
-
-constexpr std::string_view kBase64UrlAlphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64url_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() * 4 + 2) / 3);
-  uint32_t bits = 0;
-  int bit_count = 0;
-  for (unsigned char byte : bytes) {
-    bits = (bits << 8) | byte;
-    bit_count += 8;
-    while (bit_count >= 6) {
-      bit_count -= 6;
-      out.push_back(kBase64UrlAlphabet[(bits >> bit_count) & 0x3F]);
-    }
-  }
-  if (bit_count > 0) out.push_back(kBase64UrlAlphabet[(bits << (6 - bit_count)) & 0x3F]);
-  return out;
-}
-
-// Strict decoding: URL alphabet only, no padding, and unused trailing bits must be zero,
-// so every byte string has exactly one accepted encoding.
-bool base64url_decode(std::string_view text, std::string& out) {
-  if (text.size() % 4 == 1) return false;
-  out.clear();
-  uint32_t bits = 0;
-  int bit_count = 0;
-  for (char c : text) {
-    const size_t value = kBase64UrlAlphabet.find(c);
-    if (value == std::string_view::npos) return false;
-    bits = (bits << 6) | static_cast<uint32_t>(value);
-    bit_count += 6;
-    if (bit_count >= 8) {
-      bit_count -= 8;
-      out.push_back(static_cast<char>((bits >> bit_count) & 0xFF));
-    }
-  }
-  return (bits & ((1u << bit_count) - 1)) == 0;
-}
 
 // Empty when OpenSSL fails, which no signature can match.
 std::string hmac_sha256(std::string_view key, std::string_view data) {
@@ -155,6 +118,7 @@ Error key_error(const std::string& problem) {
 
 // Reads DIR/dev-signing.key: 64 hex digits, optionally followed by a newline.
 Result<std::string> read_key_file(const std::filesystem::path& path) {
+  if (auto st = check_private_key_file(path.string()); !st) return key_error(st.error().message);
   std::ifstream in(path, std::ios::binary);
   if (!in.is_open())
     return key_error("Could not read the development signing key " + path.string() +

@@ -606,6 +606,27 @@ Value to_json(Val&& v, const EvalContext& ctx, Alloc& alloc) {
   return Value();
 }
 
+// Two HL7 date/times cut to the coarser precision of the two (an offset kept, a fraction dropped):
+// a discharge at 201302111000 is not before an admission at 20130211100052 — the same minute.
+void same_precision(std::string& a, std::string& b) {
+  auto digits = [](const std::string& s) {
+    size_t n = 0;
+    while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n;
+    return n;
+  };
+  auto cut = [](std::string& s, size_t from, size_t to) {
+    size_t rest = from;
+    if (rest < s.size() && s[rest] == '.') {
+      ++rest;
+      while (rest < s.size() && std::isdigit(static_cast<unsigned char>(s[rest]))) ++rest;
+    }
+    s = s.substr(0, to) + s.substr(rest);
+  };
+  const size_t da = digits(a), db = digits(b);
+  if (da > db) cut(a, da, db);
+  else if (db > da) cut(b, db, da);
+}
+
 bool eval_cond(const Condition& c, EvalContext& ctx, Alloc& alloc) {
   switch (c.op) {
     case Condition::Op::All:
@@ -631,9 +652,12 @@ bool eval_cond(const Condition& c, EvalContext& ctx, Alloc& alloc) {
       return std::find(c.values.begin(), c.values.end(), s) == c.values.end();
     }
     case Condition::Op::Before: {
-      auto a = fhir::hl7_to_epoch_ms(text_of(v, ctx));
-      auto b = fhir::hl7_to_epoch_ms(text_of(eval_expr(c.other, ctx, alloc), ctx));
-      return a && b && *a < *b;
+      std::string a = text_of(v, ctx);
+      std::string b = text_of(eval_expr(c.other, ctx, alloc), ctx);
+      same_precision(a, b);
+      auto am = fhir::hl7_to_epoch_ms(a);
+      auto bm = fhir::hl7_to_epoch_ms(b);
+      return am && bm && *am < *bm;
     }
     default:
       return false;

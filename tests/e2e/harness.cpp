@@ -20,6 +20,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace cc::test {
 
@@ -35,12 +36,13 @@ TempDir::~TempDir() {
 
 std::string carerecord_binary() { return std::string(CC_BINARY_DIR) + "/engine/app/carerecord"; }
 
-EngineProcess::EngineProcess(const std::string& data_dir, std::vector<std::string> extra) {
+EngineProcess::EngineProcess(const std::string& data_dir, std::vector<std::string> extra, bool dev) {
   stderr_path_ = data_dir + ".stderr";
   int out[2];
   if (pipe(out) != 0) throw std::runtime_error("pipe failed");
-  std::vector<std::string> args{carerecord_binary(), "serve", "--dev", "--data-dir", data_dir, "--mllp-port", "0",
+  std::vector<std::string> args{carerecord_binary(), "serve", "--data-dir", data_dir, "--mllp-port", "0",
                                 "--http-port", "0"};
+  if (dev) args.insert(args.begin() + 2, "--dev");
   args.insert(args.end(), extra.begin(), extra.end());
   pid_ = fork();
   if (pid_ == 0) {
@@ -72,6 +74,14 @@ EngineProcess::EngineProcess(const std::string& data_dir, std::vector<std::strin
       auto colon = line.rfind(':');
       if (line.rfind("mllp listening on ", 0) == 0) mllp_port_ = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
       if (line.rfind("http listening on ", 0) == 0) http_port_ = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+      if (line.rfind("mllps listening on ", 0) == 0) {
+        mllp_port_ = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+        tls_ = true;
+      }
+      if (line.rfind("https listening on ", 0) == 0) {
+        http_port_ = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+        tls_ = true;
+      }
     }
   }
   close(out[0]);
@@ -107,6 +117,47 @@ std::string EngineProcess::stderr_text() const {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+RunResult run_serve_expecting_exit(const std::vector<std::string>& args, int timeout_s) {
+  TempDir scratch;
+  std::string err_path = scratch.path + "/stderr";
+  std::vector<std::string> argv_s{carerecord_binary(), "serve"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(err, 2);
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  RunResult r;
+  int st = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  for (;;) {
+    pid_t w = waitpid(pid, &st, WNOHANG);
+    if (w == pid) {
+      r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      r.status = -2;  // still running: it did not refuse
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::ifstream in(err_path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  return r;
 }
 
 std::string run_carerecord(const std::vector<std::string>& args) {
@@ -215,7 +266,9 @@ HttpResult http_request(uint16_t port, const std::string& method, const std::str
   http::read(stream, buffer, res);
   boost::beast::error_code ec;
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  return HttpResult{static_cast<int>(res.result_int()), res.body(), std::string(res[http::field::content_type])};
+  HttpResult r{static_cast<int>(res.result_int()), res.body(), std::string(res[http::field::content_type]), {}};
+  for (auto& f : res) r.headers += std::string(f.name_string()) + ": " + std::string(f.value()) + "\r\n";
+  return r;
 }
 
 std::string hl7_field(const std::string& message, const std::string& seg, int field) {

@@ -18,13 +18,15 @@ struct TempDir {
 
 class EngineProcess {
  public:
-  // Starts `carerecord serve --dev --data-dir DIR --mllp-port 0 --http-port 0 [extra...]` and waits
-  // for both listening lines. Throws std::runtime_error (with the engine's stderr) if it does not start.
-  EngineProcess(const std::string& data_dir, std::vector<std::string> extra = {});
+  // Starts `carerecord serve --dev --data-dir DIR --mllp-port 0 --http-port 0 [extra...]` (without
+  // --dev when `dev` is false) and waits for both listening lines (plain or TLS). Throws
+  // std::runtime_error (with the engine's stderr) if it does not start.
+  EngineProcess(const std::string& data_dir, std::vector<std::string> extra = {}, bool dev = true);
   ~EngineProcess();
   uint16_t mllp_port() const { return mllp_port_; }
   uint16_t http_port() const { return http_port_; }
   pid_t pid() const { return pid_; }
+  bool tls() const { return tls_; }  // the listening lines said mllps / https
   // SIGKILL, no goodbyes.
   void kill_hard();
   // SIGTERM and wait; returns the exit status (or -1).
@@ -34,6 +36,7 @@ class EngineProcess {
  private:
   pid_t pid_ = -1;
   uint16_t mllp_port_ = 0, http_port_ = 0;
+  bool tls_ = false;
   std::string stderr_path_;
 };
 
@@ -63,7 +66,16 @@ struct HttpResult {
   int status = 0;
   std::string body;
   std::string content_type;
+  std::string headers;  // the raw header block (where the client reads it)
 };
+
+// Runs `carerecord serve` with these arguments (no listening expected) and returns its exit status
+// and stderr: for start-up refusals.
+struct RunResult {
+  int status = -1;
+  std::string err;
+};
+RunResult run_serve_expecting_exit(const std::vector<std::string>& args, int timeout_s = 30);
 HttpResult http_get(uint16_t port, const std::string& target, const std::string& token);
 // Any method, e.g. http_request(port, "POST", "/admin/mappings/reload", token).
 HttpResult http_request(uint16_t port, const std::string& method, const std::string& target, const std::string& token,

@@ -20,6 +20,16 @@ using cc::governance::Reader;
 using cc::governance::sign_dev_token;
 using cc::governance::verify_dev_token;
 
+std::string to_hex_for_test(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+
 const std::string kKey = "0123456789abcdef0123456789abcdef";
 constexpr int64_t kNow = 1795332836;  // 2026-11-22T07:33:56Z
 constexpr const char* kMinimalClaims =
@@ -251,10 +261,23 @@ TEST_F(DevKeyFile, RacingCallersAgreeOnOneKey) {
 TEST_F(DevKeyFile, CorruptKeyFileIsReported) {
   std::filesystem::create_directories(dir_);
   std::ofstream(dir_ / "dev-signing.key") << "not a key\n";
+  std::filesystem::permissions(dir_ / "dev-signing.key", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   auto loaded = load_or_create_dev_key(dir_.string());
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.error().code, "token-key");
   EXPECT_NE(loaded.error().message.find("delete it"), std::string::npos);
+}
+
+TEST_F(DevKeyFile, GroupOrWorldReadableKeyIsRefused) {
+  auto made = load_or_create_dev_key(dir_.string());
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  std::filesystem::permissions(dir_ / "dev-signing.key", std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  auto loaded = load_or_create_dev_key(dir_.string());
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error().code, "token-key");
+  EXPECT_NE(loaded.error().message.find("chmod 600"), std::string::npos) << loaded.error().message;
+  EXPECT_EQ(loaded.error().message.find(to_hex_for_test(*made)), std::string::npos) << "no key material in the message";
 }
 
 TEST_F(DevKeyFile, UncreatableDirectoryIsReported) {
