@@ -59,10 +59,24 @@ std::vector<std::string> reload_mappings(mapping::MappingRegistry& mappings) {
   return lines;
 }
 
-std::string unmapped_codes_json(const std::vector<store::UnmappedCodeRow>& rows, const mapping::MappingSet& set) {
+std::string unmapped_codes_json(const std::vector<store::UnmappedCodeRow>& rows,
+                                const std::vector<store::RecordStore::UnmappedMessages>& messages,
+                                const mapping::MappingSet& set) {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   w.StartObject();
+  // Messages kept with no mapping at all, by type and feed.
+  w.Key("messages");
+  w.StartArray();
+  for (auto& m : messages) {
+    w.StartObject();
+    w.Key("reason"); w.String(m.reason.c_str());
+    w.Key("messages"); w.Int64(m.messages);
+    w.Key("first_inbox_id"); w.Int64(m.first_inbox_id);
+    w.Key("last_inbox_id"); w.Int64(m.last_inbox_id);
+    w.EndObject();
+  }
+  w.EndArray();
   w.Key("items");
   w.StartArray();
   for (auto& r : rows) {
@@ -289,7 +303,9 @@ int serve(Config config) {
            ",\"unmapped\":" + std::to_string(r->unmapped) + ",\"failed\":" + std::to_string(r->failed) + "}");
     });
   };
-  admin.unmapped_codes = [&] { return unmapped_codes_json((*record)->unmapped_codes(10000), *mappings.current()); };
+  admin.unmapped_codes = [&] {
+    return unmapped_codes_json((*record)->unmapped_codes(10000), (*record)->unmapped_messages(1000), *mappings.current());
+  };
   api::ApiOptions api_options;
   api_options.tokens = &tokens;
   api_options.requests_per_minute_per_user = config.limits.requests_per_minute_per_user;

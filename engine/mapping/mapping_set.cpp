@@ -332,8 +332,8 @@ Result<MappingOutput> MappingSet::map(const hl7v2::Message& msg, const FeedConte
   const std::string trigger = program::trigger_event(msg);
   const program::Compiled* m = impl_->find(type, trigger);
   if (!m) {
-    return make_error("unmapped", "No mapping takes " + type + "^" + trigger +
-                                      " messages; the message is kept in the inbox and can be mapped by "
+    return make_error("unmapped", "No mapping takes " + type + "^" + trigger + " messages (feed " + feed.feed +
+                                      "); the message is kept in the inbox and can be mapped by "
                                       "`carerecord remap` once a mapping file for it is added.");
   }
   Assessment assessment = assess(msg, feed);

@@ -131,6 +131,13 @@ class RecordStore {
   virtual std::vector<WorklistEntry> worklist(bool open_only, int64_t limit) = 0;
   // Codes without a mapping, most recently seen first.
   virtual std::vector<UnmappedCodeRow> unmapped_codes(int64_t limit) = 0;
+  // Messages kept in the inbox with no mapping, by reason (which names the message type and feed).
+  struct UnmappedMessages {
+    std::string reason;
+    int64_t messages = 0;
+    int64_t first_inbox_id = 0, last_inbox_id = 0;
+  };
+  virtual std::vector<UnmappedMessages> unmapped_messages(int64_t limit) = 0;
 };
 
 }  // namespace cc::store

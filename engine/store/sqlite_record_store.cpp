@@ -257,12 +257,16 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
     up.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms).bind(5, w.patient_id);
     up.run();
   }
-  // Most versions carry the same identifiers as the one before: leave the index alone then.
+  // Most versions carry the same identifiers as the one before: leave the index alone then. A new
+  // resource has none indexed yet (most results carry none at all).
   std::vector<std::pair<std::string, std::string>> indexed;
-  auto& old = db.prepare("SELECT system, value FROM identifier_index WHERE type=?1 AND id=?2");
-  old.bind(1, w.type).bind(2, w.id);
-  while (old.step()) indexed.emplace_back(std::string(old.text(0)), std::string(old.text(1)));
-  old.reset();
+  if (!exists && w.identifiers.empty()) return;
+  if (exists) {
+    auto& old = db.prepare("SELECT system, value FROM identifier_index WHERE type=?1 AND id=?2");
+    old.bind(1, w.type).bind(2, w.id);
+    while (old.step()) indexed.emplace_back(std::string(old.text(0)), std::string(old.text(1)));
+    old.reset();
+  }
   auto wanted = w.identifiers;
   std::sort(indexed.begin(), indexed.end());
   std::sort(wanted.begin(), wanted.end());
@@ -451,6 +455,18 @@ std::vector<WorklistEntry> SqliteRecordStore::worklist(bool open_only, int64_t l
     out.push_back(WorklistEntry{st.int64(0), std::string(st.text(1)), std::string(st.text(2)), st.int64(3),
                                 std::string(st.text(4)), std::string(st.text(5)), st.int64(6), st.int64(7)});
   }
+  st.reset();
+  return out;
+}
+
+std::vector<RecordStore::UnmappedMessages> SqliteRecordStore::unmapped_messages(int64_t limit) {
+  auto db = lease();
+  std::vector<UnmappedMessages> out;
+  auto& st = db->prepare(
+      "SELECT detail, count(*), min(inbox_id), max(inbox_id) FROM mapping_outcome WHERE outcome='unmapped' "
+      "GROUP BY detail ORDER BY max(inbox_id) DESC LIMIT ?1");
+  st.bind(1, limit);
+  while (st.step()) out.push_back(UnmappedMessages{std::string(st.text(0)), st.int64(1), st.int64(2), st.int64(3)});
   st.reset();
   return out;
 }

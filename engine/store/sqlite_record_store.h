@@ -21,6 +21,7 @@ class SqliteRecordStore : public RecordStore {
   Status apply(std::vector<MappedBatchItem>& batch) override;
   Status apply_remap(std::vector<MappedBatchItem>& batch) override;
   std::vector<UnmappedCodeRow> unmapped_codes(int64_t limit) override;
+  std::vector<UnmappedMessages> unmapped_messages(int64_t limit) override;
   int64_t mapping_cursor() override;
   std::optional<StoredResource> read(const std::string& type, const std::string& id) override;
   std::optional<StoredResource> read_version(const std::string& type, const std::string& id,

@@ -508,6 +508,10 @@ TEST_F(RecordTest, UnmappedMessageTypeIsKeptAcknowledgedAndCounted) {
   });
   EXPECT_NE(metrics.body.find("carerecord_messages_unmapped_total 1"), std::string::npos) << metrics.body;
   EXPECT_NE(metrics.body.find("carerecord_inbox_messages 1"), std::string::npos) << metrics.body;
+  // ... and reported to the integration team by type, not only counted.
+  auto report = http_get(engine->http_port(), "/admin/unmapped-codes", admin);
+  EXPECT_EQ(report.status, 200);
+  EXPECT_NE(report.body.find("No mapping takes DFT^P03 messages (feed dev-adt)"), std::string::npos) << report.body;
 }
 
 TEST_F(RecordTest, EveryVersionCarriesItsSourceAndReceivedTime) {
