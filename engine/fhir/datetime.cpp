@@ -166,16 +166,30 @@ Result<std::string> hl7_to_fhir_datetime(std::string_view hl7) {
   auto parsed = parse_hl7(hl7);
   if (!parsed) return parsed.error();
   const Hl7DateTime& v = *parsed;
-  char text[40];
-  if (!v.has_time()) {
-    if (v.date_digits == 4) std::snprintf(text, sizeof text, "%04d", v.year);
-    else if (v.date_digits == 6) std::snprintf(text, sizeof text, "%04d-%02d", v.year, v.month);
-    else std::snprintf(text, sizeof text, "%04d-%02d-%02d", v.year, v.month, v.day);
-    return std::string(text);
+  // Written digit by digit: every date in every message passes through here.
+  std::string out;
+  out.reserve(32);
+  auto digits = [&out](int value, int width) {
+    char buf[8];
+    for (int i = width - 1; i >= 0; --i, value /= 10) buf[i] = static_cast<char>('0' + value % 10);
+    out.append(buf, static_cast<size_t>(width));
+  };
+  digits(v.year, 4);
+  if (v.date_digits >= 6) {
+    out += '-';
+    digits(v.month, 2);
   }
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d", v.year, v.month, v.day, v.hour,
-                v.minute, v.second);
-  std::string out = text;
+  if (v.date_digits >= 8) {
+    out += '-';
+    digits(v.day, 2);
+  }
+  if (!v.has_time()) return out;
+  out += 'T';
+  digits(v.hour, 2);
+  out += ':';
+  digits(v.minute, 2);
+  out += ':';
+  digits(v.second, 2);
   if (!v.fraction.empty()) out += "." + v.fraction;
   if (v.has_offset) out += v.offset_text;
   else out += offset_minutes(v) == 60 ? "+01:00" : "+00:00";

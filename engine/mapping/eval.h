@@ -2,6 +2,7 @@
 // transforms' registry (transforms.cpp).
 #pragma once
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/mapping/program.h"
@@ -33,6 +34,8 @@ struct EvalContext {
 // null "" as empty; JSON strings and numbers as written.
 std::string text_of(const Val& v, const EvalContext& ctx);
 bool has_value(const Val& v, const EvalContext& ctx);
+// The same text without a copy where it can: a view into the message, the value, or `scratch`.
+std::string_view text_view(const Val& v, const EvalContext& ctx, std::string& scratch);
 
 struct TransformInfo {
   TransformFn fn = nullptr;

@@ -598,9 +598,10 @@ Value to_json(Val&& v, const EvalContext& ctx, Alloc& alloc) {
     case Val::Json: return std::move(v.json);
     case Val::Text: return Value(v.text.c_str(), static_cast<rapidjson::SizeType>(v.text.size()), alloc);
     case Val::Loc: {
-      std::string s = text_of(v, ctx);
+      std::string scratch;
+      std::string_view s = text_view(v, ctx, scratch);
       if (s.empty()) return Value();
-      return Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), alloc);
+      return Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), alloc);
     }
   }
   return Value();
@@ -644,11 +645,13 @@ bool eval_cond(const Condition& c, EvalContext& ctx, Alloc& alloc) {
     case Condition::Op::Absent: return !has_value(v, ctx);
     case Condition::Op::Equals:
     case Condition::Op::In: {
-      std::string s = text_of(v, ctx);
+      std::string scratch;
+      std::string_view s = text_view(v, ctx, scratch);
       return std::find(c.values.begin(), c.values.end(), s) != c.values.end();
     }
     case Condition::Op::NotIn: {
-      std::string s = text_of(v, ctx);
+      std::string scratch;
+      std::string_view s = text_view(v, ctx, scratch);
       return std::find(c.values.begin(), c.values.end(), s) == c.values.end();
     }
     case Condition::Op::Before: {
@@ -751,9 +754,10 @@ Value eval_one(const Node& n, EvalContext& ctx, Alloc& alloc) {
       return to_json(eval_expr(n.expr, ctx, alloc), ctx, alloc);
     case Node::Kind::Interpolation: {
       std::string s = n.pieces[0];
+      std::string scratch;
       for (size_t i = 0; i < n.exprs.size(); ++i) {
         Val v = eval_expr(n.exprs[i], ctx, alloc);
-        std::string part = text_of(v, ctx);
+        std::string_view part = text_view(v, ctx, scratch);
         // A sentence or reference missing a part is absent (an explicit '' literal may be empty).
         if (part.empty() && v.kind != Val::Text) return Value();
         s += part;
@@ -938,13 +942,53 @@ void map_resource(const ResourceSpec& spec, EvalContext& ctx, int64_t event_time
 
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+// The text of a place as text() reads it (decoded, control characters as spaces, trimmed, the HL7
+// null as empty), without a copy when its raw bytes need no decoding — the usual case; otherwise
+// decoded into `scratch`.
+std::string_view place_text(const Ref& r, const EvalContext& ctx, std::string& scratch) {
+  const int comp = r.comp ? r.comp : 1;
+  const int sub = r.sub ? r.sub : 1;
+  if (!(r.seg == 0 && r.field <= 2) && ctx.msg.charset() != hl7v2::Charset::Latin1) {
+    std::string_view raw = ctx.msg.raw_at(r.seg, r.field, r.rep, comp, sub);
+    const char esc = ctx.msg.delimiters().escape;
+    const bool plain = std::none_of(raw.begin(), raw.end(), [esc](char c) {
+      return c == esc || static_cast<unsigned char>(c) < 0x20;
+    });
+    if (plain) {
+      while (!raw.empty() && raw.front() == ' ') raw.remove_prefix(1);
+      while (!raw.empty() && raw.back() == ' ') raw.remove_suffix(1);
+      return raw == "\"\"" ? std::string_view() : raw;
+    }
+  }
+  scratch = text(ctx.msg, r.seg, r.field, r.rep, comp, sub);
+  return scratch;
+}
+}  // namespace
+
+std::string_view text_view(const Val& v, const EvalContext& ctx, std::string& scratch) {
+  switch (v.kind) {
+    case Val::None: return {};
+    case Val::Text: return v.text;
+    case Val::Loc: return v.ref.field == 0 ? std::string_view() : place_text(v.ref, ctx, scratch);
+    case Val::Json:
+      if (v.json.IsString()) return std::string_view(v.json.GetString(), v.json.GetStringLength());
+      scratch = text_of(v, ctx);
+      return scratch;
+  }
+  return {};
+}
+
 std::string text_of(const Val& v, const EvalContext& ctx) {
   switch (v.kind) {
     case Val::None: return {};
     case Val::Text: return v.text;
-    case Val::Loc:
+    case Val::Loc: {
       if (v.ref.field == 0) return {};
-      return text(ctx.msg, v.ref.seg, v.ref.field, v.ref.rep, v.ref.comp ? v.ref.comp : 1, v.ref.sub ? v.ref.sub : 1);
+      std::string scratch;
+      std::string_view t = place_text(v.ref, ctx, scratch);
+      return t.data() == scratch.data() ? std::move(scratch) : std::string(t);
+    }
     case Val::Json:
       if (v.json.IsString()) return std::string(v.json.GetString(), v.json.GetStringLength());
       if (v.json.IsInt64()) return std::to_string(v.json.GetInt64());
