@@ -1,6 +1,7 @@
 // Internal to the mapping interpreter: the state a compiled mapping runs with, and the named
 // transforms' registry (transforms.cpp).
 #pragma once
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,7 @@ struct EvalContext {
   std::vector<Scope> scopes;
   std::vector<Val> lets;
   std::string where, value, problem;  // in a check's message
+  const RowInput* row = nullptr;      // a row mapping's row (the message is then an empty one)
 };
 
 // The text of a value: a place in the message reads as its (first) component, trimmed, the HL7
@@ -36,6 +38,10 @@ std::string text_of(const Val& v, const EvalContext& ctx);
 bool has_value(const Val& v, const EvalContext& ctx);
 // The same text without a copy where it can: a view into the message, the value, or `scratch`.
 std::string_view text_view(const Val& v, const EvalContext& ctx, std::string& scratch);
+
+// A date or date/time written in `format` (YYYY, MM, DD, hh, mm, ss; any other character as
+// itself, e.g. "DD/MM/YYYY hh:mm") as an HL7 DTM ("202403161430"); nullopt when it does not match.
+std::optional<std::string> hl7_from_format(std::string_view text, std::string_view format);
 
 struct TransformInfo {
   TransformFn fn = nullptr;

@@ -232,6 +232,7 @@ struct MappingSet::Impl {
   std::map<std::string, CodeTable> tables;
   std::vector<std::unique_ptr<program::Compiled>> mappings;
   std::map<std::string, const program::Compiled*> by_message;  // "ORU^R01", "ORU^*"
+  std::map<std::string, const program::Compiled*> rows_by_name;
 
   const program::Compiled* find(std::string_view type, std::string_view event) const {
     std::string key(type);
@@ -280,6 +281,15 @@ std::shared_ptr<const MappingSet> MappingSet::load(const std::string& dir, std::
     try {
       auto compiled = program::compile(file.doc, impl.tables);
       compiled->file = name;
+      if (compiled->rows) {
+        if (impl.rows_by_name.count(compiled->name)) {
+          problems.push_back({name, file.line_of("/name"), "another row mapping is already named \"" + compiled->name + "\""});
+          continue;
+        }
+        impl.rows_by_name[compiled->name] = compiled.get();
+        impl.mappings.push_back(std::move(compiled));
+        continue;
+      }
       bool clash = false;
       for (const auto& m : compiled->messages) {
         std::vector<std::string> keys;
@@ -348,10 +358,37 @@ Result<MappingOutput> MappingSet::map(const hl7v2::Message& msg, const FeedConte
   return out;
 }
 
+bool MappingSet::has_row_mapping(const std::string& name) const { return impl_->rows_by_name.count(name) > 0; }
+
+std::vector<std::string> MappingSet::row_columns(const std::string& name, std::vector<bool>* required) const {
+  auto it = impl_->rows_by_name.find(name);
+  if (it == impl_->rows_by_name.end()) return {};
+  if (required) *required = it->second->required_columns;
+  return it->second->columns;
+}
+
+Result<MappingOutput> MappingSet::map_row(const std::string& name, const RowInput& row, const FeedContext& feed) const {
+  auto it = impl_->rows_by_name.find(name);
+  if (it == impl_->rows_by_name.end())
+    return make_error("no-row-mapping", "No row mapping is named \"" + name + "\"; check the feed's \"mapping\".");
+  const program::Compiled& m = *it->second;
+  MappingOutput out;
+  out.mapping = m.name;
+  auto patient = program::row_patient(m, row, feed, out.issues);
+  if (!patient) {
+    std::string why;
+    for (auto& i : out.issues) why += (why.empty() ? "" : " ") + i.message;
+    return make_error("no-patient", why);
+  }
+  program::run_row(m, row, feed, *patient, out);
+  return out;
+}
+
 std::vector<MappingSet::FileSummary> MappingSet::files() const {
   std::vector<FileSummary> out;
   for (const auto& m : impl_->mappings) {
     FileSummary s{m->file, m->name, {}, m->resources.size()};
+    if (m->rows) s.messages.push_back("rows of an extract (" + std::to_string(m->columns.size()) + " columns)");
     for (const auto& match : m->messages) {
       if (match.events.empty()) s.messages.push_back(match.type + "^*");
       for (const auto& e : match.events) s.messages.push_back(match.type + "^" + e);

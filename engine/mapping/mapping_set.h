@@ -41,6 +41,16 @@ class MappingSet {
   // could be mapped (the message then stays in the inbox with the error as its status).
   Result<MappingOutput> map(const hl7v2::Message& msg, const FeedContext& feed) const;
 
+  // Row mappings (extract feeds name theirs in their configuration).
+  bool has_row_mapping(const std::string& name) const;
+  // The columns a row mapping reads, in the order RowInput::values takes them; `required` (when
+  // given) says which the file must have. Empty when there is no such row mapping.
+  std::vector<std::string> row_columns(const std::string& name, std::vector<bool>* required = nullptr) const;
+  // Maps one row. Error "no-row-mapping" when there is none of that name, "no-patient" when the
+  // row names no usable patient (the row's issues say why: out.issues is not returned then, so the
+  // error message carries them).
+  Result<MappingOutput> map_row(const std::string& name, const RowInput& row, const FeedContext& feed) const;
+
   struct FileSummary {
     std::string file;
     std::string name;

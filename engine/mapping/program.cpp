@@ -125,6 +125,7 @@ Path parse_path(const std::string& text, const std::string& ptr) {
 
 struct Compiler {
   const std::map<std::string, CodeTable>& tables;
+  const std::vector<std::string>* columns = nullptr;  // a row mapping's declared columns
   const rapidjson::Value* defs = nullptr;
   std::map<std::string, int> lets;
   int slots = 0;
@@ -138,6 +139,15 @@ struct Compiler {
       if (s.size() < 2 || s.back() != '\'') fail(ptr, "unclosed quote in " + s);
       op.kind = Operand::Kind::Literal;
       op.literal = s.substr(1, s.size() - 2);
+      return op;
+    }
+    if (s.front() == '@') {
+      if (!columns) fail(ptr, s + " reads a column of an extract; only a row mapping (one with \"columns\") has columns");
+      auto it = std::find(columns->begin(), columns->end(), s.substr(1));
+      if (it == columns->end()) fail(ptr, "column " + s + " is not declared in \"columns\"");
+      op.kind = Operand::Kind::Column;
+      op.column = static_cast<int>(it - columns->begin());
+      op.path.text = s.substr(1);  // the column's name, for issue locations
       return op;
     }
     if (s.front() == '$') {
@@ -168,6 +178,7 @@ struct Compiler {
       fail(ptr, "unknown variable " + s + " (built in: " + known +
                     "; a resource's \"let\" names are usable after they are defined)");
     }
+    if (columns) fail(ptr, "\"" + s + "\": a row mapping reads columns (@name), not HL7 fields");
     op.kind = Operand::Kind::PathRef;
     op.path = parse_path(s, ptr);
     return op;
@@ -421,7 +432,17 @@ struct Compiler {
   std::optional<Path> where_path(const Value& v, const char* key, const std::string& ptr) {
     if (!v.HasMember(key)) return std::nullopt;
     if (!v[key].IsString()) fail(ptr + "/" + key, "a field path");
+    if (columns) return std::nullopt;  // a row mapping's "where" names a column: where_column
     return parse_path(v[key].GetString(), ptr + "/" + key);
+  }
+
+  std::string where_column(const Value& v, const char* key, const std::string& ptr) {
+    if (!columns || !v.HasMember(key) || !v[key].IsString()) return {};
+    std::string s = v[key].GetString();
+    if (s.empty() || s.front() != '@' ||
+        std::find(columns->begin(), columns->end(), s.substr(1)) == columns->end())
+      fail(ptr + "/" + key, std::string("in a row mapping \"") + key + "\" names a declared column, e.g. \"@nhs_number\"");
+    return s.substr(1);
   }
 
   IssueSpec issue(const Value& v, const std::string& ptr) {
@@ -431,6 +452,7 @@ struct Compiler {
     s.error = v.HasMember("error") && v["error"].IsBool() && v["error"].GetBool();
     if (v.HasMember("code") && v["code"].IsInt()) s.code = v["code"].GetInt();
     s.where = where_path(v, "where", ptr);
+    s.where_column = where_column(v, "where", ptr);
     s.message = node(v["message"], ptr + "/message");
     return s;
   }
@@ -568,6 +590,18 @@ Val operand_val(const Operand& op, EvalContext& ctx, Alloc& alloc) {
     }
     case Operand::Kind::BuiltinVar: return builtin(op.builtin, ctx, alloc);
     case Operand::Kind::LetVar: return copy_val(ctx.lets[op.slot], alloc);
+    case Operand::Kind::Column: {
+      Val v;
+      if (!ctx.row || op.column < 0 || static_cast<size_t>(op.column) >= ctx.row->values.size()) return v;
+      std::string_view s = ctx.row->values[static_cast<size_t>(op.column)];
+      while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+      while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+      if (s.empty()) return v;
+      v.kind = Val::Text;
+      v.text = std::string(s);
+      v.source = &op.path.text;  // the column's name (set at compile time)
+      return v;
+    }
     case Operand::Kind::PathRef: {
       Val v;
       if (auto r = resolve(op.path, ctx)) {
@@ -878,6 +912,7 @@ void add_issue(const IssueSpec& spec, EvalContext& ctx, Alloc& alloc, std::vecto
   issue.hl7_code = spec.code;
   issue.message = node_text(spec.message, ctx, alloc);
   if (spec.where) issue.where = location_of(*spec.where, ctx);
+  issue.column = spec.where_column;
   issues.push_back(std::move(issue));
 }
 
@@ -1048,8 +1083,34 @@ std::unique_ptr<Compiled> compile(const rapidjson::Value& doc, const std::map<st
   if (doc.HasMember("defs")) c.defs = &doc["defs"];
   out->name = doc.HasMember("name") && doc["name"].IsString() ? doc["name"].GetString() : "";
   if (doc.HasMember("description") && doc["description"].IsString()) out->description = doc["description"].GetString();
-  if (!doc.HasMember("messages") || !doc["messages"].IsArray()) fail("/messages", "which message types the mapping applies to");
-  for (rapidjson::SizeType i = 0; i < doc["messages"].Size(); ++i) {
+  if (doc.HasMember("columns")) {
+    // A row mapping: an extract feed names it; its expressions read the declared columns.
+    out->rows = true;
+    const Value& cols = doc["columns"];
+    for (rapidjson::SizeType i = 0; i < cols.Size(); ++i) {
+      const Value& col = cols[i];
+      std::string name = col.IsString() ? col.GetString() : col["name"].GetString();
+      bool required = col.IsObject() && col.HasMember("required") && col["required"].GetBool();
+      if (std::find(out->columns.begin(), out->columns.end(), name) != out->columns.end())
+        fail("/columns/" + std::to_string(i), "column \"" + name + "\" is declared twice");
+      out->columns.push_back(std::move(name));
+      out->required_columns.push_back(required);
+    }
+    c.columns = &out->columns;
+    if (doc.HasMember("messages")) fail("/messages", "a row mapping (with \"columns\") takes no \"messages\"");
+    if (!doc.HasMember("patient") || !doc["patient"].IsObject())
+      fail("/patient", "a row mapping says which columns name the patient: {\"nhs_number\": \"@nhs_number\", \"local_id\": \"@person_id\", \"authority\": \"...\"}");
+    const Value& pat = doc["patient"];
+    if (pat.HasMember("nhs_number")) out->row_patient.nhs_number = c.expr(pat["nhs_number"].GetString(), "/patient/nhs_number");
+    if (pat.HasMember("local_id")) out->row_patient.local_id = c.expr(pat["local_id"].GetString(), "/patient/local_id");
+    if (pat.HasMember("authority")) out->row_patient.authority = pat["authority"].GetString();
+    if (pat.HasMember("id_type")) out->row_patient.id_type = pat["id_type"].GetString();
+    if (out->row_patient.nhs_number.alternatives.empty() && out->row_patient.local_id.alternatives.empty())
+      fail("/patient", "name the NHS number column, the local person id column, or both");
+  } else if (!doc.HasMember("messages") || !doc["messages"].IsArray()) {
+    fail("/messages", "which message types the mapping applies to (or \"columns\" for an extract's rows)");
+  }
+  for (rapidjson::SizeType i = 0; out->rows == false && i < doc["messages"].Size(); ++i) {
     const Value& m = doc["messages"][i];
     MessageMatch match;
     if (!m.IsObject() || !m.HasMember("type") || !m["type"].IsString())
@@ -1075,10 +1136,13 @@ std::unique_ptr<Compiled> compile(const rapidjson::Value& doc, const std::map<st
       check.value = c.expr(v["value"].GetString(), ptr + "/value");
       check.required = v.HasMember("required") && v["required"].GetBool();
       check.datetime = v.HasMember("datetime") && v["datetime"].GetBool();
-      if (!check.required && !check.datetime) fail(ptr, "a check says \"required\", \"datetime\" or both");
+      if (v.HasMember("date_format")) check.date_format = v["date_format"].GetString();
+      if (!check.required && !check.datetime && check.date_format.empty())
+        fail(ptr, "a check says \"required\", \"datetime\", \"date_format\" or a combination");
       if (v.HasMember("error")) check.error = v["error"].GetBool();
       if (v.HasMember("code")) check.code = v["code"].GetInt();
       check.where = c.where_path(v, "where", ptr);
+      check.where_column = c.where_column(v, "where", ptr);
       check.message = c.node(v["message"], ptr + "/message");
       out->checks.push_back(std::move(check));
     }
@@ -1140,16 +1204,28 @@ void run_check(const Check& check, EvalContext& ctx, Alloc& alloc, std::vector<I
   Val v = eval_expr(check.value, ctx, alloc);
   const bool present = has_value(v, ctx);
   std::optional<Path> where = check.where;
+  std::string column = check.where_column;
   if (present && v.kind == Val::Loc) {
     for (const Operand& op : check.value.alternatives)
       if (op.kind == Operand::Kind::PathRef && &op.path.text == v.source) where = op.path;
   }
-  ctx.where = where ? std::string(where->seg.data(), 3) + "-" + std::to_string(where->field) : "";
+  if (present && v.source) {
+    for (const Operand& op : check.value.alternatives)
+      if (op.kind == Operand::Kind::Column && &op.path.text == v.source) column = op.path.text;
+  }
+  ctx.where = where ? std::string(where->seg.data(), 3) + "-" + std::to_string(where->field) : column;
   ctx.value = present ? text_of(v, ctx) : "";
   ctx.problem.clear();
   bool raise = false;
   if (!present) {
     raise = check.required;
+  } else if (!check.date_format.empty()) {
+    auto hl7 = hl7_from_format(ctx.value, check.date_format);
+    auto readable = hl7 ? fhir::hl7_to_fhir_datetime(*hl7) : Result<std::string>(make_error("format", ""));
+    if (!readable) {
+      raise = true;
+      ctx.problem = "\"" + ctx.value + "\" is not a date written " + check.date_format;
+    }
   } else if (check.datetime) {
     auto readable = fhir::hl7_to_fhir_datetime(ctx.value);
     if (!readable) {
@@ -1163,6 +1239,7 @@ void run_check(const Check& check, EvalContext& ctx, Alloc& alloc, std::vector<I
   issue.hl7_code = check.code;
   issue.message = node_text(check.message, ctx, alloc);
   if (where) issue.where = location_of(*where, ctx);
+  issue.column = column;
   issues.push_back(std::move(issue));
 }
 
@@ -1226,6 +1303,96 @@ void run(const Compiled& mapping, const hl7v2::Message& msg, const FeedContext& 
       out.identity_events.push_back(std::move(e));
     });
   }
+}
+
+namespace {
+// An empty message for a row mapping's context: its expressions read columns, never segments.
+const hl7v2::Message& no_message() {
+  static const hl7v2::Message empty = std::move(hl7v2::Message::parse("MSH|^~\\&|CC|CC|CC|CC|20240101000000||ROW^ROW|ROW|P|2.5\r").value());
+  return empty;
+}
+
+std::string problem_with(const Error& error) {
+  if (error.code == "nhs-number-length") return "is not 10 digits";
+  if (error.code == "nhs-number-not-digits") return "contains characters other than digits";
+  return "fails the Modulus 11 check";
+}
+
+std::string column_of(const Expr& e, const Compiled& mapping) {
+  for (const Operand& op : e.alternatives)
+    if (op.kind == Operand::Kind::Column) return mapping.columns[static_cast<size_t>(op.column)];
+  return {};
+}
+}  // namespace
+
+std::optional<PatientContext> row_patient(const Compiled& mapping, const RowInput& row, const FeedContext& feed,
+                                          std::vector<Issue>& issues) {
+  EvalContext ctx{no_message(), feed};
+  ctx.row = &row;
+  rapidjson::Document scratch;
+  const RowPatientSpec& spec = mapping.row_patient;
+  PatientContext p;
+  const std::string nhs_column = column_of(spec.nhs_number, mapping);
+  const std::string local_column = column_of(spec.local_id, mapping);
+  if (!spec.nhs_number.alternatives.empty()) {
+    const std::string nhs = text_of(eval_expr(spec.nhs_number, ctx, scratch.GetAllocator()), ctx);
+    if (!nhs.empty()) {
+      // NHS numbers are often written with spaces (943 476 5919): the digits are what count.
+      std::string digits;
+      for (char ch : nhs)
+        if (ch != ' ' && ch != '-') digits += ch;
+      auto parsed = identity::NhsNumber::parse(digits);
+      if (parsed) {
+        p.ids.nhs_number = std::move(parsed).value();
+      } else {
+        p.ids.rejected.push_back({0, nhs, problem_with(parsed.error())});
+        Issue issue{true, 102, "NHS number " + nhs + " " + problem_with(parsed.error()) +
+                                   "; correct it in the source system and send the row again.", {}, nhs_column};
+        issues.push_back(std::move(issue));
+      }
+    }
+  }
+  if (!spec.local_id.alternatives.empty()) {
+    const std::string local = text_of(eval_expr(spec.local_id, ctx, scratch.GetAllocator()), ctx);
+    if (!local.empty())
+      p.ids.local.push_back({0, feed.system_for(spec.authority, spec.id_type), local, spec.id_type, spec.authority});
+  }
+  if (!p.ids.local.empty()) {
+    p.id = derive_id("Patient", p.ids.local.front().system, p.ids.local.front().value);
+    p.key = p.ids.local.front().system + "|" + p.ids.local.front().value;
+    p.authority = spec.authority;
+  } else if (p.ids.nhs_number) {
+    p.id = derive_id("Patient", identity::NhsNumber::kSystem, p.ids.nhs_number->str());
+    p.key = std::string(identity::NhsNumber::kSystem) + "|" + p.ids.nhs_number->str();
+  } else {
+    issues.push_back(Issue{true, 101,
+                           "The row names no patient: " +
+                               std::string(p.ids.rejected.empty() ? "no NHS number and no person id"
+                                                                  : "its NHS number is not valid and it has no person id") +
+                               "; send the source system's person id in every row.",
+                           {}, local_column.empty() ? nhs_column : local_column});
+    return std::nullopt;
+  }
+  return p;
+}
+
+void run_row(const Compiled& mapping, const RowInput& row, const FeedContext& feed, const PatientContext& patient,
+             MappingOutput& out) {
+  EvalContext ctx{no_message(), feed};
+  ctx.row = &row;
+  ctx.patient = &patient;
+  ctx.out = &out;
+  ctx.lets.resize(mapping.slot_count);
+  rapidjson::Document scratch;
+  for (const Check& check : mapping.checks) run_check(check, ctx, scratch.GetAllocator(), out.issues);
+  int64_t event_time_ms = 0;
+  if (mapping.has_event_time) {
+    if (auto ms = fhir::hl7_to_epoch_ms(text_of(eval_expr(mapping.event_time, ctx, scratch.GetAllocator()), ctx)))
+      event_time_ms = *ms;
+  }
+  for (const IssueSpec& issue : mapping.issues) add_issue(issue, ctx, scratch.GetAllocator(), out.issues);
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const ResourceSpec& spec : mapping.resources) map_resource(spec, ctx, event_time_ms, out, seen);
 }
 
 }  // namespace cc::mapping::program

@@ -19,6 +19,8 @@
 
 namespace cc::mapping::program {
 
+using cc::mapping::RowInput;
+
 using Alloc = rapidjson::Document::AllocatorType;
 
 // Where a compile error is: a JSON pointer into the mapping file, and what is wrong.
@@ -78,8 +80,9 @@ enum class Builtin : uint8_t {
 };
 
 struct Operand {
-  enum class Kind : uint8_t { PathRef, BuiltinVar, LetVar, Literal } kind = Kind::Literal;
+  enum class Kind : uint8_t { PathRef, BuiltinVar, LetVar, Literal, Column } kind = Kind::Literal;
   Path path;
+  int column = -1;       // Column: index into the row mapping's declared columns
   Builtin builtin = Builtin::Feed;
   int slot = 0;          // let variable slot
   std::string literal;
@@ -131,6 +134,7 @@ struct IssueSpec {
   bool error = false;
   int code = 207;
   std::optional<Path> where;
+  std::string where_column;  // a row mapping's column ("@column")
   Node message;
 };
 
@@ -140,9 +144,11 @@ struct Check {
   Expr value;
   bool required = false;
   bool datetime = false;
+  std::string date_format;  // a row mapping's column written as e.g. DD/MM/YYYY
   bool error = true;
   int code = 102;
   std::optional<Path> where;  // for "required": where to point when nothing was sent
+  std::string where_column;   // the same in a row mapping ("@column")
   Node message;
 };
 
@@ -165,6 +171,15 @@ struct MergeSpec {
   std::string retired_type; // identifier type code used to choose the system (e.g. MR)
 };
 
+// A row mapping's patient: which columns carry the NHS number and the source's own person id, and
+// the assigning authority that names the id's system (through the feed's configuration).
+struct RowPatientSpec {
+  Expr nhs_number;
+  Expr local_id;
+  std::string authority;
+  std::string id_type = "PI";
+};
+
 struct MessageMatch {
   std::string type;
   std::vector<std::string> events;  // empty: every event of the type
@@ -182,6 +197,11 @@ struct Compiled {
   std::vector<ResourceSpec> resources;
   std::vector<MergeSpec> merges;
   int slot_count = 0;
+  // A row mapping (extract feeds: CSV, JSON lines): columns instead of message types.
+  bool rows = false;
+  std::vector<std::string> columns;
+  std::vector<bool> required_columns;
+  RowPatientSpec row_patient;
 };
 
 // Compiles one mapping file's JSON. Throws CompileError.
@@ -193,6 +213,14 @@ std::string trigger_event(const hl7v2::Message& msg);
 // Runs a compiled mapping's checks (AE decisions before the commit).
 void run_checks(const Compiled& mapping, const hl7v2::Message& msg, const FeedContext& feed,
                 std::vector<Issue>& issues);
+// The patient a row is about (the NHS number column, the local person id column); the issues that
+// make the row an error are added to `issues`; nullopt when the row names no usable patient.
+std::optional<PatientContext> row_patient(const Compiled& mapping, const RowInput& row, const FeedContext& feed,
+                                          std::vector<Issue>& issues);
+// Runs a row mapping's checks and resources over one row.
+void run_row(const Compiled& mapping, const RowInput& row, const FeedContext& feed, const PatientContext& patient,
+             MappingOutput& out);
+
 // Runs the whole mapping for a message whose patient has been read.
 void run(const Compiled& mapping, const hl7v2::Message& msg, const FeedContext& feed,
          const PatientContext& patient, MappingOutput& out);

@@ -76,6 +76,15 @@ Val t_instant(Val&& in, const Transform&, EvalContext& ctx, Alloc&) {
   return text_val(fhir::fhir_instant_utc(*ms));
 }
 
+// "16/03/2024 | from-date('DD/MM/YYYY')" -> "20240316", then "| date" or "| datetime" as for HL7.
+// Several formats: the first that matches.
+Val t_from_date(Val&& in, const Transform& t, EvalContext& ctx, Alloc&) {
+  const std::string text = text_of(in, ctx);
+  for (const std::string& format : t.args)
+    if (auto hl7 = hl7_from_format(text, format)) return text_val(std::move(*hl7));
+  return {};
+}
+
 // A FHIR decimal: optional sign, digits, optional fraction. "+5" and " 5 " are read as 5.
 bool decimal_text(std::string& s) {
   if (!s.empty() && s[0] == '+') s.erase(0, 1);
@@ -451,6 +460,7 @@ const std::map<std::string, TransformInfo>& registry() {
       {"datetime", {t_datetime, 0, 0, false}},
       {"date", {t_date, 0, 0, false}},
       {"instant", {t_instant, 0, 0, false}},
+      {"from-date", {t_from_date, 1, 4, false}},
       {"decimal", {t_decimal, 0, 0, false}},
       {"integer", {t_integer, 0, 0, false}},
       {"boolean", {t_boolean, 0, 0, false}},
@@ -477,6 +487,39 @@ const std::map<std::string, TransformInfo>& registry() {
 }
 
 }  // namespace
+
+std::optional<std::string> hl7_from_format(std::string_view text, std::string_view format) {
+  // Parts in HL7 order: year, month, day, hour, minute, second.
+  static const std::pair<std::string_view, int> kTokens[] = {{"YYYY", 0}, {"MM", 1}, {"DD", 2},
+                                                             {"hh", 3},   {"mm", 4}, {"ss", 5}};
+  std::string parts[6];
+  size_t at = 0;
+  for (size_t f = 0; f < format.size();) {
+    bool matched_token = false;
+    for (const auto& [token, slot] : kTokens) {
+      if (format.compare(f, token.size(), token) != 0) continue;
+      if (at + token.size() > text.size()) return std::nullopt;
+      for (size_t k = 0; k < token.size(); ++k)
+        if (!std::isdigit(static_cast<unsigned char>(text[at + k]))) return std::nullopt;
+      parts[slot] = std::string(text.substr(at, token.size()));
+      at += token.size();
+      f += token.size();
+      matched_token = true;
+      break;
+    }
+    if (matched_token) continue;
+    if (at >= text.size() || text[at] != format[f]) return std::nullopt;
+    ++at;
+    ++f;
+  }
+  if (at != text.size() || parts[0].empty()) return std::nullopt;
+  std::string out;
+  for (const auto& p : parts) {
+    if (p.empty()) break;  // HL7 precision ends at the first missing part
+    out += p;
+  }
+  return out;
+}
 
 const TransformInfo* find_transform(const std::string& name) {
   auto it = registry().find(name);

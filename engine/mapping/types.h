@@ -38,6 +38,7 @@ struct Issue {
   int hl7_code = 207; // HL7 table 0357 (101 required field missing, 102 data type error, ...)
   std::string message;
   hl7v2::Location where;
+  std::string column;  // for a row of an extract: the column the problem is in ("" when none)
 };
 
 struct Assessment {
@@ -93,6 +94,13 @@ struct MappingOutput {
   std::vector<Issue> issues;
   std::vector<UnmappedCode> unmapped_codes;
   std::vector<IdentityEvent> identity_events;
+};
+
+// A row of an extract feed (CSV, JSON lines): the values of the row mapping's declared columns,
+// in that order ("" when the file lacks a column), and the row's number in its file.
+struct RowInput {
+  std::vector<std::string_view> values;
+  int64_t number = 0;
 };
 
 // Stable resource ids: lowercase hex of the first 16 bytes of
