@@ -35,7 +35,8 @@ const std::vector<const char*>& served_type_list() {
       "Patient",           "Encounter",         "Observation",           "DiagnosticReport",
       "Appointment",       "DocumentReference", "MedicationRequest",     "MedicationDispense",
       "MedicationAdministration", "MedicationStatement", "Condition", "AllergyIntolerance",
-      "Procedure",         "RelatedPerson",     "Flag"};
+      "Procedure",         "RelatedPerson",     "Flag",                  "EpisodeOfCare",
+      "CarePlan",          "CareTeam"};
   return types;
 }
 
@@ -290,7 +291,8 @@ void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
     }
     bool fhir = path == "/fhir" || path.substr(0, 6) == "/fhir/";
     bool admin = path.substr(0, 7) == "/admin/";
-    if (!fhir && !admin) {
+    bool ingest = path.substr(0, 8) == "/ingest/";
+    if (!fhir && !admin && !ingest) {
       respond(operation_outcome(404, "not-found", "No such endpoint: " + std::string(path) + ". The FHIR API is under /fhir."));
       return;
     }
@@ -329,6 +331,20 @@ void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
                                        " a minute. Try again in " + std::to_string(retry_after) + " s.");
       res.set(http::field::retry_after, std::to_string(retry_after));
       respond(std::move(res));
+      return;
+    }
+    if (ingest) {
+      const std::string feed(path.substr(8));
+      if (req.method() != http::verb::post || feed.empty() || feed.find('/') != std::string::npos ||
+          !options_.admin.ingest_extract) {
+        respond(operation_outcome(404, "not-found", "Send an extract file with POST /ingest/{feed}."));
+        return;
+      }
+      governance::DisclosureContext ctx{*reader, std::string(req.method_string()) + " " + std::string(target), peer};
+      options_.admin.ingest_extract(feed, std::move(req.body()), ctx, [respond](unsigned status, std::string body) {
+        const bool outcome = body.find("\"resourceType\":\"OperationOutcome\"") != std::string::npos;
+        respond(json_response(status, std::move(body), outcome ? kFhirJson : "application/json"));
+      });
       return;
     }
     if (admin) {

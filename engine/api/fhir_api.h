@@ -22,6 +22,11 @@ struct AdminHooks {
   std::function<void(const std::string& feed, int64_t since_ms, std::function<void(Result<std::string>)> done)> remap;
   // The codes-without-a-mapping report as JSON.
   std::function<std::string()> unmapped_codes;
+  // POST /ingest/{feed}: an extract file. `done` (any thread) gets the HTTP status and a JSON body
+  // (the report, or an OperationOutcome); the engine authorises, checks and stores before answering.
+  std::function<void(const std::string& feed, std::string body, const governance::DisclosureContext& ctx,
+                     std::function<void(unsigned status, std::string body)> done)>
+      ingest_extract;
 };
 
 struct ApiOptions {

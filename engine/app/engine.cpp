@@ -24,6 +24,8 @@
 #include "adapters/hl7v2/mllp_server.h"
 #include "engine/api/fhir_api.h"
 #include "engine/api/http_server.h"
+#include "adapters/csv/digest.h"
+#include "engine/app/extract.h"
 #include "engine/app/ingest.h"
 #include "engine/app/record_builder.h"
 #include "engine/core/metrics.h"
@@ -305,6 +307,54 @@ int serve(Config config) {
   };
   admin.unmapped_codes = [&] {
     return unmapped_codes_json((*record)->unmapped_codes(10000), (*record)->unmapped_messages(1000), *mappings.current());
+  };
+  // Extract files: authorised and audited, read and checked row by row, stored, then answered.
+  admin.ingest_extract = [&](const std::string& feed_name, std::string body, const governance::DisclosureContext& ctx,
+                             std::function<void(unsigned, std::string)> done) {
+    const FeedConfig* feed = config.feed_named(feed_name);
+    if (!feed || !feed->is_extract()) {
+      done(404, api::operation_outcome(404, "not-found", "No extract feed is named " + feed_name + ".").body());
+      return;
+    }
+    auto file = std::make_shared<std::string>(std::move(body));
+    disclosure.authorise_feed_write(ctx, feed->name, feed->owner_ods, [&, feed, file, peer = ctx.peer, done](Status st) {
+      if (!st) {
+        const bool forbidden = st.error().code == "forbidden";
+        done(forbidden ? 403 : 503,
+             api::operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", st.error().message).body());
+        return;
+      }
+      // Off the audit writer's thread: reading and checking a large file takes a while.
+      asio::post(io, [&, feed, file, peer, done] {
+        auto assessment = assess_extract(*feed, *mappings.current(), *file);
+        if (!assessment.file_problem.empty()) {
+          done(422, api::operation_outcome(422, "invalid", assessment.file_problem).body());
+          return;
+        }
+        store::InboxMessage m;
+        m.feed = feed->name;
+        m.peer = peer;
+        m.received_ms = fhir::now_epoch_ms();
+        m.sending_app = "extract";
+        m.sending_facility = feed->owner_ods;
+        m.control_id = csv::file_digest(*file);
+        m.message_type = extract_message_type(*feed);
+        m.ack_code = assessment.has_row_errors ? "AE" : "AA";
+        m.ack = std::move(assessment.report_json);
+        m.raw = std::move(*file);
+        (*inbox)->submit(std::move(m), [&builder, done](Result<store::Receipt> r) {
+          if (!r) {
+            done(503, api::operation_outcome(503, "transient", "The file could not be stored (" + r.error().message +
+                                                                   "); send it again.").body());
+            return;
+          }
+          // The same file again (same feed, same bytes): its first report, and nothing changes.
+          done(200, std::string("{\"stored\":true,\"duplicate\":") + (r->duplicate ? "true" : "false") +
+                        ",\"report\":" + r->ack + "}");
+          if (!r->duplicate) builder.wake();
+        });
+      });
+    });
   };
   api::ApiOptions api_options;
   api_options.tokens = &tokens;

@@ -11,6 +11,7 @@
 
 #include "adapters/hl7v2/message.h"
 #include "engine/identity/nhs_number.h"
+#include "engine/app/extract.h"
 #include "engine/mapping/mapping_set.h"
 
 namespace cc::app {
@@ -65,6 +66,17 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
       if (f.name == row.feed) ctx.authority_systems = f.authorities;
 
     try {
+      if (is_extract_message_type(row.message_type)) {
+        const FeedConfig* feed = config_.feed_named(row.feed);
+        if (!feed || !feed->is_extract()) {
+          item.outcome = "failed";
+          item.detail = "The extract's feed " + row.feed + " is no longer configured as an extract feed.";
+        } else {
+          map_extract(*feed, *mappings, row.raw, item);
+        }
+        batch.push_back(std::move(item));
+        continue;
+      }
       auto msg = hl7v2::Message::parse(std::move(row.raw));
       if (!msg) {
         item.outcome = "failed";

@@ -35,12 +35,25 @@ Config Config::development_default() {
   feed.sending_facilities = {"*"};
   feed.processing_ids = {"P", "T"};
   c.feeds.push_back(feed);
+  // A council's social care extract, uploaded by a feed system of organisation DEVSC.
+  FeedConfig extract;
+  extract.name = "dev-social-care";
+  extract.type = "extract";
+  extract.owner_ods = "DEVSC";
+  extract.mapping = "social-care-episodes";
+  c.feeds.push_back(extract);
   return c;
 }
 
 const FeedConfig* Config::feed_for(const std::string& sending_facility) const {
   for (auto& f : feeds)
-    if (f.accepts_facility(sending_facility)) return &f;
+    if (!f.is_extract() && f.accepts_facility(sending_facility)) return &f;
+  return nullptr;
+}
+
+const FeedConfig* Config::feed_named(const std::string& name) const {
+  for (auto& f : feeds)
+    if (f.name == name) return &f;
   return nullptr;
 }
 
@@ -97,7 +110,11 @@ Result<Config> Config::parse(const std::string& text, const std::string& origin)
     feed.name = f["name"].GetString();
     if (f.HasMember("type")) feed.type = f["type"].GetString();
     if (f.HasMember("owner_ods")) feed.owner_ods = f["owner_ods"].GetString();
-    feed.sending_facilities = strings(f["sending_facilities"]);
+    if (f.HasMember("sending_facilities")) feed.sending_facilities = strings(f["sending_facilities"]);
+    if (f.HasMember("format")) feed.format = f["format"].GetString();
+    if (f.HasMember("delimiter")) feed.delimiter = f["delimiter"].GetString()[0];
+    if (f.HasMember("mapping")) feed.mapping = f["mapping"].GetString();
+    if (f.HasMember("mode")) feed.mode = f["mode"].GetString();
     if (f.HasMember("processing_ids")) feed.processing_ids = strings(f["processing_ids"]);
     if (f.HasMember("max_message_bytes")) feed.max_message_bytes = f["max_message_bytes"].GetUint64();
     if (f.HasMember("idle_timeout_seconds")) feed.idle_timeout_seconds = f["idle_timeout_seconds"].GetInt();

@@ -23,7 +23,13 @@ struct FeedConfig {
   // With mutual TLS: the subject (RFC 2253, e.g. "CN=pas.rbt.example,O=RBT") a connection's client
   // certificate must carry for this feed's messages to be accepted. Empty: any verified certificate.
   std::string client_certificate_subject;
+  // Extract feeds (type "extract"): files of rows uploaded to POST /ingest/{feed}.
+  std::string format = "csv";   // csv or jsonl
+  char delimiter = ',';         // CSV field delimiter: ',' ';' or tab
+  std::string mapping;          // the row mapping (mappings/*.json "name") each row goes through
+  std::string mode = "delta";   // delta: a file adds and updates; snapshot: it is the whole current set
 
+  bool is_extract() const { return type == "extract"; }
   bool accepts_facility(const std::string& facility) const;
   bool accepts_processing_id(const std::string& id) const;
 };
@@ -85,6 +91,8 @@ struct Config {
 
   // The built-in development configuration: one MLLP feed accepting every sending facility.
   static Config development_default();
+  // The feed named `name`, or nullptr.
+  const FeedConfig* feed_named(const std::string& name) const;
   // Reads and validates a configuration file; every problem is reported with its JSON path.
   static Result<Config> load(const std::string& path);
   static Result<Config> parse(const std::string& json_text, const std::string& origin);

@@ -111,6 +111,26 @@ void DisclosureService::authorise_admin(const DisclosureContext& ctx, const std:
   });
 }
 
+void DisclosureService::authorise_feed_write(const DisclosureContext& ctx, const std::string& feed,
+                                             const std::string& owner_ods, std::function<void(Status)> done) {
+  store::AuditEntry entry = audit_entry(ctx, "feed-write");
+  entry.resources = "feed:" + feed;
+  const bool permitted = ctx.reader.role == "feed-system" && !owner_ods.empty() && ctx.reader.org == owner_ods;
+  entry.outcome = permitted ? "permitted" : "denied";
+  audit_.append(std::move(entry), [permitted, feed, owner_ods, done = std::move(done)](Status st) {
+    if (!permitted) {
+      done(make_error("forbidden", "Feed " + feed + " takes files only from its owner's feed system (role feed-system, "
+                                   "organisation " + owner_ods + ")."));
+      return;
+    }
+    if (!st) {
+      done(make_error("audit-unavailable", "The audit record could not be written, so nothing was stored. Try again shortly."));
+      return;
+    }
+    done({});
+  });
+}
+
 void DisclosureService::disclose_worklist(const DisclosureContext& ctx, bool open_only,
                                           std::function<void(Result<std::vector<store::WorklistEntry>>)> done) {
   store::AuditEntry entry = audit_entry(ctx, "worklist");

@@ -48,6 +48,10 @@ class DisclosureService {
   // before `done` is called. Error "forbidden" for any other role, "audit-unavailable" when the
   // audit record cannot be written (the action is then not taken).
   void authorise_admin(const DisclosureContext& ctx, const std::string& action, std::function<void(Status)> done);
+  // A feed system writing to its own feed (an extract upload): role feed-system and the token's
+  // organisation the feed's owner. Audited (permitted or denied) before `done`; error "forbidden".
+  void authorise_feed_write(const DisclosureContext& ctx, const std::string& feed, const std::string& owner_ods,
+                            std::function<void(Status)> done);
 
  private:
   store::RecordStore& record_;

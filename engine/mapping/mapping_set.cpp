@@ -380,7 +380,17 @@ Result<MappingOutput> MappingSet::map_row(const std::string& name, const RowInpu
     for (auto& i : out.issues) why += (why.empty() ? "" : " ") + i.message;
     return make_error("no-patient", why);
   }
+  out.nhs_number_rejected = !patient->ids.rejected.empty();
   program::run_row(m, row, feed, *patient, out);
+  return out;
+}
+
+std::map<std::string, std::string> MappingSet::row_on_absent(const std::string& name) const {
+  std::map<std::string, std::string> out;
+  auto it = impl_->rows_by_name.find(name);
+  if (it == impl_->rows_by_name.end()) return out;
+  for (const auto& spec : it->second->resources)
+    if (!spec.on_absent.empty()) out[spec.type] = spec.on_absent;
   return out;
 }
 

@@ -2,6 +2,7 @@
 // checks that decide AA or AE before the commit, and the mapping after it. Loading reports every
 // problem with its file and line; a set that failed to load is never used (the old one stays).
 #pragma once
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,6 +51,9 @@ class MappingSet {
   // row names no usable patient (the row's issues say why: out.issues is not returned then, so the
   // error message carries them).
   Result<MappingOutput> map_row(const std::string& name, const RowInput& row, const FeedContext& feed) const;
+  // For snapshot feeds: resource type -> the JSON object merged into a resource of that type when
+  // a later snapshot no longer has it (the row mapping's "on_absent"); types without one are left.
+  std::map<std::string, std::string> row_on_absent(const std::string& name) const;
 
   struct FileSummary {
     std::string file;

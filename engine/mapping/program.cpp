@@ -5,6 +5,9 @@
 #include <cctype>
 #include <set>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "engine/fhir/datetime.h"
 #include "engine/mapping/eval.h"
 #include "engine/mapping/json_builder.h"
@@ -1173,6 +1176,14 @@ std::unique_ptr<Compiled> compile(const rapidjson::Value& doc, const std::map<st
     ResourceSpec spec;
     spec.type = v["resource"].GetString();
     spec.if_absent = v.HasMember("if_absent") && v["if_absent"].GetBool();
+    if (v.HasMember("on_absent")) {
+      if (!v["on_absent"].IsObject() || v["on_absent"].ObjectEmpty())
+        fail(ptr + "/on_absent", "what the resource becomes when a snapshot no longer has it: an object, e.g. {\"status\": \"inactive\"}");
+      rapidjson::StringBuffer sb;
+      rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+      v["on_absent"].Accept(w);
+      spec.on_absent = sb.GetString();
+    }
     if (v.HasMember("each")) spec.each = c.iteration(v["each"].GetString(), false, ptr + "/each");
     if (v.HasMember("when")) spec.when = c.condition(v["when"], ptr + "/when");
     if (v.HasMember("let")) {

@@ -155,6 +155,9 @@ struct Check {
 struct ResourceSpec {
   std::string type;
   bool if_absent = false;
+  // Row mappings of snapshot feeds: what a resource of this kind becomes when a later snapshot file
+  // no longer has it (a JSON object merged into its current version, e.g. {"status": "inactive"}).
+  std::string on_absent;
   std::optional<Iteration> each;
   std::optional<Condition> when;
   std::vector<std::pair<int, Node>> lets;  // (slot, value) in order

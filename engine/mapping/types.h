@@ -94,6 +94,9 @@ struct MappingOutput {
   std::vector<Issue> issues;
   std::vector<UnmappedCode> unmapped_codes;
   std::vector<IdentityEvent> identity_events;
+  // The message or row carried an NHS number that failed its check: the record keeps any verified
+  // one it already has.
+  bool nhs_number_rejected = false;
 };
 
 // A row of an extract feed (CSV, JSON lines): the values of the row mapping's declared columns,

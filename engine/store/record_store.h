@@ -2,7 +2,9 @@
 // indexed by patient and identifier. An interface, so PostgreSQL can stand in without touching callers.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,6 +79,14 @@ struct IdentityEventRecord {
   std::string detail;
 };
 
+// A snapshot file's instruction to the store: current resources of these types last written by
+// this feed and not in this file have ended — each gets a new version with `patch` merged in.
+struct SnapshotEnd {
+  std::map<std::string, std::string> patch_by_type;  // type -> JSON object text
+  std::set<std::pair<std::string, std::string>> kept; // (type, id) the file has
+  int64_t event_time_ms = 0;                          // the file's time: the ended versions are current
+};
+
 // Everything one inbox message produced, written in one transaction with the cursor move,
 // so a crash between inbox and record replays that message exactly once.
 struct MappedBatchItem {
@@ -89,6 +99,7 @@ struct MappedBatchItem {
   std::vector<std::pair<std::string, std::string>> worklist_resolve;  // (patient_id, kind)
   std::vector<UnmappedCodeSeen> unmapped_codes;
   std::vector<IdentityEventRecord> identity_events;
+  std::optional<SnapshotEnd> snapshot;
 };
 
 struct StoredResource {

@@ -296,6 +296,10 @@ Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool 
     int64_t now = fhir::now_epoch_ms();
     for (auto& item : batch) {
       for (auto& w : item.writes) write_resource(w, item.provenance, now);
+      if (item.snapshot) {
+        const int64_t ended = end_absent(*item.snapshot, item.provenance, now);
+        if (ended > 0) item.detail += "; " + std::to_string(ended) + " item(s) absent from this snapshot ended";
+      }
       for (auto& [patient, kind] : item.worklist_resolve) {
         if (patient.empty()) continue;
         auto& st = db.prepare("UPDATE worklist SET resolved_ms=?3 WHERE patient_id=?1 AND kind=?2 AND resolved_ms=0");
@@ -354,6 +358,58 @@ Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool 
   } catch (const SqliteError& e) {
     return make_error("record-write", std::string("Could not write mapped resources: ") + e.what());
   }
+}
+
+int64_t SqliteRecordStore::end_absent(const SnapshotEnd& snapshot, const Provenance& p, int64_t now_ms) {
+  int64_t ended = 0;
+  for (const auto& [type, patch_text] : snapshot.patch_by_type) {
+    rapidjson::Document patch;
+    patch.Parse(patch_text.c_str());
+    if (!patch.IsObject()) continue;
+    // Current resources of this type whose current version came from this feed.
+    struct Absent {
+      std::string id, patient_id, json;
+      int64_t event_time_ms;
+    };
+    std::vector<Absent> absent;
+    auto& st = writer_->prepare(
+        "SELECT c.id, c.patient_id, c.event_time_ms, v.json FROM resource_current c CROSS JOIN resource_version v "
+        "ON v.type=c.type AND v.id=c.id AND v.version=c.version WHERE c.type=?1 AND v.feed=?2");
+    st.bind(1, type).bind(2, p.feed);
+    while (st.step()) {
+      std::string id(st.text(0));
+      if (snapshot.kept.count({type, id})) continue;
+      absent.push_back({std::move(id), std::string(st.text(1)), std::string(st.text(3)), st.int64(2)});
+    }
+    st.reset();
+    for (auto& a : absent) {
+      ResourceWrite w;
+      w.type = type;
+      w.id = a.id;
+      w.patient_id = a.patient_id;
+      w.resource.Parse(a.json.c_str());
+      if (!w.resource.IsObject()) continue;
+      auto& alloc = w.resource.GetAllocator();
+      bool changes = false;
+      for (auto& m : patch.GetObject()) {
+        auto it = w.resource.FindMember(m.name);
+        if (it != w.resource.MemberEnd() && it->value == m.value) continue;
+        changes = true;
+        if (it != w.resource.MemberEnd()) it->value.CopyFrom(m.value, alloc);
+        else w.resource.AddMember(rapidjson::Value(m.name, alloc), rapidjson::Value(m.value, alloc), alloc);
+      }
+      if (!changes) continue;  // ended already
+      if (w.resource.HasMember("meta")) w.resource.RemoveMember("meta");  // stamped afresh
+      if (w.resource.HasMember("identifier") && w.resource["identifier"].IsArray())
+        for (auto& ident : w.resource["identifier"].GetArray())
+          if (ident.HasMember("system") && ident.HasMember("value"))
+            w.identifiers.emplace_back(ident["system"].GetString(), ident["value"].GetString());
+      w.event_time_ms = std::max(a.event_time_ms, snapshot.event_time_ms);
+      write_resource(w, p, now_ms);
+      ++ended;
+    }
+  }
+  return ended;
 }
 
 int64_t SqliteRecordStore::mapping_cursor() {

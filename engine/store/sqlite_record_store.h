@@ -51,6 +51,8 @@ class SqliteRecordStore : public RecordStore {
   Lease lease();
   void write_resource(ResourceWrite& w, const Provenance& p, int64_t now_ms);
   Status write_batch(std::vector<MappedBatchItem>& batch, bool move_cursor);
+  // Ends what a snapshot file no longer has (see SnapshotEnd); returns how many resources ended.
+  int64_t end_absent(const SnapshotEnd& snapshot, const Provenance& p, int64_t now_ms);
   // Copies identifiers of w.keep_identifier_systems that the new version lacks from the current one.
   void keep_identifiers(ResourceWrite& w, int64_t current_version);
 

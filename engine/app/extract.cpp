@@ -1,0 +1,188 @@
+// See extract.h.
+#include "engine/app/extract.h"
+
+#include <algorithm>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "adapters/csv/csv_reader.h"
+#include "adapters/csv/json_lines_reader.h"
+#include "engine/identity/nhs_number.h"
+
+namespace cc::app {
+
+std::string extract_message_type(const FeedConfig& feed) {
+  return feed.format == "jsonl" ? "EXTRACT^JSONL" : "EXTRACT^CSV";
+}
+
+bool is_extract_message_type(const std::string& message_type) { return message_type.rfind("EXTRACT^", 0) == 0; }
+
+Result<csv::Extract> read_extract(const FeedConfig& feed, std::string_view file) {
+  if (feed.format == "jsonl") return csv::read_json_lines(file);
+  csv::CsvOptions options;
+  options.delimiter = feed.delimiter;
+  return csv::read_csv(file, options);
+}
+
+mapping::RowInput row_input(const csv::Extract& extract, const std::vector<std::string>& columns, const csv::Row& row) {
+  mapping::RowInput in;
+  in.number = row.number;
+  in.values.reserve(columns.size());
+  for (const auto& column : columns) in.values.push_back(extract.get(row, column).value_or(std::string_view()));
+  return in;
+}
+
+namespace {
+
+mapping::FeedContext feed_context(const FeedConfig& feed) { return mapping::FeedContext{feed.name, feed.authorities}; }
+
+// A required column the file's header lacks: the whole file is refused (no row could be mapped).
+std::string missing_columns(const csv::Extract& extract, const mapping::MappingSet& mappings, const FeedConfig& feed) {
+  std::vector<bool> required;
+  auto columns = mappings.row_columns(feed.mapping, &required);
+  std::string missing;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (!required[i] || extract.header.index(columns[i])) continue;
+    missing += (missing.empty() ? "" : ", ") + columns[i];
+  }
+  return missing;
+}
+
+}  // namespace
+
+ExtractAssessment assess_extract(const FeedConfig& feed, const mapping::MappingSet& mappings, std::string_view file) {
+  ExtractAssessment a;
+  if (!mappings.has_row_mapping(feed.mapping)) {
+    a.file_problem = "Feed " + feed.name + " names row mapping \"" + feed.mapping +
+                     "\", which the engine does not have; ask its administrators to add it.";
+    return a;
+  }
+  auto extract = read_extract(feed, file);
+  if (!extract) {
+    a.file_problem = extract.error().message;
+    return a;
+  }
+  if (auto missing = missing_columns(*extract, mappings, feed); !missing.empty()) {
+    a.file_problem = "The file has no column " + missing + ", which feed " + feed.name +
+                     " needs in every file; nothing was stored. Add the column(s) to the header row and send the file again.";
+    return a;
+  }
+  // The reader's report, with the mapping's row problems added beside its own.
+  rapidjson::Document report;
+  report.Parse(csv::report_json(*extract).c_str());
+  auto& alloc = report.GetAllocator();
+  rapidjson::Value problems(rapidjson::kArrayType);
+  const auto columns = mappings.row_columns(feed.mapping);
+  const auto ctx = feed_context(feed);
+  int64_t rows_held = 0;
+  for (const auto& row : extract->rows) {
+    auto out = mappings.map_row(feed.mapping, row_input(*extract, columns, row), ctx);
+    std::vector<mapping::Issue> issues;
+    if (!out) issues.push_back(mapping::Issue{true, 101, out.error().message, {}, {}});
+    else issues = out->issues;
+    bool held = false;
+    for (const auto& issue : issues) {
+      rapidjson::Value p(rapidjson::kObjectType);
+      p.AddMember("row", row.number, alloc);
+      p.AddMember("line", row.line, alloc);
+      if (!issue.column.empty()) p.AddMember("column", rapidjson::Value(issue.column.c_str(), alloc), alloc);
+      p.AddMember("severity", rapidjson::Value(rapidjson::StringRef(issue.error ? "error" : "warning")), alloc);
+      p.AddMember("message", rapidjson::Value(issue.message.c_str(), alloc), alloc);
+      problems.PushBack(p, alloc);
+      held = held || issue.error;
+    }
+    rows_held += held;
+  }
+  a.has_row_errors = rows_held > 0 || extract->rows_rejected > 0;
+  report.AddMember("feed", rapidjson::Value(feed.name.c_str(), alloc), alloc);
+  report.AddMember("mode", rapidjson::Value(feed.mode.c_str(), alloc), alloc);
+  report.AddMember("rows_held", rows_held, alloc);
+  report.AddMember("row_problems", problems, alloc);
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  report.Accept(w);
+  a.report_json = sb.GetString();
+  return a;
+}
+
+void map_extract(const FeedConfig& feed, const mapping::MappingSet& mappings, const std::string& file,
+                 store::MappedBatchItem& item) {
+  auto extract = read_extract(feed, file);
+  if (!extract) {
+    item.outcome = "failed";
+    item.detail = extract.error().message;
+    return;
+  }
+  const auto columns = mappings.row_columns(feed.mapping);
+  const auto ctx = feed_context(feed);
+  int64_t mapped = 0, held = 0, refused = 0;
+  for (const auto& row : extract->rows) {
+    auto out = mappings.map_row(feed.mapping, row_input(*extract, columns, row), ctx);
+    if (!out) {
+      ++refused;
+      item.worklist_add.push_back({0, "extract-row-refused", "", item.inbox_id, feed.name,
+                                   "Feed " + feed.name + " file " + item.provenance.control_id.substr(0, 12) + ", row " +
+                                       std::to_string(row.number) + " (line " + std::to_string(row.line) +
+                                       "): " + out.error().message,
+                                   0, 0});
+      continue;
+    }
+    ++mapped;
+    bool row_held = false;
+    std::string why;
+    for (const auto& issue : out->issues) {
+      row_held = row_held || issue.error;
+      if (issue.error) why += (why.empty() ? "" : " ") + (issue.column.empty() ? "" : "column " + issue.column + ": ") + issue.message;
+    }
+    const bool nhs_rejected = out->nhs_number_rejected;
+    for (auto& r : out->resources) {
+      store::ResourceWrite w{r.type, r.id, std::move(r.resource), r.event_time_ms, r.patient_id, std::move(r.identifiers), {}};
+      w.only_if_absent = r.only_if_absent;
+      if (w.only_if_absent) w.event_time_ms = 0;
+      else if (w.event_time_ms == 0) w.event_time_ms = item.provenance.received_ms;
+      if (w.type == "Patient" && nhs_rejected) w.keep_identifier_systems.emplace_back(identity::NhsNumber::kSystem);
+      item.writes.push_back(std::move(w));
+    }
+    for (auto& c : out->unmapped_codes)
+      item.unmapped_codes.push_back({std::move(c.table), std::move(c.system), std::move(c.code), std::move(c.display)});
+    if (row_held) {
+      ++held;
+      const std::string patient = out->resources.empty() ? "" : out->resources.front().patient_id;
+      item.worklist_add.push_back({0, "extract-row-held", patient, item.inbox_id, feed.name,
+                                   "Feed " + feed.name + ", row " + std::to_string(row.number) + " (line " +
+                                       std::to_string(row.line) + "): " + why,
+                                   0, 0});
+    }
+  }
+  if (extract->rows_rejected > 0) {
+    item.worklist_add.push_back({0, "extract-rows-rejected", "", item.inbox_id, feed.name,
+                                 "Feed " + feed.name + ": " + std::to_string(extract->rows_rejected) +
+                                     " row(s) of the file could not be read and were not recorded; the upload's "
+                                     "report names each (row, line, column).",
+                                 0, 0});
+  }
+  item.outcome = "mapped";
+  item.detail = std::to_string(mapped) + " row(s) mapped (" + std::to_string(held) + " held), " +
+                std::to_string(refused) + " refused, " + std::to_string(extract->rows_rejected) + " unreadable";
+  if (feed.mode == "snapshot") {
+    // A snapshot is the whole current set: what it no longer has has ended. Only a file read whole,
+    // every row mapped: an unreadable or refused row's items would look absent, and must not end.
+    if (!extract->complete() || extract->rows_rejected > 0 || refused > 0) {
+      item.worklist_add.push_back({0, "snapshot-not-applied", "", item.inbox_id, feed.name,
+                                   "Feed " + feed.name + ": this snapshot file had rows that could not be read or "
+                                   "mapped, so items absent from it were NOT ended (they might be in those rows). "
+                                   "Send a corrected file.",
+                                   0, 0});
+    } else {
+      store::SnapshotEnd snapshot;
+      snapshot.patch_by_type = mappings.row_on_absent(feed.mapping);
+      for (const auto& w : item.writes) snapshot.kept.insert({w.type, w.id});
+      snapshot.event_time_ms = item.provenance.received_ms;
+      if (!snapshot.patch_by_type.empty()) item.snapshot = std::move(snapshot);
+    }
+  }
+}
+
+}  // namespace cc::app

@@ -1,0 +1,213 @@
+// End to end for extract feeds over real sockets: a council's CSV uploaded to POST /ingest/{feed}
+// by its feed system; the report names each problem by row and column; good rows are readable over
+// FHIR; the same file again changes nothing; only the feed's owner may upload; a file without a
+// required column is refused whole.
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include "tests/e2e/harness.h"
+
+namespace cc::test {
+namespace {
+
+rapidjson::Document json(const std::string& body) {
+  rapidjson::Document d;
+  d.Parse(body.c_str());
+  return d;
+}
+
+HttpResult get_until(uint16_t port, const std::string& target, const std::string& token,
+                     const std::function<bool(const HttpResult&)>& ready) {
+  HttpResult r;
+  for (int i = 0; i < 400; ++i) {
+    r = http_get(port, target, token);
+    if (ready(r)) return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return r;
+}
+
+int64_t total_of(const HttpResult& r) {
+  auto d = json(r.body);
+  return d.IsObject() && d.HasMember("total") ? d["total"].GetInt64() : -1;
+}
+
+const std::string kHeader =
+    "person_id,nhs_number,family_name,given_name,birth_date,episode_id,service,status,start_date,end_date,"
+    "lead_worker,team,safeguarding,last_updated\r\n";
+
+const std::string kFile =
+    kHeader +
+    "P0012345,999 123 4578,HARGREAVES,Margaret,12/03/1948,EP-7781,\"Adult Social Care, Home care\",Open,01/02/2024,,"
+    "Sam Patel,Crewe Locality Team,Y,15/03/2024 09:30\r\n"
+    "P0012346,9991234579,OKAFOR,Chidi,04/08/1971,EP-7782,Reablement,Open,05/02/2024,,,,N,15/03/2024 09:31\r\n"
+    "P0012347,,JONES,\"Mary\",01/01/1950,EP-7783,Day care,Open\r\n"
+    "P0012348,,TAYLOR,Oliver,30/06/2005,EP-7784,\"Carers' support\nassessment\",Closed,01/01/2024,31/01/2024,,,N,"
+    "01/02/2024 10:00\r\n";
+
+class ExtractTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    engine = std::make_unique<EngineProcess>(dir.path + "/data");
+    feed_system = issue("feed-system", "sc.system", "DEVSC");
+    other_feed = issue("feed-system", "other.system", "RBT");
+    clinician = issue("ae-clinician", "dr.test", "RBT");
+    admin = issue("integration-admin", "it.admin", "RBT");
+  }
+  std::string issue(const std::string& role, const std::string& user, const std::string& org) {
+    std::string t = run_carerecord({"token", "--role", role, "--user", user, "--org", org, "--data-dir", dir.path + "/data"});
+    t.erase(t.find_last_not_of("\r\n") + 1);
+    return t;
+  }
+  HttpResult upload(const std::string& body, const std::string& token, const std::string& feed = "dev-social-care") {
+    return http_request(engine->http_port(), "POST", "/ingest/" + feed, token, body);
+  }
+  std::string patient_id(const std::string& person_id) {
+    auto r = get_until(engine->http_port(), "/fhir/Patient?identifier=" + person_id, clinician,
+                       [](const HttpResult& h) { return total_of(h) == 1; });
+    auto d = json(r.body);
+    return total_of(r) == 1 ? std::string(d["entry"][0]["resource"]["id"].GetString()) : std::string();
+  }
+
+  TempDir dir;
+  std::unique_ptr<EngineProcess> engine;
+  std::string feed_system, other_feed, clinician, admin;
+};
+
+TEST_F(ExtractTest, TheReportNamesEachProblemAndGoodRowsAreReadable) {
+  auto r = upload(kFile, feed_system);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto d = json(r.body);
+  ASSERT_TRUE(d.IsObject()) << r.body;
+  EXPECT_TRUE(d["stored"].GetBool());
+  EXPECT_FALSE(d["duplicate"].GetBool());
+  const auto& report = d["report"];
+  EXPECT_EQ(report["rows_rejected"].GetInt64(), 1) << r.body;  // row 3: too few fields
+  bool nhs_problem = false;
+  for (auto& p : report["row_problems"].GetArray())
+    nhs_problem = nhs_problem || (p["row"].GetInt64() == 2 && std::string(p["column"].GetString()) == "nhs_number");
+  EXPECT_TRUE(nhs_problem) << r.body;
+  EXPECT_EQ(r.body.find("OKAFOR"), std::string::npos) << "a report names places, never patient data";
+
+  const std::string margaret = patient_id("P0012345");
+  ASSERT_FALSE(margaret.empty());
+  auto episodes = get_until(engine->http_port(), "/fhir/EpisodeOfCare?patient=" + margaret, clinician,
+                            [](const HttpResult& h) { return total_of(h) == 1; });
+  ASSERT_EQ(total_of(episodes), 1) << episodes.body;
+  EXPECT_NE(episodes.body.find("Adult Social Care, Home care"), std::string::npos);
+  auto flags = http_get(engine->http_port(), "/fhir/Flag?patient=" + margaret, clinician);
+  EXPECT_EQ(total_of(flags), 1) << flags.body;
+  // The row with an embedded line break in a quoted value is a good row.
+  const std::string oliver = patient_id("P0012348");
+  ASSERT_FALSE(oliver.empty());
+  auto closed = get_until(engine->http_port(), "/fhir/EpisodeOfCare?patient=" + oliver, clinician,
+                          [](const HttpResult& h) { return total_of(h) == 1; });
+  EXPECT_NE(closed.body.find("\"finished\""), std::string::npos) << closed.body;
+  // The row with an invalid NHS number is kept under the person id and held for a person.
+  EXPECT_FALSE(patient_id("P0012346").empty());
+  auto wl = get_until(engine->http_port(), "/admin/worklist", admin, [](const HttpResult& h) {
+    return h.body.find("extract-row-held") != std::string::npos && h.body.find("extract-rows-rejected") != std::string::npos;
+  });
+  EXPECT_NE(wl.body.find("extract-row-held"), std::string::npos) << wl.body;
+  EXPECT_NE(wl.body.find("extract-rows-rejected"), std::string::npos) << wl.body;
+}
+
+TEST_F(ExtractTest, TheSameFileAgainChangesNothing) {
+  ASSERT_EQ(upload(kFile, feed_system).status, 200);
+  const std::string margaret = patient_id("P0012345");
+  ASSERT_FALSE(margaret.empty());
+  auto first = get_until(engine->http_port(), "/fhir/EpisodeOfCare?patient=" + margaret, clinician,
+                         [](const HttpResult& h) { return total_of(h) == 1; });
+  const std::string id = json(first.body)["entry"][0]["resource"]["id"].GetString();
+  auto again = upload(kFile, feed_system);
+  ASSERT_EQ(again.status, 200);
+  EXPECT_TRUE(json(again.body)["duplicate"].GetBool());
+  auto history = http_get(engine->http_port(), "/fhir/EpisodeOfCare/" + id + "/_history", clinician);
+  EXPECT_EQ(total_of(history), 1) << history.body;
+}
+
+TEST_F(ExtractTest, OnlyTheFeedsOwnerMayUpload) {
+  EXPECT_EQ(upload(kFile, other_feed).status, 403);
+  EXPECT_EQ(upload(kFile, clinician).status, 403);
+  EXPECT_EQ(upload(kFile, feed_system, "dev-adt").status, 404);
+  EXPECT_EQ(http_request(engine->http_port(), "POST", "/ingest/dev-social-care", "", kFile).status, 401);
+}
+
+TEST_F(ExtractTest, AFileWithoutARequiredColumnIsRefusedWhole) {
+  auto r = upload("person_id,nhs_number\r\nP1,9991234578\r\n", feed_system);
+  EXPECT_EQ(r.status, 422);
+  EXPECT_NE(r.body.find("OperationOutcome"), std::string::npos);
+  EXPECT_NE(r.body.find("episode_id"), std::string::npos) << r.body;
+}
+
+}  // namespace
+}  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+// A snapshot feed: each file is the whole current set.
+class SnapshotTest : public ExtractTest {
+ protected:
+  void SetUp() override {
+    const std::string config = dir.path + "/snapshot.json";
+    std::ofstream(config) << R"({"development": true, "feeds": [{"name": "sc-snapshot", "type": "extract",
+        "owner_ods": "DEVSC", "mapping": "social-care-episodes", "mode": "snapshot"}]})";
+    engine = std::make_unique<EngineProcess>(dir.path + "/data", std::vector<std::string>{"--config", config});
+    feed_system = issue("feed-system", "sc.system", "DEVSC");
+    clinician = issue("ae-clinician", "dr.test", "RBT");
+    admin = issue("integration-admin", "it.admin", "RBT");
+  }
+  std::string status_of(const std::string& type, const std::string& patient) {
+    auto r = http_get(engine->http_port(), "/fhir/" + type + "?patient=" + patient, clinician);
+    auto d = json(r.body);
+    if (total_of(r) != 1) return "(" + std::to_string(total_of(r)) + " found)";
+    return d["entry"][0]["resource"]["status"].GetString();
+  }
+};
+
+const std::string kMargaret =
+    "P0012345,9991234578,HARGREAVES,Margaret,12/03/1948,EP-7781,Home care,Open,01/02/2024,,Sam Patel,Crewe,Y,"
+    "15/03/2024 09:30\r\n";
+const std::string kOliver =
+    "P0012348,,TAYLOR,Oliver,30/06/2005,EP-7784,Reablement,Open,01/01/2024,,,,N,01/02/2024 10:00\r\n";
+
+TEST_F(SnapshotTest, AnEpisodeAndAlertAbsentFromTheNextSnapshotEnd) {
+  ASSERT_EQ(upload(kHeader + kMargaret + kOliver, feed_system, "sc-snapshot").status, 200);
+  const std::string margaret = patient_id("P0012345");
+  ASSERT_FALSE(margaret.empty());
+  get_until(engine->http_port(), "/fhir/Flag?patient=" + margaret, clinician,
+            [](const HttpResult& h) { return total_of(h) == 1; });
+  EXPECT_EQ(status_of("Flag", margaret), "active");
+
+  ASSERT_EQ(upload(kHeader + kOliver, feed_system, "sc-snapshot").status, 200);
+  auto ended = get_until(engine->http_port(), "/fhir/Flag?patient=" + margaret, clinician,
+                         [](const HttpResult& h) { return h.body.find("\"inactive\"") != std::string::npos; });
+  EXPECT_EQ(status_of("Flag", margaret), "inactive") << ended.body;
+  EXPECT_EQ(status_of("EpisodeOfCare", margaret), "finished");
+  const std::string oliver = patient_id("P0012348");
+  EXPECT_EQ(status_of("EpisodeOfCare", oliver), "active");
+}
+
+TEST_F(SnapshotTest, ASnapshotWithAnUnreadableRowEndsNothing) {
+  ASSERT_EQ(upload(kHeader + kMargaret + kOliver, feed_system, "sc-snapshot").status, 200);
+  const std::string margaret = patient_id("P0012345");
+  get_until(engine->http_port(), "/fhir/Flag?patient=" + margaret, clinician,
+            [](const HttpResult& h) { return total_of(h) == 1; });
+  // Margaret's row is cut short: she might be in it, so nothing may end.
+  ASSERT_EQ(upload(kHeader + kOliver + "P0012345,9991234578,HARGREAVES\r\n", feed_system, "sc-snapshot").status, 200);
+  auto wl = get_until(engine->http_port(), "/admin/worklist", admin, [](const HttpResult& h) {
+    return h.body.find("snapshot-not-applied") != std::string::npos;
+  });
+  EXPECT_NE(wl.body.find("snapshot-not-applied"), std::string::npos) << wl.body;
+  EXPECT_EQ(status_of("Flag", margaret), "active");
+  EXPECT_EQ(status_of("EpisodeOfCare", margaret), "active");
+}
+
+}  // namespace
+}  // namespace cc::test
