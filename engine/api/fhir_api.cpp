@@ -465,6 +465,29 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
   auto parts = split_path(target.substr(5, qpos == std::string_view::npos ? std::string_view::npos : qpos - 5));
   auto query = parse_query(qpos == std::string_view::npos ? std::string_view() : target.substr(qpos + 1));
 
+  // A GP feed's push: POST /fhir (Bundle), POST /fhir/{type}, PUT /fhir/{type}/{id}.
+  const bool post = req.method() == http::verb::post, put = req.method() == http::verb::put;
+  if ((post && parts.size() <= 1) || (put && parts.size() == 2)) {
+    if (!options_.admin.ingest_fhir) {
+      respond(operation_outcome(405, "not-supported", "This engine takes no FHIR writes."));
+      return;
+    }
+    if (!parts.empty() && !valid_id(parts[0])) {
+      respond(operation_outcome(400, "value", "\"" + parts[0] + "\" is not a resource type."));
+      return;
+    }
+    if (put && !valid_id(parts[1])) {
+      respond(operation_outcome(400, "value", "\"" + parts[1] + "\" is not a valid FHIR id."));
+      return;
+    }
+    const std::string kind = parts.empty() ? "bundle" : put ? "update" : "create";
+    governance::DisclosureContext ctx{reader, std::string(req.method_string()) + " " + std::string(target), peer};
+    options_.admin.ingest_fhir(kind, parts.empty() ? "" : parts[0], put ? parts[1] : "", std::move(req.body()), ctx,
+                               [respond](unsigned status, std::string body) {
+                                 respond(json_response(status, std::move(body)));
+                               });
+    return;
+  }
   if (parts.empty()) {
     respond(operation_outcome(400, "not-supported", "Name a resource type, e.g. /fhir/Patient?identifier=..."));
     return;

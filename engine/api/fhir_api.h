@@ -27,6 +27,11 @@ struct AdminHooks {
   std::function<void(const std::string& feed, std::string body, const governance::DisclosureContext& ctx,
                      std::function<void(unsigned status, std::string body)> done)>
       ingest_extract;
+  // POST /fhir (a transaction or batch Bundle), POST /fhir/{type}, PUT /fhir/{type}/{id}: a GP
+  // feed's push. `kind` is "bundle", "create" or "update". `done` gets the status and FHIR JSON.
+  std::function<void(const std::string& kind, const std::string& type, const std::string& id, std::string body,
+                     const governance::DisclosureContext& ctx, std::function<void(unsigned status, std::string body)> done)>
+      ingest_fhir;
 };
 
 struct ApiOptions {

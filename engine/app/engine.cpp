@@ -26,6 +26,7 @@
 #include "engine/api/http_server.h"
 #include "adapters/csv/digest.h"
 #include "engine/app/extract.h"
+#include "engine/app/gp_feed.h"
 #include "engine/app/ingest.h"
 #include "engine/app/record_builder.h"
 #include "engine/core/metrics.h"
@@ -351,6 +352,59 @@ int serve(Config config) {
           // The same file again (same feed, same bytes): its first report, and nothing changes.
           done(200, std::string("{\"stored\":true,\"duplicate\":") + (r->duplicate ? "true" : "false") +
                         ",\"report\":" + r->ack + "}");
+          if (!r->duplicate) builder.wake();
+        });
+      });
+    });
+  };
+  // GP pushes: the organisation's GP feed, authorised and audited, validated, stored, then answered.
+  admin.ingest_fhir = [&](const std::string& kind, const std::string& type, const std::string& id, std::string body,
+                          const governance::DisclosureContext& ctx, std::function<void(unsigned, std::string)> done) {
+    const FeedConfig* feed = config.gp_feed_for(ctx.reader.org);
+    if (!feed) {
+      done(403, api::operation_outcome(403, "forbidden", "No GP feed is configured for organisation " + ctx.reader.org +
+                                                              "; this record takes FHIR writes only from GP feeds.").body());
+      return;
+    }
+    auto push = std::make_shared<std::string>(std::move(body));
+    disclosure.authorise_feed_write(ctx, feed->name, feed->owner_ods, [&, feed, push, kind, type, id, peer = ctx.peer, org = ctx.reader.org, done](Status st) {
+      if (!st) {
+        const bool forbidden = st.error().code == "forbidden";
+        done(forbidden ? 403 : 503,
+             api::operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", st.error().message).body());
+        return;
+      }
+      asio::post(io, [&, feed, push, kind, type, id, peer, org, done] {
+        const int64_t now = fhir::now_epoch_ms();
+        auto result = run_gp_ingest(*feed, kind, type, id, *push, now, **record);
+        rapidjson::StringBuffer sb;
+        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+        result.response.Accept(w);
+        std::string response = sb.GetString();
+        if (result.resources.empty()) {  // refused (or nothing the record keeps): nothing is stored
+          done(static_cast<unsigned>(result.http_status), std::move(response));
+          return;
+        }
+        store::InboxMessage m;
+        m.feed = feed->name;
+        m.peer = peer;
+        m.received_ms = now;
+        m.sending_app = "gp-fhir";
+        m.sending_facility = org;
+        m.control_id = csv::file_digest(*push);  // the same push again is recognised
+        m.message_type = gp_message_type(kind, type, id);
+        m.ack_code = result.accepted_all() ? "AA" : "AE";
+        m.ack = std::to_string(result.http_status) + " " + response;
+        m.raw = std::move(*push);
+        (*inbox)->submit(std::move(m), [&builder, done](Result<store::Receipt> r) {
+          if (!r) {
+            done(503, api::operation_outcome(503, "transient", "The push could not be stored (" + r.error().message +
+                                                                   "); send it again.").body());
+            return;
+          }
+          // "STATUS BODY" as answered the first time: a resent push gets the same answer.
+          const size_t space = r->ack.find(' ');
+          done(static_cast<unsigned>(std::stoi(r->ack.substr(0, space))), r->ack.substr(space + 1));
           if (!r->duplicate) builder.wake();
         });
       });

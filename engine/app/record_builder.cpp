@@ -12,6 +12,7 @@
 #include "adapters/hl7v2/message.h"
 #include "engine/identity/nhs_number.h"
 #include "engine/app/extract.h"
+#include "engine/app/gp_feed.h"
 #include "engine/mapping/mapping_set.h"
 
 namespace cc::app {
@@ -66,6 +67,17 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
       if (f.name == row.feed) ctx.authority_systems = f.authorities;
 
     try {
+      if (is_gp_message_type(row.message_type)) {
+        const FeedConfig* feed = config_.feed_named(row.feed);
+        if (!feed || !feed->is_gp()) {
+          item.outcome = "failed";
+          item.detail = "The push's feed " + row.feed + " is no longer configured as a GP feed.";
+        } else {
+          map_gp(*feed, row.message_type, row.raw, row.received_ms, record_, item);
+        }
+        batch.push_back(std::move(item));
+        continue;
+      }
       if (is_extract_message_type(row.message_type)) {
         const FeedConfig* feed = config_.feed_named(row.feed);
         if (!feed || !feed->is_extract()) {

@@ -42,12 +42,26 @@ Config Config::development_default() {
   extract.owner_ods = "DEVSC";
   extract.mapping = "social-care-episodes";
   c.feeds.push_back(extract);
+  // A catch-all GP feed: any organisation's feed system may push GP records.
+  FeedConfig gp;
+  gp.name = "dev-gp";
+  gp.type = "gp-fhir";
+  gp.owner_ods = "*";
+  c.feeds.push_back(gp);
   return c;
 }
 
 const FeedConfig* Config::feed_for(const std::string& sending_facility) const {
   for (auto& f : feeds)
-    if (!f.is_extract() && f.accepts_facility(sending_facility)) return &f;
+    if (f.type == "hl7v2-mllp" && f.accepts_facility(sending_facility)) return &f;
+  return nullptr;
+}
+
+const FeedConfig* Config::gp_feed_for(const std::string& ods) const {
+  for (auto& f : feeds)
+    if (f.is_gp() && f.owner_ods == ods) return &f;
+  for (auto& f : feeds)
+    if (f.is_gp() && f.owner_ods == "*") return &f;
   return nullptr;
 }
 

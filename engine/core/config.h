@@ -30,6 +30,7 @@ struct FeedConfig {
   std::string mode = "delta";   // delta: a file adds and updates; snapshot: it is the whole current set
 
   bool is_extract() const { return type == "extract"; }
+  bool is_gp() const { return type == "gp-fhir"; }  // FHIR pushes (POST /fhir) from a GP extract service
   bool accepts_facility(const std::string& facility) const;
   bool accepts_processing_id(const std::string& id) const;
 };
@@ -93,6 +94,8 @@ struct Config {
   static Config development_default();
   // The feed named `name`, or nullptr.
   const FeedConfig* feed_named(const std::string& name) const;
+  // The GP feed (type gp-fhir) organisation `ods` owns ("*": any organisation's feed system), or nullptr.
+  const FeedConfig* gp_feed_for(const std::string& ods) const;
   // Reads and validates a configuration file; every problem is reported with its JSON path.
   static Result<Config> load(const std::string& path);
   static Result<Config> parse(const std::string& json_text, const std::string& origin);

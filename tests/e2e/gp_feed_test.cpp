@@ -1,0 +1,122 @@
+// End to end for the GP feed over real sockets: a GP extract service's transaction Bundle pushed
+// to POST /fhir by a feed system; validated, stored before the answer, readable by patient; the
+// same push again changes nothing; a push with an invalid NHS number is refused whole with the
+// entry and element named; a clinician cannot write.
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include "tests/e2e/harness.h"
+
+namespace cc::test {
+namespace {
+
+rapidjson::Document json(const std::string& body) {
+  rapidjson::Document d;
+  d.Parse(body.c_str());
+  return d;
+}
+
+int64_t total_of(const HttpResult& r) {
+  auto d = json(r.body);
+  return d.IsObject() && d.HasMember("total") ? d["total"].GetInt64() : -1;
+}
+
+HttpResult get_until(uint16_t port, const std::string& target, const std::string& token,
+                     const std::function<bool(const HttpResult&)>& ready) {
+  HttpResult r;
+  for (int i = 0; i < 400; ++i) {
+    r = http_get(port, target, token);
+    if (ready(r)) return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return r;
+}
+
+std::string bundle(const std::string& nhs) {
+  return R"({"resourceType": "Bundle", "type": "transaction", "entry": [
+    {"fullUrl": "urn:uuid:8a6f2c1e-0000-4000-8000-000000000001",
+     "resource": {"resourceType": "Patient",
+       "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": ")" + nhs + R"("}],
+       "name": [{"family": "HARGREAVES", "given": ["Margaret"]}], "gender": "female", "birthDate": "1948-03-12"},
+     "request": {"method": "POST", "url": "Patient"}},
+    {"fullUrl": "urn:uuid:8a6f2c1e-0000-4000-8000-000000000002",
+     "resource": {"resourceType": "AllergyIntolerance",
+       "identifier": [{"system": "https://fhir.n81052.nhs.uk/Id/allergy", "value": "AL-1"}],
+       "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
+       "code": {"text": "Penicillin"},
+       "patient": {"reference": "urn:uuid:8a6f2c1e-0000-4000-8000-000000000001"}, "recordedDate": "2015-03-04"},
+     "request": {"method": "POST", "url": "AllergyIntolerance"}},
+    {"fullUrl": "urn:uuid:8a6f2c1e-0000-4000-8000-000000000003",
+     "resource": {"resourceType": "Condition",
+       "identifier": [{"system": "https://fhir.n81052.nhs.uk/Id/problem", "value": "PR-9"}],
+       "code": {"text": "Type 2 diabetes mellitus"},
+       "subject": {"reference": "urn:uuid:8a6f2c1e-0000-4000-8000-000000000001"}, "recordedDate": "2019-06-01"},
+     "request": {"method": "POST", "url": "Condition"}}]})";
+}
+
+class GpFeedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    engine = std::make_unique<EngineProcess>(dir.path + "/data");
+    gp_system = issue("feed-system", "gp.extract", "N81052");
+    clinician = issue("ae-clinician", "dr.test", "RBT");
+  }
+  std::string issue(const std::string& role, const std::string& user, const std::string& org) {
+    std::string t = run_carerecord({"token", "--role", role, "--user", user, "--org", org, "--data-dir", dir.path + "/data"});
+    t.erase(t.find_last_not_of("\r\n") + 1);
+    return t;
+  }
+  HttpResult push(const std::string& body, const std::string& token) {
+    return http_request(engine->http_port(), "POST", "/fhir", token, body);
+  }
+  TempDir dir;
+  std::unique_ptr<EngineProcess> engine;
+  std::string gp_system, clinician;
+};
+
+TEST_F(GpFeedTest, ATransactionIsStoredAndReadableByPatient) {
+  auto r = push(bundle("9991234578"), gp_system);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto d = json(r.body);
+  ASSERT_TRUE(d.IsObject());
+  EXPECT_EQ(d["type"], "transaction-response");
+  auto patient = get_until(engine->http_port(), "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9991234578",
+                           clinician, [](const HttpResult& h) { return total_of(h) == 1; });
+  ASSERT_EQ(total_of(patient), 1) << patient.body;
+  const std::string id = json(patient.body)["entry"][0]["resource"]["id"].GetString();
+  auto allergies = get_until(engine->http_port(), "/fhir/AllergyIntolerance?patient=" + id, clinician,
+                             [](const HttpResult& h) { return total_of(h) == 1; });
+  EXPECT_EQ(total_of(allergies), 1) << allergies.body;
+  EXPECT_EQ(total_of(http_get(engine->http_port(), "/fhir/Condition?patient=" + id, clinician)), 1);
+  // Temporary ids were rewritten to the record's.
+  EXPECT_EQ(allergies.body.find("urn:uuid"), std::string::npos) << allergies.body;
+
+  auto again = push(bundle("9991234578"), gp_system);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, r.body) << "a resent push gets its first answer";
+  auto history = http_get(engine->http_port(), "/fhir/Patient/" + id + "/_history", clinician);
+  EXPECT_EQ(total_of(history), 1) << history.body;
+}
+
+TEST_F(GpFeedTest, AnInvalidNhsNumberRefusesTheWholeTransaction) {
+  auto r = push(bundle("9991234579"), gp_system);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("OperationOutcome"), std::string::npos);
+  EXPECT_NE(r.body.find("Bundle.entry[0]"), std::string::npos) << r.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(total_of(http_get(engine->http_port(), "/fhir/Condition?patient=x", clinician)), 0);
+  auto metrics = http_get(engine->http_port(), "/metrics", "");
+  EXPECT_NE(metrics.body.find("carerecord_inbox_messages 0"), std::string::npos) << "a refused push is not stored";
+}
+
+TEST_F(GpFeedTest, OnlyAFeedSystemMayWrite) {
+  EXPECT_EQ(push(bundle("9991234578"), clinician).status, 403);
+  EXPECT_EQ(push(bundle("9991234578"), "").status, 401);
+}
+
+}  // namespace
+}  // namespace cc::test
