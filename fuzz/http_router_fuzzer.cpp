@@ -51,7 +51,7 @@ std::string temp_root() {
 // A record with one patient (p1), one encounter and one work-list item.
 struct World {
   World() {
-    std::string tmpl = temp_root() + "/carerecord-fuzz-http-XXXXXX";
+    std::string tmpl = temp_root() + "/carerecord-fuzz-http-" + std::to_string(getpid()) + "-XXXXXX";
     if (!mkdtemp(tmpl.data())) fail("cannot make a temporary folder");
     dir = tmpl;
     auto opened = cc::store::SqliteRecordStore::open(dir);
@@ -165,10 +165,24 @@ void route(World& w, cc::api::Request req) {
   }
 }
 
+// A run stopped by a crash leaves its folder behind (the exit handler does not run): remove the
+// folders of processes that are gone.
+void remove_stale_world_dirs() {
+  std::error_code ec;
+  const std::string prefix = "carerecord-fuzz-http-";
+  for (const auto& entry : std::filesystem::directory_iterator(temp_root(), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string pid = name.substr(prefix.size(), name.find('-', prefix.size()) - prefix.size());
+    if (!pid.empty() && !std::filesystem::exists("/proc/" + pid, ec)) std::filesystem::remove_all(entry.path(), ec);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   spdlog::set_level(spdlog::level::off);
+  remove_stale_world_dirs();
   std::atexit(remove_world_dir);
   return 0;
 }
