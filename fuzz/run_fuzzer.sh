@@ -23,7 +23,7 @@ artifacts=${CC_FUZZ_ARTIFACTS:-$PWD/artifacts}
 log=${CC_FUZZ_LOG:-$PWD/$target.log}
 
 case $target in
-  hl7v2_message|split_messages|mllp_framer) corpus=(hl7v2 malformed); max_len=65536 ;;
+  hl7v2_message|split_messages|mllp_framer|adt_mapping) corpus=(hl7v2 malformed); max_len=65536 ;;
   jwt) corpus=(); max_len=4096 ;;
   http_router) corpus=(); max_len=8192 ;;
   *) echo "run_fuzzer.sh: no settings for $target; add them to the case above" >&2; exit 2 ;;
