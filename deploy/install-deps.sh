@@ -3,7 +3,8 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config libboost-dev rapidjson-dev libcurl4-openssl-dev libssl-dev
           libsqlite3-dev libpq-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev
-          libvalijson-dev tzdata curl)
+          libvalijson-dev tzdata curl
+          clang-14 libclang-rt-14-dev llvm-14)  # the fuzz build: clang, its ASan/UBSan/libFuzzer runtimes, llvm-symbolizer
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,8 @@
 // in flight per connection answered in order, size / time / per-peer limits. Knows nothing of storage.
 #include "adapters/hl7v2/mllp_server.h"
 
+#include "adapters/hl7v2/mllp_framer.h"
+
 #include <spdlog/spdlog.h>
 
 #include "engine/core/tcp_listen.h"
@@ -18,11 +20,9 @@ using tcp = asio::ip::tcp;
 using TlsStream = asio::ssl::stream<tcp::socket>;
 
 namespace {
-constexpr char kStart = 0x0B;
-constexpr char kEnd = 0x1C;
+constexpr char kStart = kMllpStart;
+constexpr char kEnd = kMllpEnd;
 constexpr char kCR = 0x0D;
-constexpr size_t kOversizeHead = 64 * 1024;
-constexpr size_t kMaxUnframedBytes = 1 << 20;
 
 tcp::socket& lowest(tcp::socket& s) { return s; }
 tcp::socket& lowest(TlsStream& s) { return s.next_layer(); }
@@ -137,86 +137,29 @@ class MllpServer::ConnectionImpl : public MllpServer::Connection,
   }
 
   void consume(const char* p, size_t n) {
-    const char* end = p + n;
-    while (p < end) {
-      if (after_end_block_) {
-        after_end_block_ = false;
-        if (*p == kCR) ++p;  // the expected 0x0D; tolerate its absence
-        continue;
-      }
-      if (!in_frame_) {
-        const char* s = static_cast<const char*>(std::memchr(p, kStart, end - p));
-        size_t skipped = (s ? s : end) - p;
-        for (const char* q = p; q < p + skipped; ++q)
-          if (*q != '\r' && *q != '\n' && *q != ' ' && *q != '\t') ++unframed_;
-        if (unframed_ > kMaxUnframedBytes) {
-          spdlog::warn("mllp {}: more than 1 MiB outside MLLP framing; closing the connection", peer_);
-          peer_done_ = true;
-          closing_ = true;
-          maybe_close();
-          return;
-        }
-        if (!s) return;
-        if (unframed_ > 0) {
-          spdlog::warn("mllp {}: ignored {} bytes outside MLLP framing (expected 0x0B ... 0x1C 0x0D)", peer_, unframed_);
-          unframed_ = 0;
-        }
-        p = s + 1;
-        begin_frame();
-        continue;
-      }
-      const char* e = static_cast<const char*>(std::memchr(p, kEnd, end - p));
-      const char* stop = e ? e : end;
-      const char* restart = static_cast<const char*>(std::memchr(p, kStart, stop - p));
-      if (restart) {
-        append(p, restart - p);
-        frame_unterminated_ = true;
-        dispatch();
-        p = restart + 1;
-        begin_frame();
-        continue;
-      }
-      append(p, stop - p);
-      if (!e) return;
-      dispatch();
-      after_end_block_ = true;
-      p = e + 1;
+    const uint64_t started_before = framer_.frames_started();
+    const bool mllp = framer_.consume(
+        std::string_view(p, n), [this](MllpFrame frame) { dispatch(std::move(frame)); },
+        [this](size_t ignored) {
+          spdlog::warn("mllp {}: ignored {} bytes outside MLLP framing (expected 0x0B ... 0x1C 0x0D)", peer_, ignored);
+        });
+    // A frame begun by these bytes is given its allowance from now (slow senders are cut off per frame).
+    if (framer_.frames_started() != started_before) frame_started_ = std::chrono::steady_clock::now();
+    if (!mllp) {
+      spdlog::warn("mllp {}: more than 1 MiB outside MLLP framing; closing the connection", peer_);
+      peer_done_ = true;
+      closing_ = true;
+      maybe_close();
     }
   }
 
-  void begin_frame() {
-    in_frame_ = true;
-    frame_started_ = std::chrono::steady_clock::now();
-    frame_.clear();
-    frame_size_ = 0;
-    frame_oversized_ = false;
-    frame_unterminated_ = false;
-  }
-
-  void append(const char* p, size_t n) {
-    frame_size_ += n;
-    if (frame_oversized_) return;
-    if (frame_size_ > server_.options_.max_message_bytes) {
-      frame_oversized_ = true;
-      // Keep only the head (enough to read the MSH for the AR) and let the rest go.
-      if (frame_.size() > kOversizeHead) frame_.resize(kOversizeHead);
-      size_t room = kOversizeHead - frame_.size();
-      frame_.append(p, std::min(room, n));
-      frame_.shrink_to_fit();
-      return;
-    }
-    frame_.append(p, n);
-  }
-
-  void dispatch() {
-    in_frame_ = false;
+  void dispatch(MllpFrame frame) {
     InboundFrame f;
-    f.bytes = std::move(frame_);
-    frame_.clear();
+    f.bytes = std::move(frame.bytes);
     f.peer = peer_;
-    f.oversized = frame_oversized_;
-    f.unterminated = frame_unterminated_;
-    f.size = frame_size_;
+    f.oversized = frame.oversized;
+    f.unterminated = frame.unterminated;
+    f.size = frame.size;
     f.client_subject = client_subject_;
     uint64_t seq = next_seq_++;
     pending_.emplace_back();
@@ -287,7 +230,7 @@ class MllpServer::ConnectionImpl : public MllpServer::Connection,
     if (handshaking_) return started_ + std::chrono::seconds(o.handshake_timeout_seconds);
     auto deadline = last_activity_ + std::chrono::seconds(o.idle_timeout_seconds);
     if (o.frame_timeout_seconds > 0) {
-      auto frame_deadline = in_frame_ && !paused_ ? frame_started_ + std::chrono::seconds(o.frame_timeout_seconds)
+      auto frame_deadline = framer_.in_frame() && !paused_ ? frame_started_ + std::chrono::seconds(o.frame_timeout_seconds)
                                                   : now + std::chrono::seconds(o.frame_timeout_seconds);
       deadline = std::min(deadline, frame_deadline);
     }
@@ -314,15 +257,13 @@ class MllpServer::ConnectionImpl : public MllpServer::Connection,
         close();
         return;
       }
-    } else if (in_frame_ && !paused_ && o.frame_timeout_seconds > 0 &&
+    } else if (framer_.in_frame() && !paused_ && o.frame_timeout_seconds > 0 &&
                now >= frame_started_ + std::chrono::seconds(o.frame_timeout_seconds)) {
       spdlog::warn("mllp {}: a message took more than {} s to arrive ({} bytes so far); closing the connection "
                    "without storing it",
-                   peer_, o.frame_timeout_seconds, frame_size_);
+                   peer_, o.frame_timeout_seconds, framer_.frame_size());
       abandoned_ = true;
       closing_ = true;
-      in_frame_ = false;
-      frame_.clear();
       maybe_close();
       if (closed_) return;
     } else if (now - last_activity_ >= std::chrono::seconds(o.idle_timeout_seconds) && pending_.empty()) {
@@ -349,13 +290,7 @@ class MllpServer::ConnectionImpl : public MllpServer::Connection,
   std::array<char, 64 * 1024> buf_;
   std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();
 
-  bool in_frame_ = false;
-  bool after_end_block_ = false;
-  bool frame_oversized_ = false;
-  bool frame_unterminated_ = false;
-  uint64_t frame_size_ = 0;
-  size_t unframed_ = 0;
-  std::string frame_;
+  MllpFramer framer_{server_.options_.max_message_bytes};
 
   std::deque<Slot> pending_;
   size_t pending_bytes_ = 0;

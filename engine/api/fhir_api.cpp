@@ -86,6 +86,56 @@ std::string url_encode(std::string_view s) {
   return out;
 }
 
+// Request text made fit to quote in a JSON reply: every byte that is not part of a well-formed
+// UTF-8 character becomes U+FFFD, so a reply never carries invalid UTF-8 (found by fuzzing).
+std::string valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto cont = [&](size_t i) { return i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80; };
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = s[i];
+    size_t len = 0;
+    if (c < 0x80) {
+      len = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = cont(i + 1) ? 2 : 0;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      const unsigned char c1 = i + 1 < s.size() ? s[i + 1] : 0;
+      const bool ok1 = c == 0xE0 ? (c1 >= 0xA0 && c1 <= 0xBF) : c == 0xED ? (c1 >= 0x80 && c1 <= 0x9F) : cont(i + 1);
+      len = ok1 && cont(i + 2) ? 3 : 0;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      const unsigned char c1 = i + 1 < s.size() ? s[i + 1] : 0;
+      const bool ok1 = c == 0xF0 ? (c1 >= 0x90 && c1 <= 0xBF) : c == 0xF4 ? (c1 >= 0x80 && c1 <= 0x8F) : cont(i + 1);
+      len = ok1 && cont(i + 2) && cont(i + 3) ? 4 : 0;
+    }
+    if (len == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s.substr(i, len));
+      i += len;
+    }
+  }
+  return out;
+}
+
+// A request target as a link in a reply: bytes that may not stand in a URL as they are
+// (controls, space, non-ASCII) percent-encoded, which keeps its meaning for this server.
+std::string url_as_link(std::string_view target) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : target) {
+    if (c > ' ' && c < 0x7F && c != '"' && c != '<' && c != '>' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> parts;
   size_t i = 0;
@@ -257,7 +307,9 @@ Response operation_outcome(unsigned status, const std::string& code, const std::
   w.Key("issue"); w.StartArray(); w.StartObject();
   w.Key("severity"); w.String(status >= 500 ? "fatal" : "error");
   w.Key("code"); w.String(code.c_str());
-  w.Key("diagnostics"); w.String(diagnostics.c_str());
+  // Diagnostics often quote the request, which may hold any bytes (NULs and invalid UTF-8 included).
+  const std::string text = valid_utf8(diagnostics);
+  w.Key("diagnostics"); w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
   w.EndObject(); w.EndArray();
   w.EndObject();
   return json_response(status, sb.GetString());
@@ -649,7 +701,7 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
       respond(std::move(res));
       return;
     }
-    std::string self = base + target.substr(5);
+    std::string self = base + url_as_link(target.substr(5));
     respond(json_response(200, bundle_json(bundle_type, page, base, self, page_base, offset, count)));
   });
 }

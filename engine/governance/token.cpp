@@ -70,6 +70,13 @@ bool from_hex(std::string_view hex, std::string& out) {
   return true;
 }
 
+// later - earlier as text, for two times a token may put anywhere in int64: the gap can exceed
+// int64 (exp near INT64_MIN), which signed subtraction would overflow (UB; seen while writing
+// the JWT fuzz target, which reproduces it under UBSan).
+std::string seconds_between(int64_t earlier, int64_t later) {
+  return std::to_string(static_cast<uint64_t>(later) - static_cast<uint64_t>(earlier));
+}
+
 Error malformed(const std::string& problem) {
   return make_error("token-malformed", "The bearer token is malformed: " + problem +
                                            "; send the token exactly as `carerecord token` "
@@ -253,12 +260,12 @@ Result<Reader> verify_dev_token(std::string_view token, std::string_view key, in
     return bad_claims("has a start time (nbf) that is not in whole seconds");
   if (now_epoch_s - skew_seconds >= exp)
     return make_error("token-expired", "The bearer token expired " +
-                                           std::to_string(now_epoch_s - exp) +
+                                           seconds_between(exp, now_epoch_s) +
                                            " seconds ago; " + std::string(kReissueHint) + ".");
   if (has_nbf && now_epoch_s + skew_seconds < nbf)
     return make_error("token-not-yet-valid",
                       "The bearer token is not valid for another " +
-                          std::to_string(nbf - now_epoch_s) +
+                          seconds_between(now_epoch_s, nbf) +
                           " seconds; check that this server's clock and the issuer's agree.");
 
   struct TextClaim {

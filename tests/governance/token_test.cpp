@@ -203,6 +203,22 @@ TEST(DevToken, RefusesMissingOrWrongTypedClaims) {
   EXPECT_EQ(error_code(craft(hs256_header(), b64url(kMinimalClaims))), "ok");
 }
 
+// Times at the ends of int64 in a correctly signed token: the refusal's sentence once computed
+// now - exp with signed overflow (undefined behaviour; UBSan stops the fuzz build on it).
+TEST(DevToken, ExtremeTimesAreRefusedWithoutOverflow) {
+  auto expired = verify_dev_token(
+      craft(hs256_header(), b64url(R"({"sub":"a","role":"r","org":"o","exp":-9223372036854775808})")), kKey, kNow);
+  ASSERT_FALSE(expired.ok());
+  EXPECT_EQ(expired.error().code, "token-expired");
+  EXPECT_NE(expired.error().message.find("expired 9223372038650108644 seconds ago"), std::string::npos)
+      << expired.error().message;
+  auto early = verify_dev_token(
+      craft(hs256_header(), b64url(R"({"sub":"a","role":"r","org":"o","exp":9223372036854775807,"nbf":9223372036854775807})")),
+      kKey, kNow);
+  ASSERT_FALSE(early.ok());
+  EXPECT_EQ(early.error().code, "token-not-yet-valid");
+}
+
 class DevKeyFile : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Fuzzes each libFuzzer target for a long time (issue 6 asks for one CPU-hour a target) outside CI
+# and prints one line a target: runs, executions per second, new inputs, and PASS or what was found.
+#
+#   bench/fuzz_long.sh [TARGET...]        # default: every target, one after another
+#
+# Environment: FUZZ_SECONDS (3600 a target), JOBS (1: targets run one at a time, one core each;
+# 2 runs two targets side by side), SKIP_BUILD=1 (use build-fuzz/ as it is), RESULTS_DIR (where
+# logs, the grown corpora and any crash inputs go; default build-fuzz/long-runs). The grown corpus
+# of each target is kept there (CC_FUZZ_KEEP=1), so a second run carries on from the first.
+# Nothing is sent over the network; the HTTP target works on a temporary store under /dev/shm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${FUZZ_SECONDS:-3600}
+jobs=${JOBS:-1}
+results=${RESULTS_DIR:-$PWD/build-fuzz/long-runs}
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(hl7v2_message split_messages mllp_framer adt_mapping jwt http_router)
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  cmake -S . -B build-fuzz -DCC_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null
+  cmake --build build-fuzz -j"${BUILD_JOBS:-$(nproc)}"
+fi
+mkdir -p "$results"
+echo "fuzzing ${targets[*]} for $seconds s each, $jobs at a time; logs and corpora in $results"
+
+run_one() {
+  local t=$1
+  CC_FUZZ_KEEP=1 CC_FUZZ_WORK="$results/corpus/$t" CC_FUZZ_ARTIFACTS="$results/artifacts" \
+    CC_FUZZ_LOG="$results/$t.log" CC_FUZZ_SUMMARY="$results/$t.summary" \
+    fuzz/run_fuzzer.sh "build-fuzz/fuzz/${t}_fuzzer" "$seconds" >/dev/null || true
+  cat "$results/$t.summary"
+}
+
+status=0
+running=0
+for t in "${targets[@]}"; do
+  run_one "$t" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then wait -n || status=1; running=$((running - 1)); fi
+done
+wait || status=1
+echo "summary:"
+cat "$results"/*.summary
+! grep -q FAIL "$results"/*.summary
