@@ -355,7 +355,8 @@ struct Compiler {
       n.kind = Node::Kind::Object;
       for (auto& m : v.GetObject()) {
         std::string key(m.name.GetString(), m.name.GetStringLength());
-        n.members.emplace_back(key, node(m.value, ptr + "/" + key));
+        n.keys.push_back(key);
+        n.members.push_back(node(m.value, ptr + "/" + key));
       }
       return n;
     }
@@ -804,7 +805,9 @@ Value eval_one(const Node& n, EvalContext& ctx, Alloc& alloc) {
     }
     case Node::Kind::Object: {
       Value obj(rapidjson::kObjectType);
-      for (const auto& [key, child] : n.members) {
+      for (size_t i = 0; i < n.members.size(); ++i) {
+        const std::string& key = n.keys[i];
+        const Node& child = n.members[i];
         Value v = eval_one(child, ctx, alloc);
         if (JsonBuilder::is_empty(v)) continue;
         obj.AddMember(Value(key.c_str(), static_cast<rapidjson::SizeType>(key.size()), alloc), v, alloc);

@@ -118,7 +118,9 @@ struct Node {
   // Interpolation: literal text pieces and expressions alternately (parts[i] literal when even).
   std::vector<std::string> pieces;
   std::vector<Expr> exprs;
-  std::vector<std::pair<std::string, Node>> members;  // Object
+  std::vector<std::string> keys;                      // Object: member names...
+  std::vector<Node> members;                          // ...and their values (a vector of the
+                                                      // incomplete Node is allowed; a pair is not)
   std::vector<Node> items;                            // Array, First, Id (key parts), Merge
   Iteration each;                                     // Each
   std::optional<Condition> when;                      // Each, When
