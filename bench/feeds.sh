@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Extract and GP feeds end to end (issue 5 "Benchmark"): rows a second and resources a second,
+# durable and readable, measured from the first byte sent until the mapping backlog is 0.
+#   extract: one CSV of EXTRACT_ROWS social care rows uploaded to POST /ingest/{feed}
+#            (target 10,000 rows/s)
+#   GP:      every Synthea bundle of ../shared/corpus/synthea, each given a test NHS number, pushed
+#            as a transaction to POST /fhir, REPEAT times with fresh identifiers (target 10,000
+#            resources/s)
+# Prints figures; not a pass/fail test. Needs python3 (to give the Synthea patients NHS numbers).
+# Environment (defaults in brackets): EXTRACT_ROWS [200000] REPEAT [3] SKIP_BUILD BUILD_DIR KEEP_DATA
+source "$(dirname "$0")/lib.sh"
+
+EXTRACT_ROWS=${EXTRACT_ROWS:-200000}
+REPEAT=${REPEAT:-3}
+SYNTHEA=${SYNTHEA:-$ROOT/../shared/corpus/synthea}
+command -v python3 >/dev/null || die "python3 is needed to prepare the GP bundles"
+
+bench_build
+bench_init
+DATA=$WORK/data
+cat >"$WORK/config.json" <<JSON
+{"development": true, "limits": {"http_max_body_bytes": 536870912, "requests_per_minute_per_user": 0},
+ "feeds": [{"name": "sc", "type": "extract", "owner_ods": "BENCH", "mapping": "social-care-episodes"},
+           {"name": "gp", "type": "gp-fhir", "owner_ods": "BENCH"}]}
+JSON
+ENGINE_ARGS="--config $WORK/config.json"
+
+log "writing $EXTRACT_ROWS extract rows and $REPEAT x the Synthea bundles"
+python3 - "$WORK" "$EXTRACT_ROWS" "$SYNTHEA" "$REPEAT" <<'PY'
+import json, os, sys, glob
+work, rows, synthea, repeat = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+def nhs(n):
+    stem = "999%06d" % (n % 1000000)
+    while True:
+        s = sum(int(stem[i]) * (10 - i) for i in range(9)); c = 11 - s % 11
+        c = 0 if c == 11 else c
+        if c != 10: return stem + str(c)
+        n += 1; stem = "999%06d" % (n % 1000000)
+with open(os.path.join(work, "extract.csv"), "w", newline="") as f:
+    f.write("person_id,nhs_number,family_name,given_name,birth_date,episode_id,service,status,start_date,end_date,lead_worker,team,safeguarding,last_updated\r\n")
+    for i in range(rows):
+        f.write("P%07d,%s,SURNAME%d,Given,%02d/%02d/19%02d,EP-%d,Home care,Open,01/02/2024,,Worker %d,Team %d,%s,15/03/2024 09:30\r\n"
+                % (i, nhs(i * 7 + 3) if i % 10 else "", i % 997, 1 + i % 28, 1 + i % 12, 30 + i % 60, i, i % 50, i % 9, "Y" if i % 17 == 0 else "N"))
+files = sorted(glob.glob(os.path.join(synthea, "*.json")))
+n = 0
+for r in range(repeat):
+    for path in files:
+        b = json.load(open(path))
+        n += 1
+        for e in b.get("entry", []):
+            res = e.get("resource", {})
+            if res.get("resourceType") == "Patient":
+                res.setdefault("identifier", []).append({"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs(500000 + n)})
+            # fresh identifiers a repeat, so each push is new data
+            for ident in res.get("identifier", []):
+                if ident.get("system") != "https://fhir.nhs.uk/Id/nhs-number" and "value" in ident:
+                    ident["value"] = "%s-r%d" % (ident["value"], r)
+        json.dump(b, open(os.path.join(work, "gp.%04d.json" % n), "w"))
+PY
+[[ -n $(ls "$WORK"/gp.*.json 2>/dev/null) ]] || log "no Synthea bundles at $SYNTHEA: the GP part is skipped"
+
+start_engine "$DATA"
+TOKEN=$("$CARERECORD" token --role feed-system --user bench --org BENCH --data-dir "$DATA")
+
+t0=$(now_ms)
+code=$(curl -s -o "$WORK/extract.report.json" -w '%{http_code}' -X POST --data-binary @"$WORK/extract.csv" \
+  -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/ingest/sc")
+t_ack=$(($(now_ms) - t0))
+[[ $code == 200 ]] || die "extract upload answered $code: $(head -c 300 "$WORK/extract.report.json")"
+wait_backlog_zero 3600 >/dev/null
+t_all=$(($(now_ms) - t0))
+extract_line=$(awk -v n="$EXTRACT_ROWS" -v a="$t_ack" -v t="$t_all" 'BEGIN { printf "extract  %8d rows       stored+reported in %6d ms (%6.0f rows/s)   mapped and readable in %6d ms (%6.0f rows/s)", n, a, n*1000/a, t, n*1000/t }')
+log "$extract_line"
+
+gp_line="GP: skipped (no Synthea bundles)"
+if ls "$WORK"/gp.*.json >/dev/null 2>&1; then
+  t0=$(now_ms)
+  for f in "$WORK"/gp.*.json; do
+    code=$(curl -s -o "$f.response" -w '%{http_code}' -X POST --data-binary @"$f" -H "Authorization: Bearer $TOKEN" \
+      -H "Content-Type: application/fhir+json" "http://127.0.0.1:$HTTP_PORT/fhir")
+    [[ $code == 200 ]] || die "GP push $f answered $code: $(head -c 300 "$f.response")"
+  done
+  t_ack=$(($(now_ms) - t0))
+  wait_backlog_zero 3600 >/dev/null
+  t_all=$(($(now_ms) - t0))
+  # Resources stored: entries answered with a location (ignored types get none).
+  accepted=$(python3 -c 'import json,glob,sys; print(sum(1 for f in glob.glob(sys.argv[1] + "/gp.*.response") for e in json.load(open(f)).get("entry", []) if e.get("response", {}).get("location")))' "$WORK")
+  gp_line=$(awk -v n="$accepted" -v a="$t_ack" -v t="$t_all" 'BEGIN { printf "GP       %8d resources  stored+answered in %6d ms (%6.0f res/s)    mapped and readable in %6d ms (%6.0f res/s)", n, a, n*1000/a, t, n*1000/t }')
+  log "$gp_line"
+fi
+stop_engine
+
+echo
+echo "Connecting Care extract and GP feeds ($(date -u +%Y-%m-%dT%H:%MZ), built from $BUILT_FROM; $(nproc) cores, load before: $(loadavg))"
+echo "$extract_line"
+echo "$gp_line"
