@@ -2,6 +2,13 @@
 // what, when), committed before the response leaves. Group-committed like the inbox.
 #include "engine/store/audit_log.h"
 
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <cstdio>
+#include <map>
+
 namespace cc::store {
 
 namespace {
@@ -13,7 +20,106 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_by_patient ON audit(patient_id, time_ms);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TABLE IF NOT EXISTS audit_checkpoint (
+  entry_id INTEGER PRIMARY KEY, hash TEXT NOT NULL, time_ms INTEGER NOT NULL, signature TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS audit_checkpoint_no_update BEFORE UPDATE ON audit_checkpoint BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_checkpoint_no_delete BEFORE DELETE ON audit_checkpoint BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 )SQL";
+
+// The chain's columns, for logs created before them (their earlier entries are outside the chain).
+void migrate(Database& db) {
+  bool has_hash = false;
+  auto& cols = db.prepare("PRAGMA table_info(audit)");
+  while (cols.step()) has_hash = has_hash || cols.text(1) == "hash";
+  cols.reset();
+  if (!has_hash) {
+    db.exec("ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT ''");
+    db.exec("ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT ''");
+  }
+}
+
+std::string hex(const unsigned char* p, size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    out += kHex[p[i] >> 4];
+    out += kHex[p[i] & 0x0f];
+  }
+  return out;
+}
+
+std::string unhex(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i + 1 < s.size(); i += 2) out += static_cast<char>(std::stoi(s.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+std::string sha256_hex(const std::string& prev, const std::string& canonical) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(ctx, prev.data(), prev.size());
+  EVP_DigestUpdate(ctx, canonical.data(), canonical.size());
+  EVP_DigestFinal_ex(ctx, digest, &length);
+  EVP_MD_CTX_free(ctx);
+  return hex(digest, length);
+}
+
+// What a checkpoint signs.
+std::string checkpoint_message(int64_t entry_id, const std::string& hash) {
+  return "carerecord-audit-checkpoint|" + std::to_string(entry_id) + "|" + hash;
+}
+
+// The Ed25519 key in DIR/audit-signing.key (PEM, 0600), made on first use.
+EVP_PKEY* load_or_create_signing_key(const std::string& data_dir) {
+  const std::string path = data_dir + "/audit-signing.key";
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+    return key;
+  }
+  EVP_PKEY* key = nullptr;
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr);
+  if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_keygen(ctx, &key) <= 0) key = nullptr;
+  EVP_PKEY_CTX_free(ctx);
+  if (!key) return nullptr;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  FILE* f = fd >= 0 ? fdopen(fd, "w") : nullptr;
+  if (!f || !PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr)) {
+    if (f) std::fclose(f);
+    EVP_PKEY_free(key);
+    return nullptr;
+  }
+  std::fclose(f);
+  return key;
+}
+
+std::string sign(EVP_PKEY* key, const std::string& message) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  size_t length = 0;
+  std::string out;
+  if (EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, key) > 0 &&
+      EVP_DigestSign(ctx, nullptr, &length, reinterpret_cast<const unsigned char*>(message.data()), message.size()) > 0) {
+    std::string signature(length, '\0');
+    if (EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(signature.data()), &length,
+                       reinterpret_cast<const unsigned char*>(message.data()), message.size()) > 0)
+      out = hex(reinterpret_cast<const unsigned char*>(signature.data()), length);
+  }
+  EVP_MD_CTX_free(ctx);
+  return out;
+}
+
+bool signature_holds(EVP_PKEY* key, const std::string& message, const std::string& signature_hex) {
+  const std::string signature = unhex(signature_hex);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  const bool ok = EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, key) > 0 &&
+                  EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                                   reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  return ok;
+}
 }  // namespace
 
 Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& data_dir) {
@@ -21,7 +127,11 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& data_dir) {
   try {
     auto db = std::make_unique<Database>(path, Database::Mode::ReadWrite);
     db->exec(kSchema);
+    migrate(*db);
+    EVP_PKEY* key = load_or_create_signing_key(data_dir);
+    if (!key) return make_error("audit-key", "Cannot read or create the audit signing key " + data_dir + "/audit-signing.key.");
     std::unique_ptr<AuditLog> log(new AuditLog());
+    log->signing_key_ = std::shared_ptr<void>(key, [](void* k) { EVP_PKEY_free(static_cast<EVP_PKEY*>(k)); });
     log->path_ = path;
     log->writer_ = std::make_unique<GroupCommitWriter>(std::move(db));
     return log;
@@ -36,19 +146,135 @@ void AuditLog::stop() {
   if (writer_) writer_->stop();
 }
 
+std::string AuditLog::canonical(const AuditEntry& e) {
+  std::string out;
+  auto field = [&out](const std::string& v) {
+    out += std::to_string(v.size());
+    out += ':';
+    out += v;
+    out += ';';
+  };
+  field(std::to_string(e.id));
+  field(std::to_string(e.time_ms));
+  for (const std::string* v : {&e.user, &e.role, &e.org, &e.purpose_of_use, &e.action, &e.query, &e.patient_id,
+                               &e.resources, &e.outcome, &e.peer})
+    field(*v);
+  return out;
+}
+
 void AuditLog::append(AuditEntry e, std::function<void(Status)> done) {
   auto entry = std::make_shared<AuditEntry>(std::move(e));
+  auto key = signing_key_;
   writer_->submit(
-      [entry](Database& db) {
+      [entry, key](Database& db) {
+        // The chain link is read inside the transaction, so a batch that fails leaves it as it was.
+        auto& last = db.prepare("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
+        entry->id = 1;
+        entry->prev_hash.clear();
+        if (last.step()) {
+          entry->id = last.int64(0) + 1;
+          entry->prev_hash = std::string(last.text(1));
+        }
+        last.reset();
+        entry->hash = sha256_hex(entry->prev_hash, canonical(*entry));
         auto& st = db.prepare(
-            "INSERT INTO audit(time_ms, user, role, org, purpose_of_use, action, query, patient_id, resources, "
-            "outcome, peer) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+            "INSERT INTO audit(id, time_ms, user, role, org, purpose_of_use, action, query, patient_id, resources, "
+            "outcome, peer, prev_hash, hash) VALUES (?12,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?13,?14)");
         st.bind(1, entry->time_ms).bind(2, entry->user).bind(3, entry->role).bind(4, entry->org);
         st.bind(5, entry->purpose_of_use).bind(6, entry->action).bind(7, entry->query).bind(8, entry->patient_id);
-        st.bind(9, entry->resources).bind(10, entry->outcome).bind(11, entry->peer);
+        st.bind(9, entry->resources).bind(10, entry->outcome).bind(11, entry->peer).bind(12, entry->id);
+        st.bind(13, entry->prev_hash).bind(14, entry->hash);
         st.run();
+        if (entry->id % kCheckpointEvery == 0) {
+          auto& cp = db.prepare("INSERT INTO audit_checkpoint(entry_id, hash, time_ms, signature) VALUES (?1,?2,?3,?4)");
+          cp.bind(1, entry->id).bind(2, entry->hash).bind(3, entry->time_ms);
+          cp.bind(4, sign(static_cast<EVP_PKEY*>(key.get()), checkpoint_message(entry->id, entry->hash)));
+          cp.run();
+        }
       },
       std::move(done));
+}
+
+Result<AuditVerification> AuditLog::verify(const std::string& data_dir) try {
+  Database db(data_dir + "/audit.db", Database::Mode::ReadOnly);
+  AuditVerification v;
+  auto fail = [&v](int64_t id, std::string why) {
+    if (!v.ok) return;
+    v.ok = false;
+    v.first_bad = id;
+    v.problem = std::move(why);
+  };
+  bool has_hash = false;
+  auto& cols = db.prepare("PRAGMA table_info(audit)");
+  while (cols.step()) has_hash = has_hash || cols.text(1) == "hash";
+  cols.reset();
+  if (!has_hash) return make_error("audit-verify", "This audit log predates the hash chain; there is nothing to verify.");
+  std::map<int64_t, std::string> hash_at;  // for the checkpoints
+  auto& st = db.prepare(
+      "SELECT id, time_ms, user, role, org, purpose_of_use, action, query, patient_id, resources, outcome, peer, "
+      "prev_hash, hash FROM audit ORDER BY id");
+  std::string previous;
+  int64_t expected_id = 0;
+  bool chained = false;
+  while (st.step()) {
+    AuditEntry e;
+    e.id = st.int64(0);
+    e.time_ms = st.int64(1);
+    e.user = st.text(2);
+    e.role = st.text(3);
+    e.org = st.text(4);
+    e.purpose_of_use = st.text(5);
+    e.action = st.text(6);
+    e.query = st.text(7);
+    e.patient_id = st.text(8);
+    e.resources = st.text(9);
+    e.outcome = st.text(10);
+    e.peer = st.text(11);
+    e.prev_hash = st.text(12);
+    e.hash = st.text(13);
+    ++v.entries;
+    if (!chained && e.hash.empty()) {  // written before the chain existed
+      expected_id = e.id + 1;
+      continue;
+    }
+    if (chained && e.id != expected_id)
+      fail(expected_id, "entry " + std::to_string(expected_id) + " is missing (the next entry is " + std::to_string(e.id) +
+                            "): entries were deleted.");
+    if (e.prev_hash != previous)
+      fail(e.id, "entry " + std::to_string(e.id) +
+                     " does not follow the entry before it (its link to the previous hash is broken): entries were "
+                     "deleted, inserted or reordered.");
+    if (sha256_hex(e.prev_hash, canonical(e)) != e.hash)
+      fail(e.id, "entry " + std::to_string(e.id) + " has been changed since it was written (its content no longer "
+                                                   "gives its hash).");
+    chained = true;
+    previous = e.hash;
+    expected_id = e.id + 1;
+    hash_at[e.id] = e.hash;
+  }
+  st.reset();
+  EVP_PKEY* key = nullptr;
+  if (FILE* f = std::fopen((data_dir + "/audit-signing.key").c_str(), "r")) {
+    key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+  }
+  auto& cp = db.prepare("SELECT entry_id, hash, signature FROM audit_checkpoint ORDER BY entry_id");
+  while (cp.step()) {
+    const int64_t id = cp.int64(0);
+    const std::string hash(cp.text(1));
+    ++v.checkpoints;
+    if (!key || !signature_holds(key, checkpoint_message(id, hash), std::string(cp.text(2))))
+      fail(id, "the signed checkpoint at entry " + std::to_string(id) + " does not verify with the log's key.");
+    auto it = hash_at.find(id);
+    if (it == hash_at.end()) fail(id, "the signed checkpoint names entry " + std::to_string(id) + ", which is gone.");
+    else if (it->second != hash)
+      fail(id, "entry " + std::to_string(id) + " differs from its signed checkpoint: the chain was rewritten.");
+  }
+  cp.reset();
+  if (key) EVP_PKEY_free(key);
+  return v;
+} catch (const SqliteError& e) {
+  return make_error("audit-read", "Cannot read the audit log in " + data_dir + ": " + e.what());
 }
 
 Result<std::vector<AuditEntry>> AuditLog::read_recent(const std::string& data_dir, int64_t limit) try {

@@ -1,5 +1,10 @@
 // AuditLog: append-only record of every disclosure of patient data (who, role, organisation,
 // what, when), committed before the response leaves. Group-committed like the inbox.
+//
+// Tamper-evident: each entry carries hash = SHA-256(previous entry's hash, the entry's canonical
+// form, its id included), computed inside the transaction that writes it; every kCheckpointEvery
+// entries a checkpoint signs (Ed25519, a key kept in DIR/audit-signing.key) the id and hash reached.
+// verify() walks the chain and the checkpoints and names the first entry that does not hold.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -25,6 +30,17 @@ struct AuditEntry {
   std::string resources;   // Type/id list disclosed, space separated
   std::string outcome;     // disclosed, denied, not-found
   std::string peer;
+  std::string prev_hash;   // the chain (hex); set by the log
+  std::string hash;
+};
+
+// What verify() found.
+struct AuditVerification {
+  bool ok = true;
+  int64_t entries = 0;      // entries checked
+  int64_t checkpoints = 0;  // signed checkpoints checked
+  int64_t first_bad = 0;    // the first entry that does not hold (0 when ok)
+  std::string problem;      // why, a sentence for the IG officer
 };
 
 class AuditLog {
@@ -36,11 +52,19 @@ class AuditLog {
   void stop();
   // The newest entries, read from DIR/audit.db without opening it for writing.
   static Result<std::vector<AuditEntry>> read_recent(const std::string& data_dir, int64_t limit);
+  // Proves the chain of DIR/audit.db, read-only: every entry's hash from its content and the one
+  // before, ids without gaps, and every checkpoint's signature and hash. Error only when the log
+  // cannot be read at all.
+  static Result<AuditVerification> verify(const std::string& data_dir);
+  // The canonical form an entry's hash covers (id, time and every field, length-prefixed).
+  static std::string canonical(const AuditEntry& e);
+  static constexpr int64_t kCheckpointEvery = 1000;
 
  private:
   AuditLog() = default;
   std::unique_ptr<GroupCommitWriter> writer_;
   std::string path_;
+  std::shared_ptr<void> signing_key_;  // EVP_PKEY (Ed25519), shared with the writer's jobs
 };
 
 }  // namespace cc::store

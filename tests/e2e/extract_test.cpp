@@ -211,3 +211,19 @@ TEST_F(SnapshotTest, ASnapshotWithAnUnreadableRowEndsNothing) {
 
 }  // namespace
 }  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+// Every write and read above was audited; the trail proves itself while the engine runs.
+TEST_F(ExtractTest, TheAuditTrailOfTheseRequestsVerifies) {
+  ASSERT_EQ(upload(kFile, feed_system).status, 200);
+  EXPECT_EQ(upload(kFile, other_feed).status, 403);  // a denied write is audited too
+  ASSERT_FALSE(patient_id("P0012345").empty());
+  std::string out;
+  EXPECT_EQ(run_carerecord_status({"audit", "verify", "--data-dir", dir.path + "/data"}, out), 0) << out;
+  EXPECT_NE(out.find("verified:"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace cc::test

@@ -198,3 +198,109 @@ TEST(AuditLog, TableRefusesUpdateAndDelete) {
 
 }  // namespace
 }  // namespace cc::store
+
+namespace cc::store {
+namespace {
+
+// Appends n entries and waits until the last is durable.
+void append_many(AuditLog& log, int n) {
+  std::promise<void> done;
+  auto f = done.get_future();
+  std::atomic<int> left{n};
+  for (int i = 0; i < n; ++i) {
+    log.append(entry("dr." + std::to_string(i % 7), "pat-" + std::to_string(i)), [&](Status st) {
+      EXPECT_TRUE(st.ok());
+      if (--left == 0) done.set_value();
+    });
+  }
+  wait_for(f);
+}
+
+// Runs SQL on the audit database as someone with file access would: the append-only triggers
+// dropped first, as a tamperer would.
+void tamper(const TempDir& dir, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path() + "/audit.db").c_str(), &db), SQLITE_OK);
+  const std::string all =
+      "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete; "
+      "DROP TRIGGER IF EXISTS audit_checkpoint_no_update; DROP TRIGGER IF EXISTS audit_checkpoint_no_delete; " + sql;
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, all.c_str(), nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+TEST(AuditChain, AnUntouchedLogVerifiesWithItsSignedCheckpoint) {
+  TempDir dir;
+  auto log = open_log(dir);
+  ASSERT_TRUE(log);
+  append_many(*log, static_cast<int>(AuditLog::kCheckpointEvery) + 5);
+  log->stop();
+  auto v = AuditLog::verify(dir.path());
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_TRUE(v->ok) << v->problem;
+  EXPECT_EQ(v->entries, AuditLog::kCheckpointEvery + 5);
+  EXPECT_EQ(v->checkpoints, 1);
+}
+
+TEST(AuditChain, AChangedEntryIsNamed) {
+  TempDir dir;
+  auto log = open_log(dir);
+  ASSERT_TRUE(log);
+  append_many(*log, 20);
+  log->stop();
+  tamper(dir, "UPDATE audit SET user = 'someone.else' WHERE id = 7;");
+  auto v = AuditLog::verify(dir.path());
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->ok);
+  EXPECT_EQ(v->first_bad, 7);
+  EXPECT_NE(v->problem.find("changed"), std::string::npos) << v->problem;
+}
+
+TEST(AuditChain, ADeletedEntryIsNamed) {
+  TempDir dir;
+  auto log = open_log(dir);
+  ASSERT_TRUE(log);
+  append_many(*log, 20);
+  log->stop();
+  tamper(dir, "DELETE FROM audit WHERE id = 12;");
+  auto v = AuditLog::verify(dir.path());
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->ok);
+  EXPECT_EQ(v->first_bad, 12);
+  EXPECT_NE(v->problem.find("deleted"), std::string::npos) << v->problem;
+}
+
+TEST(AuditChain, ReorderedEntriesAreFound) {
+  TempDir dir;
+  auto log = open_log(dir);
+  ASSERT_TRUE(log);
+  append_many(*log, 20);
+  log->stop();
+  // Entries 5 and 6 swap places, content, links and hashes all moved with them.
+  tamper(dir,
+         "UPDATE audit SET id = -5 WHERE id = 5; UPDATE audit SET id = 5 WHERE id = 6; "
+         "UPDATE audit SET id = 6 WHERE id = -5;");
+  auto v = AuditLog::verify(dir.path());
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->ok);
+  EXPECT_EQ(v->first_bad, 5);
+}
+
+TEST(AuditChain, ARewrittenChainFailsItsSignedCheckpoint) {
+  TempDir dir;
+  auto log = open_log(dir);
+  ASSERT_TRUE(log);
+  append_many(*log, static_cast<int>(AuditLog::kCheckpointEvery));
+  log->stop();
+  // A tamperer who recomputes every hash after a change still cannot re-sign the checkpoint.
+  tamper(dir, "UPDATE audit_checkpoint SET hash = '00' || substr(hash, 3);");
+  auto v = AuditLog::verify(dir.path());
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->ok);
+  EXPECT_EQ(v->first_bad, AuditLog::kCheckpointEvery);
+  EXPECT_NE(v->problem.find("checkpoint"), std::string::npos) << v->problem;
+}
+
+}  // namespace
+}  // namespace cc::store
