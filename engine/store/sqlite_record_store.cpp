@@ -130,6 +130,19 @@ void stamp_meta(rapidjson::Document& d, int64_t version, int64_t now_ms, const P
   set_member(meta, "extension", std::move(exts), a);
 }
 
+constexpr std::string_view kVersionPlaceholder = "@@cc-version@@";
+constexpr std::string_view kTimePlaceholder = "@@cc-last-updated@@";
+
+// Fills in meta's `key` whose value is `placeholder`. The search is for "key":"placeholder" with its
+// quotes: a string inside the resource cannot hold that (its quotes would be escaped), so a feed's
+// text can never be mistaken for it.
+void fill(std::string& json, std::string_view key, std::string_view placeholder, const std::string& value) {
+  const std::string member = "\"" + std::string(key) + "\":\"" + std::string(placeholder) + "\"";
+  const size_t at = json.find(member);
+  if (at == std::string::npos) return;
+  json.replace(at + key.size() + 4, placeholder.size(), value);
+}
+
 // Columns: type, id, version, json, patient_id.
 StoredResource stored_from(Statement& st) {
   return StoredResource{std::string(st.text(0)), std::string(st.text(1)), st.int64(2), std::string(st.text(3)),
@@ -212,7 +225,21 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
   bool same_patient = exists && cur.text(3) == w.patient_id;
   cur.reset();
   if (exists && w.only_if_absent) return;
-  const std::string hash = content_hash(to_json(w.resource));
+  // A version older (by event time) than the current one is history only: a late A08
+  // must not overwrite newer data.
+  bool becomes_current = !exists || w.event_time_ms >= current_event;
+  if (becomes_current && exists) keep_identifiers(w, current_version);
+
+  // Serialised once, with placeholders for the version and time: the hash of that text is the
+  // version's content (the same message mapped again gives the same text), and the stored JSON is
+  // the same text with the placeholders filled in.
+  stamp_meta(w.resource, 0, 0, p);
+  auto& meta = w.resource["meta"];
+  auto& alloc = w.resource.GetAllocator();
+  meta["versionId"].SetString(kVersionPlaceholder.data(), static_cast<rapidjson::SizeType>(kVersionPlaceholder.size()), alloc);
+  meta["lastUpdated"].SetString(kTimePlaceholder.data(), static_cast<rapidjson::SizeType>(kTimePlaceholder.size()), alloc);
+  std::string json = to_json(w.resource);
+  const std::string hash = content_hash(json);
   if (exists) {
     // The same inbox message mapped to the same content before: nothing has changed.
     auto& prior = db.prepare(
@@ -222,19 +249,15 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
     prior.reset();
     if (unchanged) return;
   }
-  // A version older (by event time) than the current one is history only: a late A08
-  // must not overwrite newer data.
-  bool becomes_current = !exists || w.event_time_ms >= current_event;
-  if (becomes_current && exists) keep_identifiers(w, current_version);
-
   int64_t version = latest + 1;
-  stamp_meta(w.resource, version, now_ms, p);
+  fill(json, "versionId", kVersionPlaceholder, std::to_string(version));
+  fill(json, "lastUpdated", kTimePlaceholder, fhir::fhir_instant_utc(now_ms));
   auto& ins = db.prepare(
       "INSERT INTO resource_version(type, id, version, event_time_ms, last_updated_ms, inbox_id, feed, "
       "sending_facility, control_id, json, content_hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
   ins.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms).bind(5, now_ms);
   ins.bind(6, p.inbox_id).bind(7, p.feed).bind(8, p.sending_facility).bind(9, p.control_id);
-  ins.bind(10, to_json(w.resource)).bind(11, hash);
+  ins.bind(10, json).bind(11, hash);
   ins.run();
 
   if (!becomes_current) {

@@ -184,6 +184,22 @@ TEST(SqliteRecordStore, MetaIsStampedAndVersionIdMatches) {
   EXPECT_FALSE(s->read_version("Patient", "nope", 1).has_value());
 }
 
+// The store serialises a version once with placeholders for its version and time and fills them in:
+// a feed's text that looks like a placeholder, or like the member that holds one, is kept as sent.
+TEST(SqliteRecordStore, TextLikeTheStoresPlaceholdersIsKeptAsSent) {
+  TempDir dir;
+  auto s = open_store(dir);
+  ASSERT_TRUE(s);
+  const std::string sly = "@@cc-version@@ \"versionId\":\"@@cc-version@@\" @@cc-last-updated@@";
+  apply_write(*s, 1, resource("Observation", "o1", sly, 1000));
+  auto r = s->read("Observation", "o1");
+  ASSERT_TRUE(r);
+  auto doc = parse(r->json);
+  EXPECT_EQ(std::string(doc["marker"].GetString()), sly);
+  EXPECT_STREQ(doc["meta"]["versionId"].GetString(), "1");
+  EXPECT_EQ(std::string(doc["meta"]["lastUpdated"].GetString()).find("@@"), std::string::npos);
+}
+
 TEST(SqliteRecordStore, LaterEventBecomesCurrentEarlierEventIsHistoryOnly) {
   TempDir dir;
   auto s = open_store(dir);
