@@ -45,6 +45,20 @@ const std::set<std::string>& served_types() {
   return types;
 }
 
+// A FHIR date or dateTime (2024-03-16, 2024-03-16T09:00:00Z) or an HL7 one, as epoch ms; times
+// without an offset are Europe/London.
+Result<int64_t> fhir_time_ms(const std::string& v) {
+  std::string hl7;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    if (c == 'Z') hl7 += "+0000";
+    else if (c == '-' && i < 10) continue;
+    else if (c == ':' || c == 'T') continue;
+    else hl7 += c;
+  }
+  return fhir::hl7_to_epoch_ms(hl7);
+}
+
 Response json_response(unsigned status, std::string body, const char* content_type = kFhirJson) {
   Response res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, content_type);
@@ -236,6 +250,109 @@ std::string capability_statement(const std::string& base) {
   w.EndObject(); w.EndArray();
   w.EndObject();
   return sb.GetString();
+}
+
+// One audit entry as a FHIR R4 AuditEvent (in the manner of IHE Basic Audit Log Patterns): who
+// (user, role, organisation, network address), what (the patient and the resources), why (purpose
+// of use), the outcome, and the request as received.
+void write_audit_event(JsonWriter& w, const store::AuditEntry& e) {
+  const bool denied = e.outcome == "denied";
+  const bool write = e.action == "feed-write";
+  w.StartObject();
+  w.Key("resourceType"); w.String("AuditEvent");
+  w.Key("id"); w.String(("audit-" + std::to_string(e.id)).c_str());
+  w.Key("type"); w.StartObject();
+  w.Key("system"); w.String("http://dicom.nema.org/resources/ontology/DCM");
+  w.Key("code"); w.String(write ? "110107" : "110110");
+  w.Key("display"); w.String(write ? "Import" : "Patient Record");
+  w.EndObject();
+  w.Key("subtype"); w.StartArray(); w.StartObject();
+  w.Key("system"); w.String("urn:connecting-care:code:audit-action");
+  w.Key("code"); w.String(e.action.c_str());
+  w.EndObject(); w.EndArray();
+  w.Key("action"); w.String(write ? "C" : (e.action == "admin" ? "E" : "R"));
+  w.Key("recorded"); w.String(fhir::fhir_instant_utc(e.time_ms).c_str());
+  w.Key("outcome"); w.String(denied ? "4" : "0");
+  w.Key("outcomeDesc"); w.String(e.outcome.c_str());
+  if (!e.purpose_of_use.empty()) {
+    w.Key("purposeOfEvent"); w.StartArray(); w.StartObject();
+    w.Key("text"); w.String(e.purpose_of_use.c_str());
+    w.EndObject(); w.EndArray();
+  }
+  w.Key("agent"); w.StartArray();
+  w.StartObject();
+  if (!e.role.empty()) {
+    w.Key("role"); w.StartArray(); w.StartObject(); w.Key("text"); w.String(e.role.c_str()); w.EndObject(); w.EndArray();
+  }
+  w.Key("who"); w.StartObject();
+  w.Key("identifier"); w.StartObject(); w.Key("value"); w.String(e.user.c_str()); w.EndObject();
+  w.EndObject();
+  w.Key("requestor"); w.Bool(true);
+  if (!e.peer.empty()) {
+    w.Key("network"); w.StartObject();
+    w.Key("address"); w.String(e.peer.c_str());
+    w.Key("type"); w.String("2");
+    w.EndObject();
+  }
+  w.EndObject();
+  if (!e.org.empty()) {
+    w.StartObject();
+    w.Key("who"); w.StartObject();
+    w.Key("identifier"); w.StartObject();
+    w.Key("system"); w.String("https://fhir.nhs.uk/Id/ods-organization-code");
+    w.Key("value"); w.String(e.org.c_str());
+    w.EndObject(); w.EndObject();
+    w.Key("requestor"); w.Bool(false);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("source"); w.StartObject();
+  w.Key("observer"); w.StartObject(); w.Key("display"); w.String("Connecting Care carerecord"); w.EndObject();
+  w.EndObject();
+  // The patients, then each resource disclosed; the request as received on the first entity.
+  w.Key("entity"); w.StartArray();
+  bool described = false;
+  size_t start = 0;
+  while (start <= e.patient_id.size()) {
+    size_t end = e.patient_id.find(' ', start);
+    if (end == std::string::npos) end = e.patient_id.size();
+    if (end > start) {
+      w.StartObject();
+      w.Key("what"); w.StartObject(); w.Key("reference"); w.String(("Patient/" + e.patient_id.substr(start, end - start)).c_str()); w.EndObject();
+      w.Key("role"); w.StartObject();
+      w.Key("system"); w.String("http://terminology.hl7.org/CodeSystem/object-role");
+      w.Key("code"); w.String("1");
+      w.Key("display"); w.String("Patient");
+      w.EndObject();
+      if (!described && !e.query.empty()) {
+        w.Key("description"); w.String(e.query.c_str());
+        described = true;
+      }
+      w.EndObject();
+    }
+    start = end + 1;
+  }
+  start = 0;
+  while (start <= e.resources.size()) {
+    size_t end = e.resources.find(' ', start);
+    if (end == std::string::npos) end = e.resources.size();
+    if (end > start) {
+      const std::string what = e.resources.substr(start, end - start);
+      w.StartObject();
+      if (what.find('/') != std::string::npos) {
+        w.Key("what"); w.StartObject(); w.Key("reference"); w.String(what.c_str()); w.EndObject();
+      } else {
+        w.Key("name"); w.String(what.c_str());
+      }
+      w.EndObject();
+    }
+    start = end + 1;
+  }
+  if (!described && !e.query.empty()) {
+    w.StartObject(); w.Key("description"); w.String(e.query.c_str()); w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
 }
 
 std::string bundle_json(const std::string& bundle_type, const store::Page& page, const std::string& base,
@@ -463,15 +580,7 @@ bool FhirApi::handle_admin(const Request& req, std::string_view path, std::strin
         feed = v;
       } else if (k == "since") {
         // FHIR dateTime (2024-03-16T09:00:00Z) or HL7 (20240316090000+0000); Europe/London when no offset.
-        std::string hl7;
-        for (size_t i = 0; i < v.size(); ++i) {
-          char c = v[i];
-          if (c == 'Z') hl7 += "+0000";
-          else if (c == '-' && i < 10) continue;
-          else if (c == ':' || c == 'T') continue;
-          else hl7 += c;
-        }
-        auto ms = fhir::hl7_to_epoch_ms(hl7);
+        auto ms = fhir_time_ms(v);
         if (!ms) {
           respond(operation_outcome(400, "value", "since=" + v + " is not a date/time: " + ms.error().message));
           return true;
@@ -545,6 +654,10 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
     return;
   }
   const std::string& type = parts[0];
+  if (type == "AuditEvent" && req.method() == http::verb::get && parts.size() == 1) {
+    search_audit(req, query, peer, reader, std::move(respond));
+    return;
+  }
   if (!served_types().count(type)) {
     respond(operation_outcome(404, "not-supported", "Resource type " + type + " is not served here (see /fhir/metadata)."));
     return;
@@ -657,6 +770,68 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
     return;
   }
   disclose(req, peer, reader, *q, true, "searchset", std::move(respond));
+}
+
+void FhirApi::search_audit(const Request& req, const std::multimap<std::string, std::string>& query,
+                           const std::string& peer, const governance::Reader& reader, Respond respond) {
+  store::AuditFilter filter;
+  int64_t offset = 0, count = kDefaultCount;
+  for (auto& [k, v] : query) {
+    if (k == "patient") {
+      filter.patient_id = v.rfind("Patient/", 0) == 0 ? v.substr(8) : v;
+    } else if (k == "agent" || k == "user") {
+      filter.user = v;
+    } else if (k == "organization") {
+      filter.org = v;
+    } else if (k == "outcome") {
+      filter.outcome = v;
+    } else if (k == "subtype" || k == "kind") {
+      filter.action = v;
+    } else if (k == "date") {
+      const bool lt = v.rfind("lt", 0) == 0, ge = v.rfind("ge", 0) == 0;
+      auto ms = fhir_time_ms((lt || ge) ? v.substr(2) : v);
+      if (!ms || !(lt || ge)) {
+        respond(operation_outcome(400, "value", "date takes geYYYY-MM-DD[Thh:mm:ss] or ltYYYY-MM-DD[Thh:mm:ss], not " + v + "."));
+        return;
+      }
+      (lt ? filter.to_ms : filter.from_ms) = *ms;
+    } else if (k == "_count" || k == "_offset") {
+      auto n = parse_int(v);
+      if (!n || *n < 0) {
+        respond(operation_outcome(400, "value", k + " must be a whole number."));
+        return;
+      }
+      (k == "_count" ? count : offset) = std::min<int64_t>(*n, k == "_count" ? kMaxCount : kMaxOffset);
+    } else {
+      respond(operation_outcome(400, "not-supported", "AuditEvent is searched by patient, agent, organization, outcome, "
+                                                        "subtype and date, not " + k + "."));
+      return;
+    }
+  }
+  governance::DisclosureContext ctx{reader, std::string(req.method_string()) + " " + std::string(req.target()), peer};
+  disclosure_.disclose_audit(ctx, filter, offset, count, [respond](auto found) {
+    if (!found) {
+      const bool forbidden = found.error().code == "forbidden";
+      respond(operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", found.error().message));
+      return;
+    }
+    rapidjson::StringBuffer sb;
+    JsonWriter w(sb);
+    w.StartObject();
+    w.Key("resourceType"); w.String("Bundle");
+    w.Key("type"); w.String("searchset");
+    w.Key("total"); w.Int64(found->second);
+    w.Key("entry"); w.StartArray();
+    for (const auto& e : found->first) {
+      w.StartObject();
+      w.Key("resource");
+      write_audit_event(w, e);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    respond(json_response(200, sb.GetString()));
+  });
 }
 
 void FhirApi::disclose(const Request& req, const std::string& peer, const governance::Reader& reader,

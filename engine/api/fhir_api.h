@@ -2,6 +2,7 @@
 // work-list under /admin, /healthz and /metrics. Patient data only through DisclosureService.
 #pragma once
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,10 @@ class FhirApi : public HttpHandler {
  private:
   void handle_fhir(Request& req, const std::string& peer, const governance::Reader& reader, Respond respond);
   // POST /admin/mappings/reload, POST /admin/remap, GET /admin/unmapped-codes; false when not one of them.
+  // GET /fhir/AuditEvent?patient=&agent=&organization=&outcome=&subtype=&date=ge..&date=lt..: the
+  // trail as AuditEvents, for IG officers only (governance decides and audits the search).
+  void search_audit(const Request& req, const std::multimap<std::string, std::string>& query,
+                    const std::string& peer, const governance::Reader& reader, Respond respond);
   bool handle_admin(const Request& req, std::string_view path, std::string_view target, const std::string& peer,
                     const governance::Reader& reader, const Respond& respond);
   void disclose(const Request& req, const std::string& peer, const governance::Reader& reader,

@@ -132,6 +132,34 @@ void DisclosureService::authorise_feed_write(const DisclosureContext& ctx, const
   });
 }
 
+void DisclosureService::disclose_audit(
+    const DisclosureContext& ctx, const store::AuditFilter& filter, int64_t offset, int64_t count,
+    std::function<void(Result<std::pair<std::vector<store::AuditEntry>, int64_t>>)> done) {
+  store::AuditEntry entry = audit_entry(ctx, "audit-search");
+  entry.patient_id = filter.patient_id;
+  if (ctx.reader.role != "ig-officer") {
+    entry.outcome = "denied";
+    audit_.append(std::move(entry), [done = std::move(done)](Status) {
+      done(make_error("forbidden", "The audit trail is for information governance officers (role ig-officer)."));
+    });
+    return;
+  }
+  auto found = std::make_shared<Result<std::pair<std::vector<store::AuditEntry>, int64_t>>>(
+      audit_.search(filter, offset, count));
+  if (!*found) {
+    done(found->error());
+    return;
+  }
+  entry.outcome = (*found)->first.empty() ? "nothing-found" : "disclosed";
+  audit_.append(std::move(entry), [found, done = std::move(done)](Status st) {
+    if (!st) {
+      done(make_error("audit-unavailable", "The audit record could not be written, so nothing was disclosed. Try again shortly."));
+      return;
+    }
+    done(std::move(*found));
+  });
+}
+
 void DisclosureService::disclose_worklist(const DisclosureContext& ctx, bool open_only,
                                           std::function<void(Result<std::vector<store::WorklistEntry>>)> done) {
   store::AuditEntry entry = audit_entry(ctx, "worklist");

@@ -40,6 +40,11 @@ class DisclosureService {
   // The data-quality work-list names patients and their local identifiers, so it is disclosed the
   // same way: only to an integration-admin, and only once the audit record is durable.
   // Error "forbidden" for any other role.
+  // The audit trail itself, for an IG officer (role ig-officer): the matching entries, newest
+  // first, and the total; the search is audited before anything is returned. Error "forbidden" for
+  // any other role (the refusal audited too).
+  void disclose_audit(const DisclosureContext& ctx, const store::AuditFilter& filter, int64_t offset, int64_t count,
+                      std::function<void(Result<std::pair<std::vector<store::AuditEntry>, int64_t>>)> done);
   void disclose_worklist(const DisclosureContext& ctx, bool open_only,
                          std::function<void(Result<std::vector<store::WorklistEntry>>)> done);
 

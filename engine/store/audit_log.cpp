@@ -195,6 +195,52 @@ void AuditLog::append(AuditEntry e, std::function<void(Status)> done) {
       std::move(done));
 }
 
+Result<std::pair<std::vector<AuditEntry>, int64_t>> AuditLog::search(const AuditFilter& f, int64_t offset,
+                                                                     int64_t count) const try {
+  Database db(path_, Database::Mode::ReadOnly);
+  // A patient matches its own entries and the lists (the work-list names several patients).
+  const std::string where =
+      " WHERE (?1 = '' OR patient_id = ?1 OR (' ' || patient_id || ' ') LIKE ('% ' || ?1 || ' %'))"
+      " AND (?2 = '' OR user = ?2) AND (?3 = '' OR org = ?3) AND (?4 = '' OR outcome = ?4)"
+      " AND (?5 = '' OR action = ?5) AND (?6 = 0 OR time_ms >= ?6) AND (?7 = 0 OR time_ms < ?7)";
+  auto bind = [&f](Statement& st) {
+    st.bind(1, f.patient_id).bind(2, f.user).bind(3, f.org).bind(4, f.outcome).bind(5, f.action);
+    st.bind(6, f.from_ms).bind(7, f.to_ms);
+  };
+  auto& total_st = db.prepare("SELECT count(*) FROM audit" + where);
+  bind(total_st);
+  const int64_t total = total_st.step() ? total_st.int64(0) : 0;
+  total_st.reset();
+  auto& st = db.prepare(
+      "SELECT id, time_ms, user, role, org, purpose_of_use, action, query, patient_id, resources, outcome, peer, "
+      "prev_hash, hash FROM audit" + where + " ORDER BY id DESC LIMIT ?8 OFFSET ?9");
+  bind(st);
+  st.bind(8, count).bind(9, offset);
+  std::vector<AuditEntry> out;
+  while (st.step()) {
+    AuditEntry e;
+    e.id = st.int64(0);
+    e.time_ms = st.int64(1);
+    e.user = st.text(2);
+    e.role = st.text(3);
+    e.org = st.text(4);
+    e.purpose_of_use = st.text(5);
+    e.action = st.text(6);
+    e.query = st.text(7);
+    e.patient_id = st.text(8);
+    e.resources = st.text(9);
+    e.outcome = st.text(10);
+    e.peer = st.text(11);
+    e.prev_hash = st.text(12);
+    e.hash = st.text(13);
+    out.push_back(std::move(e));
+  }
+  st.reset();
+  return std::make_pair(std::move(out), total);
+} catch (const SqliteError& e) {
+  return make_error("audit-read", std::string("Cannot read the audit log: ") + e.what());
+}
+
 Result<AuditVerification> AuditLog::verify(const std::string& data_dir) try {
   Database db(data_dir + "/audit.db", Database::Mode::ReadOnly);
   AuditVerification v;

@@ -34,6 +34,17 @@ struct AuditEntry {
   std::string hash;
 };
 
+// What the IG officer searches the trail by (empty / 0: any).
+struct AuditFilter {
+  std::string patient_id;
+  std::string user;
+  std::string org;
+  std::string outcome;
+  std::string action;
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+};
+
 // What verify() found.
 struct AuditVerification {
   bool ok = true;
@@ -56,6 +67,9 @@ class AuditLog {
   // before, ids without gaps, and every checkpoint's signature and hash. Error only when the log
   // cannot be read at all.
   static Result<AuditVerification> verify(const std::string& data_dir);
+  // Entries matching the filter, newest first, and how many match in all.
+  Result<std::pair<std::vector<AuditEntry>, int64_t>> search(const AuditFilter& filter, int64_t offset,
+                                                             int64_t count) const;
   // The canonical form an entry's hash covers (id, time and every field, length-prefixed).
   static std::string canonical(const AuditEntry& e);
   static constexpr int64_t kCheckpointEvery = 1000;

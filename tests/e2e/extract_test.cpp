@@ -11,6 +11,7 @@
 #include <rapidjson/document.h>
 
 #include "tests/e2e/harness.h"
+#include "tests/mapping/fhir_schema.h"
 
 namespace cc::test {
 namespace {
@@ -223,6 +224,47 @@ TEST_F(ExtractTest, TheAuditTrailOfTheseRequestsVerifies) {
   std::string out;
   EXPECT_EQ(run_carerecord_status({"audit", "verify", "--data-dir", dir.path + "/data"}, out), 0) << out;
   EXPECT_NE(out.find("verified:"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+// The IG officer's view of the trail: who saw whose record, as FHIR AuditEvents, for that role only.
+TEST_F(ExtractTest, AnIgOfficerFindsWhoSawAPatientsRecord) {
+  ASSERT_EQ(upload(kFile, feed_system).status, 200);
+  const std::string margaret = patient_id("P0012345");
+  ASSERT_FALSE(margaret.empty());
+  get_until(engine->http_port(), "/fhir/EpisodeOfCare?patient=" + margaret, clinician,
+            [](const HttpResult& h) { return total_of(h) == 1; });
+  const std::string ig = issue("ig-officer", "ig.lead", "RBT");
+
+  EXPECT_EQ(http_get(engine->http_port(), "/fhir/AuditEvent?patient=" + margaret, clinician).status, 403);
+  auto r = http_get(engine->http_port(), "/fhir/AuditEvent?patient=Patient/" + margaret, ig);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto d = json(r.body);
+  ASSERT_GE(total_of(r), 2) << r.body;  // the search by identifier and the episodes read
+  bool clinician_seen = false;
+  for (auto& e : d["entry"].GetArray()) {
+    const auto& ev = e["resource"];
+    EXPECT_EQ(ev["resourceType"], "AuditEvent");
+    if (std::string(ev["agent"][0]["who"]["identifier"]["value"].GetString()) == "dr.test") clinician_seen = true;
+  }
+  EXPECT_TRUE(clinician_seen) << r.body;
+  // Denials can be listed too, and the IG officer's own searches are on the trail.
+  auto denied = http_get(engine->http_port(), "/fhir/AuditEvent?outcome=denied", ig);
+  EXPECT_GE(total_of(denied), 1) << denied.body;
+  auto own = http_get(engine->http_port(), "/fhir/AuditEvent?agent=ig.lead", ig);
+  EXPECT_GE(total_of(own), 2) << own.body;
+  if (auto* schema = cc::testing::FhirSchema::shared()) {
+    for (auto& e : d["entry"].GetArray()) {
+      rapidjson::Document one;
+      one.CopyFrom(e["resource"], one.GetAllocator());
+      for (const auto& problem : schema->validate(one)) ADD_FAILURE() << problem;
+    }
+  }
 }
 
 }  // namespace
