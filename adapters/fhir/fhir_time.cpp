@@ -24,15 +24,6 @@ int days_in_month(int y, int m) {
   return m == 2 && leap(y) ? 29 : kDays[m - 1];
 }
 
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
 
 }  // namespace
 
@@ -57,7 +48,7 @@ std::optional<int64_t> fhir_time_to_epoch_ms(std::string_view s) {
       return std::nullopt;
     pos += 3;
   }
-  const int64_t day_ms = days_from_civil(y, m, d) * 86400000LL;
+  const int64_t day_ms = fhir::days_from_civil(y, m, d) * 86400000LL;
   if (pos == s.size()) {
     // Midnight Europe/London: the offset in force just before midnight UTC of that day.
     const int offset = fhir::london_offset_minutes_at_utc(day_ms - 3600000LL);

@@ -120,15 +120,6 @@ Result<Hl7DateTime> parse_hl7(std::string_view hl7) {
   return v;
 }
 
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
 
 // The day (days since 1970-01-01) of the last Sunday of a 31-day month.
 int64_t last_sunday(int64_t year, unsigned month) {
@@ -204,6 +195,15 @@ Result<int64_t> hl7_to_epoch_ms(std::string_view hl7) {
   for (size_t i = 0; i < 6; ++i) micros = micros * 10 + (i < v.fraction.size() ? v.fraction[i] - '0' : 0);
   const int64_t utc_seconds = clock_seconds(v) - int64_t{offset_minutes(v)} * 60;
   return floor_div(utc_seconds * 1000000 + micros, 1000);
+}
+
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
 int london_offset_minutes_at_utc(int64_t epoch_ms) {

@@ -28,6 +28,8 @@ Result<int64_t> hl7_to_epoch_ms(std::string_view hl7);
 
 // Europe/London offset from UTC, in minutes (0 or 60), at the given UTC instant.
 int london_offset_minutes_at_utc(int64_t epoch_ms);
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
 
 // Now, as a FHIR instant in UTC with milliseconds: "2026-11-22T07:33:56.123Z".
 std::string fhir_instant_utc(int64_t epoch_ms);

@@ -32,6 +32,16 @@ struct EvalContext {
   const RowInput* row = nullptr;      // a row mapping's row (the message is then an empty one)
 };
 
+// Text, or nothing when empty.
+inline Val text_val(std::string s) {
+  Val v;
+  if (!s.empty()) {
+    v.kind = Val::Text;
+    v.text = std::move(s);
+  }
+  return v;
+}
+
 // The text of a value: a place in the message reads as its (first) component, trimmed, the HL7
 // null "" as empty; JSON strings and numbers as written.
 std::string text_of(const Val& v, const EvalContext& ctx);

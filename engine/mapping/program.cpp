@@ -535,15 +535,6 @@ std::optional<Ref> resolve(const Path& p, const EvalContext& ctx) {
   return r;
 }
 
-Val text_val(std::string s) {
-  Val v;
-  if (!s.empty()) {
-    v.kind = Val::Text;
-    v.text = std::move(s);
-  }
-  return v;
-}
-
 Val eval_expr(const Expr& e, EvalContext& ctx, Alloc& alloc);
 
 Val builtin(Builtin b, EvalContext& ctx, Alloc& alloc) {

@@ -23,15 +23,6 @@ using rapidjson::Value;
 
 namespace {
 
-Val text_val(std::string s) {
-  Val v;
-  if (!s.empty()) {
-    v.kind = Val::Text;
-    v.text = std::move(s);
-  }
-  return v;
-}
-
 Val json_val(Value&& j) {
   Val v;
   if (!JsonBuilder::is_empty(j)) {

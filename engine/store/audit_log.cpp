@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <map>
 
+#include "engine/core/sha256.h"
+
 namespace cc::store {
 
 namespace {
@@ -38,6 +40,30 @@ void migrate(Database& db) {
   }
 }
 
+// The columns entry_from() reads, in its order.
+constexpr const char* kEntryColumns =
+    "SELECT id, time_ms, user, role, org, purpose_of_use, action, query, patient_id, resources, outcome, peer, "
+    "prev_hash, hash ";
+
+AuditEntry entry_from(Statement& st) {
+  AuditEntry e;
+  e.id = st.int64(0);
+  e.time_ms = st.int64(1);
+  e.user = st.text(2);
+  e.role = st.text(3);
+  e.org = st.text(4);
+  e.purpose_of_use = st.text(5);
+  e.action = st.text(6);
+  e.query = st.text(7);
+  e.patient_id = st.text(8);
+  e.resources = st.text(9);
+  e.outcome = st.text(10);
+  e.peer = st.text(11);
+  e.prev_hash = st.text(12);
+  e.hash = st.text(13);
+  return e;
+}
+
 std::string hex(const unsigned char* p, size_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
@@ -55,16 +81,8 @@ std::string unhex(const std::string& s) {
   return out;
 }
 
-std::string sha256_hex(const std::string& prev, const std::string& canonical) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  EVP_DigestUpdate(ctx, prev.data(), prev.size());
-  EVP_DigestUpdate(ctx, canonical.data(), canonical.size());
-  EVP_DigestFinal_ex(ctx, digest, &length);
-  EVP_MD_CTX_free(ctx);
-  return hex(digest, length);
+std::string chain_hash(const std::string& prev, const std::string& canonical) {
+  return Sha256().update(prev).update(canonical).hex();
 }
 
 // What a checkpoint signs.
@@ -176,7 +194,7 @@ void AuditLog::append(AuditEntry e, std::function<void(Status)> done) {
           entry->prev_hash = std::string(last.text(1));
         }
         last.reset();
-        entry->hash = sha256_hex(entry->prev_hash, canonical(*entry));
+        entry->hash = chain_hash(entry->prev_hash, canonical(*entry));
         auto& st = db.prepare(
             "INSERT INTO audit(id, time_ms, user, role, org, purpose_of_use, action, query, patient_id, resources, "
             "outcome, peer, prev_hash, hash) VALUES (?12,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?13,?14)");
@@ -212,27 +230,12 @@ Result<std::pair<std::vector<AuditEntry>, int64_t>> AuditLog::search(const Audit
   const int64_t total = total_st.step() ? total_st.int64(0) : 0;
   total_st.reset();
   auto& st = db.prepare(
-      "SELECT id, time_ms, user, role, org, purpose_of_use, action, query, patient_id, resources, outcome, peer, "
-      "prev_hash, hash FROM audit" + where + " ORDER BY id DESC LIMIT ?8 OFFSET ?9");
+      std::string(kEntryColumns) + "FROM audit" + where + " ORDER BY id DESC LIMIT ?8 OFFSET ?9");
   bind(st);
   st.bind(8, count).bind(9, offset);
   std::vector<AuditEntry> out;
   while (st.step()) {
-    AuditEntry e;
-    e.id = st.int64(0);
-    e.time_ms = st.int64(1);
-    e.user = st.text(2);
-    e.role = st.text(3);
-    e.org = st.text(4);
-    e.purpose_of_use = st.text(5);
-    e.action = st.text(6);
-    e.query = st.text(7);
-    e.patient_id = st.text(8);
-    e.resources = st.text(9);
-    e.outcome = st.text(10);
-    e.peer = st.text(11);
-    e.prev_hash = st.text(12);
-    e.hash = st.text(13);
+    AuditEntry e = entry_from(st);
     out.push_back(std::move(e));
   }
   st.reset();
@@ -257,27 +260,12 @@ Result<AuditVerification> AuditLog::verify(const std::string& data_dir) try {
   if (!has_hash) return make_error("audit-verify", "This audit log predates the hash chain; there is nothing to verify.");
   std::map<int64_t, std::string> hash_at;  // for the checkpoints
   auto& st = db.prepare(
-      "SELECT id, time_ms, user, role, org, purpose_of_use, action, query, patient_id, resources, outcome, peer, "
-      "prev_hash, hash FROM audit ORDER BY id");
+      std::string(kEntryColumns) + "FROM audit ORDER BY id");
   std::string previous;
   int64_t expected_id = 0;
   bool chained = false;
   while (st.step()) {
-    AuditEntry e;
-    e.id = st.int64(0);
-    e.time_ms = st.int64(1);
-    e.user = st.text(2);
-    e.role = st.text(3);
-    e.org = st.text(4);
-    e.purpose_of_use = st.text(5);
-    e.action = st.text(6);
-    e.query = st.text(7);
-    e.patient_id = st.text(8);
-    e.resources = st.text(9);
-    e.outcome = st.text(10);
-    e.peer = st.text(11);
-    e.prev_hash = st.text(12);
-    e.hash = st.text(13);
+    AuditEntry e = entry_from(st);
     ++v.entries;
     if (!chained && e.hash.empty()) {  // written before the chain existed
       expected_id = e.id + 1;
@@ -290,7 +278,7 @@ Result<AuditVerification> AuditLog::verify(const std::string& data_dir) try {
       fail(e.id, "entry " + std::to_string(e.id) +
                      " does not follow the entry before it (its link to the previous hash is broken): entries were "
                      "deleted, inserted or reordered.");
-    if (sha256_hex(e.prev_hash, canonical(e)) != e.hash)
+    if (chain_hash(e.prev_hash, canonical(e)) != e.hash)
       fail(e.id, "entry " + std::to_string(e.id) + " has been changed since it was written (its content no longer "
                                                    "gives its hash).");
     chained = true;
@@ -327,23 +315,10 @@ Result<std::vector<AuditEntry>> AuditLog::read_recent(const std::string& data_di
   Database db(data_dir + "/audit.db", Database::Mode::ReadOnly);
   std::vector<AuditEntry> out;
   auto& st = db.prepare(
-      "SELECT id, time_ms, user, role, org, purpose_of_use, action, query, patient_id, resources, outcome, peer "
-      "FROM audit ORDER BY id DESC LIMIT ?1");
+      std::string(kEntryColumns) + "FROM audit ORDER BY id DESC LIMIT ?1");
   st.bind(1, limit);
   while (st.step()) {
-    AuditEntry e;
-    e.id = st.int64(0);
-    e.time_ms = st.int64(1);
-    e.user = st.text(2);
-    e.role = st.text(3);
-    e.org = st.text(4);
-    e.purpose_of_use = st.text(5);
-    e.action = st.text(6);
-    e.query = st.text(7);
-    e.patient_id = st.text(8);
-    e.resources = st.text(9);
-    e.outcome = st.text(10);
-    e.peer = st.text(11);
+    AuditEntry e = entry_from(st);
     out.push_back(std::move(e));
   }
   return out;

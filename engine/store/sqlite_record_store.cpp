@@ -7,8 +7,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <openssl/evp.h>
 
+#include "engine/core/sha256.h"
 #include "engine/fhir/datetime.h"
 
 namespace cc::store {
@@ -67,18 +67,7 @@ void migrate(Database& db) {
   if (!has_hash) db.exec("ALTER TABLE resource_version ADD COLUMN content_hash TEXT NOT NULL DEFAULT ''");
 }
 
-std::string content_hash(const std::string& json) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(json.data(), json.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0x0f];
-  }
-  return out;
-}
+std::string content_hash(const std::string& json) { return sha256_hex(json); }
 
 std::string to_json(const rapidjson::Document& d) {
   rapidjson::StringBuffer sb;
