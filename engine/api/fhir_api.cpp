@@ -255,7 +255,12 @@ std::string capability_statement(const std::string& base) {
 // One audit entry as a FHIR R4 AuditEvent (in the manner of IHE Basic Audit Log Patterns): who
 // (user, role, organisation, network address), what (the patient and the resources), why (purpose
 // of use), the outcome, and the request as received.
-void write_audit_event(JsonWriter& w, const store::AuditEntry& e) {
+void write_audit_event(JsonWriter& w, const store::AuditEntry& raw) {
+  // The request as received may hold bytes that are not UTF-8: never let them into the JSON.
+  store::AuditEntry e = raw;
+  for (std::string* s : {&e.user, &e.role, &e.org, &e.purpose_of_use, &e.action, &e.query, &e.patient_id,
+                         &e.resources, &e.outcome, &e.peer})
+    *s = valid_utf8(*s);
   const bool denied = e.outcome == "denied";
   const bool write = e.action == "feed-write";
   w.StartObject();

@@ -62,6 +62,18 @@ std::vector<std::string> reload_mappings(mapping::MappingRegistry& mappings) {
   return lines;
 }
 
+// The inbox control id of an HTTP delivery (an extract file, a GP push) whose content digest is
+// `digest`: the newest delivery's own id when this is the same content again (a resend: the inbox
+// answers it with its first answer and nothing changes), else a new id — the same bytes as an older
+// delivery are a new delivery (a snapshot back to an earlier set, a resource set back to an earlier
+// state), never swallowed as a duplicate.
+std::string delivery_id(store::Inbox& inbox, const std::string& feed, const std::string& sender, const std::string& app,
+                        const std::string& digest, int64_t received_ms) {
+  const std::string last = inbox.last_control_id(feed, sender, app);
+  if (!last.empty() && last.substr(0, last.find('@')) == digest) return last;
+  return digest + "@" + std::to_string(received_ms);
+}
+
 std::string unmapped_codes_json(const std::vector<store::UnmappedCodeRow>& rows,
                                 const std::vector<store::RecordStore::UnmappedMessages>& messages,
                                 const mapping::MappingSet& set) {
@@ -338,7 +350,9 @@ int serve(Config config) {
         m.received_ms = fhir::now_epoch_ms();
         m.sending_app = "extract";
         m.sending_facility = feed->owner_ods;
-        m.control_id = csv::file_digest(*file);
+        // The same file as the feed's newest delivery is a resend (its first report, nothing changes);
+        // the same bytes as an older one are a new delivery (a snapshot going back to an earlier set).
+        m.control_id = delivery_id(**inbox, feed->name, feed->owner_ods, "extract", csv::file_digest(*file), m.received_ms);
         m.message_type = extract_message_type(*feed);
         m.ack_code = assessment.has_row_errors ? "AE" : "AA";
         m.ack = std::move(assessment.report_json);
@@ -391,8 +405,11 @@ int serve(Config config) {
         m.received_ms = now;
         m.sending_app = "gp-fhir";
         m.sending_facility = org;
-        m.control_id = csv::file_digest(*push);  // the same push again is recognised
+        // The same push as this organisation's newest is a resend (its first answer, nothing changes);
+        // the same bytes as an older one are new (a resource set back to an earlier state).
         m.message_type = gp_message_type(kind, type, id);
+        m.control_id = delivery_id(**inbox, feed->name, org, "gp-fhir", csv::file_digest(*push) + "|" + m.message_type,
+                                   m.received_ms);
         m.ack_code = result.accepted_all() ? "AA" : "AE";
         m.ack = std::to_string(result.http_status) + " " + response;
         m.raw = std::move(*push);

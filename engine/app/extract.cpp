@@ -76,7 +76,8 @@ ExtractAssessment assess_extract(const FeedConfig& feed, const mapping::MappingS
   rapidjson::Value problems(rapidjson::kArrayType);
   const auto columns = mappings.row_columns(feed.mapping);
   const auto ctx = feed_context(feed);
-  int64_t rows_held = 0;
+  int64_t rows_held = 0, problems_omitted = 0;
+  constexpr size_t kMaxListed = 1000;  // a report stays readable (and small) whatever the file
   for (const auto& row : extract->rows) {
     auto out = mappings.map_row(feed.mapping, row_input(*extract, columns, row), ctx);
     std::vector<mapping::Issue> issues;
@@ -84,6 +85,11 @@ ExtractAssessment assess_extract(const FeedConfig& feed, const mapping::MappingS
     else issues = out->issues;
     bool held = false;
     for (const auto& issue : issues) {
+      held = held || issue.error;
+      if (problems.Size() >= kMaxListed) {
+        ++problems_omitted;
+        continue;
+      }
       rapidjson::Value p(rapidjson::kObjectType);
       p.AddMember("row", row.number, alloc);
       p.AddMember("line", row.line, alloc);
@@ -91,7 +97,6 @@ ExtractAssessment assess_extract(const FeedConfig& feed, const mapping::MappingS
       p.AddMember("severity", rapidjson::Value(rapidjson::StringRef(issue.error ? "error" : "warning")), alloc);
       p.AddMember("message", rapidjson::Value(issue.message.c_str(), alloc), alloc);
       problems.PushBack(p, alloc);
-      held = held || issue.error;
     }
     rows_held += held;
   }
@@ -100,6 +105,7 @@ ExtractAssessment assess_extract(const FeedConfig& feed, const mapping::MappingS
   report.AddMember("mode", rapidjson::Value(feed.mode.c_str(), alloc), alloc);
   report.AddMember("rows_held", rows_held, alloc);
   report.AddMember("row_problems", problems, alloc);
+  report.AddMember("row_problems_omitted", problems_omitted, alloc);
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   report.Accept(w);
@@ -121,7 +127,8 @@ void map_extract(const FeedConfig& feed, const mapping::MappingSet& mappings, co
   for (const auto& row : extract->rows) {
     auto out = mappings.map_row(feed.mapping, row_input(*extract, columns, row), ctx);
     if (!out) {
-      ++refused;
+      // One work-list item a refused row, up to a limit; a summary says how many there were.
+      if (++refused > 100) continue;
       item.worklist_add.push_back({0, "extract-row-refused", "", item.inbox_id, feed.name,
                                    "Feed " + feed.name + " file " + item.provenance.control_id.substr(0, 12) + ", row " +
                                        std::to_string(row.number) + " (line " + std::to_string(row.line) +
@@ -155,6 +162,12 @@ void map_extract(const FeedConfig& feed, const mapping::MappingSet& mappings, co
                                        std::to_string(row.line) + "): " + why,
                                    0, 0});
     }
+  }
+  if (refused > 100) {
+    item.worklist_add.push_back({0, "extract-rows-refused", "", item.inbox_id, feed.name,
+                                 "Feed " + feed.name + ": " + std::to_string(refused) +
+                                     " rows named no patient and were not recorded (the first 100 are listed).",
+                                 0, 0});
   }
   if (extract->rows_rejected > 0) {
     item.worklist_add.push_back({0, "extract-rows-rejected", "", item.inbox_id, feed.name,

@@ -184,6 +184,10 @@ Result<Config> Config::parse(const std::string& text, const std::string& origin)
 }
 
 Status Config::check() const {
+  for (const auto& f : feeds)
+    if (f.owner_ods == "*" && !development)
+      return make_error("config-feed", "Feed " + f.name + " takes writes from any organisation (owner_ods \"*\"); that is "
+                                       "for development only. Name the owning organisation's ODS code.");
   if (tls.cert_file.empty() != tls.key_file.empty())
     return make_error("config-tls", "TLS needs both a certificate and its private key (tls.cert_file and "
                                     "tls.key_file, or --tls-cert and --tls-key).");

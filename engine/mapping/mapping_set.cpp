@@ -333,6 +333,15 @@ Assessment MappingSet::assess(const hl7v2::Message& msg, const FeedContext& feed
   }
   assess_patient(msg, feed, type + "^" + trigger, a.issues);
   if (!msg.find("PID")) return a;
+  if (msg.find_all("PID").size() > 1) {
+    // Every resource is filed under the message's one patient: a message carrying several patient
+    // groups would put one patient's data on another's record.
+    a.issues.push_back(Issue{true, 100,
+                             "The " + type + "^" + trigger + " message carries more than one PID (several patients); "
+                             "send one patient a message.",
+                             hl7v2::Location{"PID", 2}});
+    return a;
+  }
   program::run_checks(*m, msg, feed, a.issues);
   return a;
 }
@@ -347,6 +356,8 @@ Result<MappingOutput> MappingSet::map(const hl7v2::Message& msg, const FeedConte
                                       "`carerecord remap` once a mapping file for it is added.");
   }
   Assessment assessment = assess(msg, feed);
+  if (msg.find_all("PID").size() > 1)
+    return make_error("several-patients", assessment.issues.back().message);
   std::string why;
   auto patient = read_patient(msg, feed, why);
   if (!patient) return make_error("no-patient", assessment.issues.empty() ? why : assessment.issues.front().message);

@@ -1351,7 +1351,8 @@ std::optional<PatientContext> row_patient(const Compiled& mapping, const RowInpu
         p.ids.nhs_number = std::move(parsed).value();
       } else {
         p.ids.rejected.push_back({0, nhs, problem_with(parsed.error())});
-        Issue issue{true, 102, "NHS number " + nhs + " " + problem_with(parsed.error()) +
+        // The value is not repeated: extract reports travel by e-mail and into logs.
+        Issue issue{true, 102, "The NHS number " + problem_with(parsed.error()) +
                                    "; correct it in the source system and send the row again.", {}, nhs_column};
         issues.push_back(std::move(issue));
       }

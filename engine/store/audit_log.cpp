@@ -75,9 +75,21 @@ std::string hex(const unsigned char* p, size_t n) {
   return out;
 }
 
+// Hex to bytes; anything that is not hex gives "" (a signature that then fails to verify).
 std::string unhex(const std::string& s) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (s.size() % 2) return {};
   std::string out;
-  for (size_t i = 0; i + 1 < s.size(); i += 2) out += static_cast<char>(std::stoi(s.substr(i, 2), nullptr, 16));
+  for (size_t i = 0; i < s.size(); i += 2) {
+    const int hi = nibble(s[i]), lo = nibble(s[i + 1]);
+    if (hi < 0 || lo < 0) return {};
+    out += static_cast<char>(hi * 16 + lo);
+  }
   return out;
 }
 
@@ -218,7 +230,7 @@ Result<std::pair<std::vector<AuditEntry>, int64_t>> AuditLog::search(const Audit
   Database db(path_, Database::Mode::ReadOnly);
   // A patient matches its own entries and the lists (the work-list names several patients).
   const std::string where =
-      " WHERE (?1 = '' OR patient_id = ?1 OR (' ' || patient_id || ' ') LIKE ('% ' || ?1 || ' %'))"
+      " WHERE (?1 = '' OR patient_id = ?1 OR instr(' ' || patient_id || ' ', ' ' || ?1 || ' ') > 0)"
       " AND (?2 = '' OR user = ?2) AND (?3 = '' OR org = ?3) AND (?4 = '' OR outcome = ?4)"
       " AND (?5 = '' OR action = ?5) AND (?6 = 0 OR time_ms >= ?6) AND (?7 = 0 OR time_ms < ?7)";
   auto bind = [&f](Statement& st) {

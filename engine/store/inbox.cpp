@@ -153,6 +153,18 @@ std::vector<InboxRow> Inbox::read_for_remap(int64_t after_id, int64_t up_to_id, 
   return rows;
 }
 
+std::string Inbox::last_control_id(const std::string& feed, const std::string& sending_facility,
+                                   const std::string& sending_app) {
+  std::lock_guard lk(reader_mu_);
+  auto& st = reader_->prepare(
+      "SELECT control_id FROM inbox WHERE feed = ?1 AND sending_facility = ?2 AND sending_app = ?3 "
+      "ORDER BY received_ms DESC, id DESC LIMIT 1");
+  st.bind(1, feed).bind(2, sending_facility).bind(3, sending_app);
+  std::string out = st.step() ? std::string(st.text(0)) : std::string();
+  st.reset();
+  return out;
+}
+
 std::optional<InboxRow> Inbox::read(int64_t id) {
   std::lock_guard lk(reader_mu_);
   auto& st = reader_->prepare(std::string(kRowColumns) + "WHERE id = ?1");

@@ -70,6 +70,9 @@ class Inbox {
   std::vector<InboxRow> read_for_remap(int64_t after_id, int64_t up_to_id, const std::string& feed, int64_t since_ms,
                                        size_t limit, size_t max_bytes);
   std::optional<InboxRow> read(int64_t id);
+  // The control id of the newest message stored for this feed, sender and sending application
+  // (empty when none): an HTTP feed's resend is the same bytes as its newest delivery.
+  std::string last_control_id(const std::string& feed, const std::string& sending_facility, const std::string& sending_app);
   int64_t count();
   int64_t last_id();
   uint64_t batches() const { return writer_->batches(); }

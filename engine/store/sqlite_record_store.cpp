@@ -125,11 +125,13 @@ constexpr std::string_view kTimePlaceholder = "@@cc-last-updated@@";
 // Fills in meta's `key` whose value is `placeholder`. The search is for "key":"placeholder" with its
 // quotes: a string inside the resource cannot hold that (its quotes would be escaped), so a feed's
 // text can never be mistaken for it.
-void fill(std::string& json, std::string_view key, std::string_view placeholder, const std::string& value) {
+// False (json unchanged) unless the member occurs exactly once.
+bool fill(std::string& json, std::string_view key, std::string_view placeholder, const std::string& value) {
   const std::string member = "\"" + std::string(key) + "\":\"" + std::string(placeholder) + "\"";
   const size_t at = json.find(member);
-  if (at == std::string::npos) return;
+  if (at == std::string::npos || json.find(member, at + 1) != std::string::npos) return false;
   json.replace(at + key.size() + 4, placeholder.size(), value);
+  return true;
 }
 
 // Columns: type, id, version, json, patient_id.
@@ -239,8 +241,13 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
     if (unchanged) return;
   }
   int64_t version = latest + 1;
-  fill(json, "versionId", kVersionPlaceholder, std::to_string(version));
-  fill(json, "lastUpdated", kTimePlaceholder, fhir::fhir_instant_utc(now_ms));
+  if (!fill(json, "versionId", kVersionPlaceholder, std::to_string(version)) ||
+      !fill(json, "lastUpdated", kTimePlaceholder, fhir::fhir_instant_utc(now_ms))) {
+    // The placeholder is not where only meta puts it (a sender wrote it into a contained resource's
+    // meta): serialise again with the real values.
+    stamp_meta(w.resource, version, now_ms, p);
+    json = to_json(w.resource);
+  }
   auto& ins = db.prepare(
       "INSERT INTO resource_version(type, id, version, event_time_ms, last_updated_ms, inbox_id, feed, "
       "sending_facility, control_id, json, content_hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
@@ -308,7 +315,8 @@ Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool 
     int64_t now = fhir::now_epoch_ms();
     for (auto& item : batch) {
       for (auto& w : item.writes) write_resource(w, item.provenance, now);
-      if (item.snapshot) {
+      // A re-map of an old snapshot must not end what later files added: snapshots end only live.
+      if (item.snapshot && move_cursor) {
         const int64_t ended = end_absent(*item.snapshot, item.provenance, now);
         if (ended > 0) item.detail += "; " + std::to_string(ended) + " item(s) absent from this snapshot ended";
       }
@@ -416,7 +424,9 @@ int64_t SqliteRecordStore::end_absent(const SnapshotEnd& snapshot, const Provena
         for (auto& ident : w.resource["identifier"].GetArray())
           if (ident.HasMember("system") && ident.HasMember("value"))
             w.identifiers.emplace_back(ident["system"].GetString(), ident["value"].GetString());
-      w.event_time_ms = std::max(a.event_time_ms, snapshot.event_time_ms);
+      // At the current version's own time: it becomes current now, and a row that brings the item
+      // back in a later file (with its own time, often earlier than today) is current again.
+      w.event_time_ms = a.event_time_ms;
       write_resource(w, p, now_ms);
       ++ended;
     }

@@ -16,28 +16,6 @@
 namespace cc::test {
 namespace {
 
-rapidjson::Document json(const std::string& body) {
-  rapidjson::Document d;
-  d.Parse(body.c_str());
-  return d;
-}
-
-HttpResult get_until(uint16_t port, const std::string& target, const std::string& token,
-                     const std::function<bool(const HttpResult&)>& ready) {
-  HttpResult r;
-  for (int i = 0; i < 400; ++i) {
-    r = http_get(port, target, token);
-    if (ready(r)) return r;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return r;
-}
-
-int64_t total_of(const HttpResult& r) {
-  auto d = json(r.body);
-  return d.IsObject() && d.HasMember("total") ? d["total"].GetInt64() : -1;
-}
-
 const std::string kHeader =
     "person_id,nhs_number,family_name,given_name,birth_date,episode_id,service,status,start_date,end_date,"
     "lead_worker,team,safeguarding,last_updated\r\n";
@@ -265,6 +243,35 @@ TEST_F(ExtractTest, AnIgOfficerFindsWhoSawAPatientsRecord) {
       for (const auto& problem : schema->validate(one)) ADD_FAILURE() << problem;
     }
   }
+}
+
+}  // namespace
+}  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+// Day 1 {Margaret, Oliver}, day 2 {Oliver}, day 3 {Margaret, Oliver} again — byte for byte the same
+// file as day 1: Margaret's alert ends on day 2 and is current again on day 3 (the same bytes as an
+// older delivery are a new delivery, not a resend).
+TEST_F(SnapshotTest, AnItemBackInALaterSnapshotIsCurrentAgain) {
+  ASSERT_EQ(upload(kHeader + kMargaret + kOliver, feed_system, "sc-snapshot").status, 200);
+  const std::string margaret = patient_id("P0012345");
+  ASSERT_FALSE(margaret.empty());
+  get_until(engine->http_port(), "/fhir/Flag?patient=" + margaret, clinician,
+            [](const HttpResult& h) { return total_of(h) == 1; });
+  ASSERT_EQ(upload(kHeader + kOliver, feed_system, "sc-snapshot").status, 200);
+  get_until(engine->http_port(), "/fhir/Flag?patient=" + margaret, clinician,
+            [](const HttpResult& h) { return h.body.find("\"inactive\"") != std::string::npos; });
+  ASSERT_EQ(status_of("Flag", margaret), "inactive");
+
+  auto again = upload(kHeader + kMargaret + kOliver, feed_system, "sc-snapshot");
+  ASSERT_EQ(again.status, 200);
+  EXPECT_FALSE(json(again.body)["duplicate"].GetBool()) << again.body;
+  auto back = get_until(engine->http_port(), "/fhir/Flag?patient=" + margaret, clinician,
+                        [](const HttpResult& h) { return h.body.find("\"active\"") != std::string::npos; });
+  EXPECT_EQ(status_of("Flag", margaret), "active") << back.body;
+  EXPECT_EQ(status_of("EpisodeOfCare", margaret), "active");
 }
 
 }  // namespace

@@ -43,29 +43,6 @@ struct Adt {
   }
 };
 
-rapidjson::Document json(const std::string& body) {
-  rapidjson::Document d;
-  d.Parse(body.c_str());
-  return d;
-}
-
-// Polls until the record shows what the feed sent (mapping runs after the ACK).
-HttpResult get_until(uint16_t port, const std::string& target, const std::string& token,
-                     const std::function<bool(const HttpResult&)>& ready) {
-  HttpResult r;
-  for (int i = 0; i < 200; ++i) {
-    r = http_get(port, target, token);
-    if (ready(r)) return r;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return r;
-}
-
-int64_t total_of(const HttpResult& r) {
-  auto d = json(r.body);
-  return d.IsObject() && d.HasMember("total") ? d["total"].GetInt64() : -1;
-}
-
 class FeedTest : public ::testing::Test {
  protected:
   void SetUp() override {

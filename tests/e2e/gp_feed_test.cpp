@@ -14,28 +14,6 @@
 namespace cc::test {
 namespace {
 
-rapidjson::Document json(const std::string& body) {
-  rapidjson::Document d;
-  d.Parse(body.c_str());
-  return d;
-}
-
-int64_t total_of(const HttpResult& r) {
-  auto d = json(r.body);
-  return d.IsObject() && d.HasMember("total") ? d["total"].GetInt64() : -1;
-}
-
-HttpResult get_until(uint16_t port, const std::string& target, const std::string& token,
-                     const std::function<bool(const HttpResult&)>& ready) {
-  HttpResult r;
-  for (int i = 0; i < 400; ++i) {
-    r = http_get(port, target, token);
-    if (ready(r)) return r;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return r;
-}
-
 std::string bundle(const std::string& nhs) {
   return R"({"resourceType": "Bundle", "type": "transaction", "entry": [
     {"fullUrl": "urn:uuid:8a6f2c1e-0000-4000-8000-000000000001",

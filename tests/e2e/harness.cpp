@@ -271,6 +271,28 @@ HttpResult http_request(uint16_t port, const std::string& method, const std::str
   return r;
 }
 
+rapidjson::Document json(const std::string& body) {
+  rapidjson::Document d;
+  d.Parse(body.c_str());
+  return d;
+}
+
+HttpResult get_until(uint16_t port, const std::string& target, const std::string& token,
+                     const std::function<bool(const HttpResult&)>& ready) {
+  HttpResult r;
+  for (int i = 0; i < 400; ++i) {
+    r = http_get(port, target, token);
+    if (ready(r)) return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return r;
+}
+
+int64_t total_of(const HttpResult& r) {
+  auto d = json(r.body);
+  return d.IsObject() && d.HasMember("total") && d["total"].IsInt64() ? d["total"].GetInt64() : -1;
+}
+
 std::string hl7_field(const std::string& message, const std::string& seg, int field) {
   std::istringstream in(message);
   std::string line;

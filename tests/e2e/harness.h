@@ -1,6 +1,9 @@
 // End-to-end test harness: starts the real `carerecord serve` on loopback with free ports, and
 // talks to it over real sockets (an MLLP client and an HTTP client).
 #pragma once
+#include <rapidjson/document.h>
+
+#include <functional>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -80,6 +83,15 @@ HttpResult http_get(uint16_t port, const std::string& target, const std::string&
 // Any method, e.g. http_request(port, "POST", "/admin/mappings/reload", token).
 HttpResult http_request(uint16_t port, const std::string& method, const std::string& target, const std::string& token,
                         const std::string& body = "");
+// A JSON body parsed (an empty document when it is not JSON).
+rapidjson::Document json(const std::string& body);
+// Polls GET target until `ready` says the record shows what a feed sent (mapping runs after the
+// ACK), up to about ten seconds; returns the last answer either way.
+HttpResult get_until(uint16_t port, const std::string& target, const std::string& token,
+                     const std::function<bool(const HttpResult&)>& ready);
+// A search Bundle's total, or -1 when the answer is not one.
+int64_t total_of(const HttpResult& r);
+
 // Runs carerecord with these arguments; the exit status, with stdout and stderr in `output`.
 int run_carerecord_status(const std::vector<std::string>& args, std::string& output);
 

@@ -21,28 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-rapidjson::Document json(const std::string& body) {
-  rapidjson::Document d;
-  d.Parse(body.c_str());
-  return d;
-}
-
-HttpResult get_until(uint16_t port, const std::string& target, const std::string& token,
-                     const std::function<bool(const HttpResult&)>& ready) {
-  HttpResult r;
-  for (int i = 0; i < 400; ++i) {
-    r = http_get(port, target, token);
-    if (ready(r)) return r;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return r;
-}
-
-int64_t total_of(const HttpResult& r) {
-  auto d = json(r.body);
-  return d.IsObject() && d.HasMember("total") ? d["total"].GetInt64() : -1;
-}
-
 std::string oru(const std::string& control_id, const std::string& status, const std::string& potassium,
                 const std::string& reported) {
   return "MSH|^~\\&|WINPATH|RBT|CARERECORD|CHESHIRE|" + reported + "||ORU^R01^ORU_R01|" + control_id + "|P|2.4\r"

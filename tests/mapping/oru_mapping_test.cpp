@@ -116,3 +116,23 @@ TEST(OruMapping, UnknownLocalCodesAreKeptAsSentAndReportedOnce) {
 }
 
 }  // namespace
+
+namespace {
+// Everything a message maps is filed under its one patient: a results message carrying two patient
+// groups is held (AE), not split between them or filed under the first.
+TEST(OruMapping, AMessageWithTwoPatientsIsHeldNotFiledUnderTheFirst) {
+  std::string text = read("corrected_potassium");
+  const std::string second =
+      "PID|2||RBT7654321^^^RBT^MR||OKAFOR^Chidi^^^Mr^^L||19710804|M\r"
+      "OBR|1|ORD9^ICE|24U9^WINPATH|UE^Urea and electrolytes^WINPATH|||20240316070500||||||||||||||20240316115500|||F\r"
+      "OBX|1|NM|K^Potassium^WINPATH||3.9|mmol/L|3.5-5.3||||F\r";
+  text += second;
+  auto msg = Message::parse(text);
+  ASSERT_TRUE(msg.ok());
+  auto a = cc::testing::project_mappings().assess(*msg, kFeed);
+  EXPECT_TRUE(a.has_error());
+  auto out = cc::testing::project_mappings().map(*msg, kFeed);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().code, "several-patients");
+}
+}  // namespace
