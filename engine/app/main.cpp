@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
   auto* audit_verify = audit->add_subcommand("verify", "Prove the audit trail's hash chain and signed checkpoints");
   std::string verify_dir = "./data";
   audit_verify->add_option("--data-dir", verify_dir, "Data directory");
+  std::string verify_key;
+  audit_verify->add_option("--public-key", verify_key,
+                           "The checkpoint key's public half (DIR/audit-signing.pub, copied somewhere safe)")
+      ->check(CLI::ExistingFile);
 
   // mappings check
   auto* mappings = app.add_subcommand("mappings", "Mapping files");
@@ -193,7 +197,7 @@ int main(int argc, char** argv) {
   }
 
   if (*audit_verify) {
-    auto v = cc::store::AuditLog::verify(verify_dir);
+    auto v = cc::store::AuditLog::verify(verify_dir, verify_key);
     if (!v) {
       std::cerr << v.error().message << "\n";
       return 1;

@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "engine/core/sha256.h"
 
@@ -123,6 +124,12 @@ EVP_PKEY* load_or_create_signing_key(const std::string& data_dir) {
     return nullptr;
   }
   std::fclose(f);
+  // The public half beside it, to copy somewhere the data directory's writers cannot reach and give
+  // to `carerecord audit verify --public-key`.
+  if (FILE* pub = std::fopen((data_dir + "/audit-signing.pub").c_str(), "w")) {
+    PEM_write_PUBKEY(pub, key);
+    std::fclose(pub);
+  }
   return key;
 }
 
@@ -256,7 +263,7 @@ Result<std::pair<std::vector<AuditEntry>, int64_t>> AuditLog::search(const Audit
   return make_error("audit-read", std::string("Cannot read the audit log: ") + e.what());
 }
 
-Result<AuditVerification> AuditLog::verify(const std::string& data_dir) try {
+Result<AuditVerification> AuditLog::verify(const std::string& data_dir, const std::string& public_key_file) try {
   Database db(data_dir + "/audit.db", Database::Mode::ReadOnly);
   AuditVerification v;
   auto fail = [&v](int64_t id, std::string why) {
@@ -299,16 +306,26 @@ Result<AuditVerification> AuditLog::verify(const std::string& data_dir) try {
     hash_at[e.id] = e.hash;
   }
   st.reset();
+  // A pinned public key (kept where the data directory's writers cannot change it) proves the
+  // checkpoints; without one, the key beside the log does (which proves less: see the hazard log).
   EVP_PKEY* key = nullptr;
-  if (FILE* f = std::fopen((data_dir + "/audit-signing.key").c_str(), "r")) {
+  if (!public_key_file.empty()) {
+    if (FILE* f = std::fopen(public_key_file.c_str(), "r")) {
+      key = PEM_read_PUBKEY(f, nullptr, nullptr, nullptr);
+      std::fclose(f);
+    }
+    if (!key) return make_error("audit-key", "Cannot read the public key " + public_key_file + ".");
+  } else if (FILE* f = std::fopen((data_dir + "/audit-signing.key").c_str(), "r")) {
     key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
     std::fclose(f);
   }
+  std::set<int64_t> checkpointed;
   auto& cp = db.prepare("SELECT entry_id, hash, signature FROM audit_checkpoint ORDER BY entry_id");
   while (cp.step()) {
     const int64_t id = cp.int64(0);
     const std::string hash(cp.text(1));
     ++v.checkpoints;
+    checkpointed.insert(id);
     if (!key || !signature_holds(key, checkpoint_message(id, hash), std::string(cp.text(2))))
       fail(id, "the signed checkpoint at entry " + std::to_string(id) + " does not verify with the log's key.");
     auto it = hash_at.find(id);
@@ -318,6 +335,12 @@ Result<AuditVerification> AuditLog::verify(const std::string& data_dir) try {
   }
   cp.reset();
   if (key) EVP_PKEY_free(key);
+  // Every kCheckpointEvery-th entry has its signed checkpoint: one removed with its entries is missed.
+  for (const auto& [id, hash] : hash_at) {
+    if (id % kCheckpointEvery == 0 && !checkpointed.count(id))
+      fail(id, "entry " + std::to_string(id) + " has no signed checkpoint, though every " +
+                   std::to_string(kCheckpointEvery) + "th entry gets one: the checkpoint was removed.");
+  }
   return v;
 } catch (const SqliteError& e) {
   return make_error("audit-read", "Cannot read the audit log in " + data_dir + ": " + e.what());

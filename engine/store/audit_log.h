@@ -66,7 +66,9 @@ class AuditLog {
   // Proves the chain of DIR/audit.db, read-only: every entry's hash from its content and the one
   // before, ids without gaps, and every checkpoint's signature and hash. Error only when the log
   // cannot be read at all.
-  static Result<AuditVerification> verify(const std::string& data_dir);
+  // `public_key_file`: the checkpoint key's public half (PEM) kept elsewhere; empty: the key beside
+  // the log.
+  static Result<AuditVerification> verify(const std::string& data_dir, const std::string& public_key_file = "");
   // Entries matching the filter, newest first, and how many match in all.
   Result<std::pair<std::vector<AuditEntry>, int64_t>> search(const AuditFilter& filter, int64_t offset,
                                                              int64_t count) const;

@@ -304,3 +304,27 @@ TEST(AuditChain, ARewrittenChainFailsItsSignedCheckpoint) {
 
 }  // namespace
 }  // namespace cc::store
+
+namespace cc::store {
+namespace {
+
+TEST(AuditChain, APinnedPublicKeyProvesTheCheckpointsAndARemovedCheckpointIsFound) {
+  TempDir dir;
+  auto log = open_log(dir);
+  ASSERT_TRUE(log);
+  append_many(*log, static_cast<int>(AuditLog::kCheckpointEvery) + 3);
+  log->stop();
+  auto pinned = AuditLog::verify(dir.path(), dir.path() + "/audit-signing.pub");
+  ASSERT_TRUE(pinned.ok()) << pinned.error().message;
+  EXPECT_TRUE(pinned->ok) << pinned->problem;
+  EXPECT_EQ(pinned->checkpoints, 1);
+  tamper(dir, "DELETE FROM audit_checkpoint;");
+  auto v = AuditLog::verify(dir.path());
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->ok);
+  EXPECT_EQ(v->first_bad, AuditLog::kCheckpointEvery);
+  EXPECT_NE(v->problem.find("no signed checkpoint"), std::string::npos) << v->problem;
+}
+
+}  // namespace
+}  // namespace cc::store
