@@ -132,11 +132,7 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
           for (auto& c : out->unmapped_codes)
             item.unmapped_codes.push_back({std::move(c.table), std::move(c.system), std::move(c.code), std::move(c.display)});
           for (auto& e : out->identity_events) {
-            // Identity (the feeds-and-identity work) acts on merges; until it does, a person sees each one.
-            item.worklist_add.push_back({0, "merge-pending", e.patient_id, row.id, row.feed,
-                                         e.detail + "; the two registrations' data are not joined until the "
-                                                    "merge is acted on.",
-                                         0, 0});
+            // The patient index acts on the merge in the store's transaction (see SqliteRecordStore).
             item.identity_events.push_back({e.kind, e.patient_id, e.retired_system, e.retired_value,
                                             e.retired_patient_id, e.detail});
           }

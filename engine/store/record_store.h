@@ -12,6 +12,7 @@
 #include <rapidjson/document.h>
 
 #include "engine/core/result.h"
+#include "engine/identity/matching.h"
 
 namespace cc::store {
 
@@ -115,6 +116,34 @@ struct Page {
   int64_t total = 0;
 };
 
+// The patient index (engine/identity decides, the store keeps it): each source's Patient is a
+// registration; registrations joined under one NHS number make one regional patient.
+struct IdentityCandidate {
+  std::string patient_id;   // the regional patient, or another registration standing alone
+  std::string nhs_number;   // "" when not a regional patient
+  int score = 0;
+  std::vector<std::string> reasons;
+  identity::Demographics demographics;
+};
+
+// A registration a person must look at: no NHS number yet (local) or held on a disagreement.
+struct IdentityTask {
+  std::string registration_id;
+  std::string state;
+  std::string nhs_number;
+  std::string feed;
+  identity::Demographics demographics;
+  int64_t updated_ms = 0;
+  std::vector<IdentityCandidate> candidates;  // best first, at most 5
+};
+
+struct IdentityActionResult {
+  std::string registration_id;
+  std::string patient_id;  // the patient its data are now read under
+  std::string state;
+  int64_t moved = 0;       // registrations that changed patient
+};
+
 class RecordStore {
  public:
   virtual ~RecordStore() = default;
@@ -140,6 +169,19 @@ class RecordStore {
                               int64_t count) = 0;
 
   virtual std::vector<WorklistEntry> worklist(bool open_only, int64_t limit) = 0;
+
+  // The patient a resource filed under `patient_id` (a registration or a regional patient) is
+  // read under: the regional patient it joined, or itself.
+  virtual std::string person_of(const std::string& patient_id) = 0;
+  // Registrations waiting for a person, newest first, each with its scored candidates.
+  virtual std::vector<IdentityTask> identity_worklist(int64_t limit) = 0;
+  // A person's decision on a registration. action: "link" (to `patient`: a regional patient or a
+  // registration), "new" (matches no one), "reject" (never joined automatically), "unmerge" (undo
+  // its latest join: a hospital merge as a whole, or a person's link). `actor` and `reason` are
+  // kept in the index's history. Errors: "not-found", "invalid".
+  virtual Result<IdentityActionResult> resolve_identity(const std::string& action, const std::string& registration,
+                                                        const std::string& patient, const std::string& actor,
+                                                        const std::string& reason) = 0;
   // Codes without a mapping, most recently seen first.
   virtual std::vector<UnmappedCodeRow> unmapped_codes(int64_t limit) = 0;
   // Messages kept in the inbox with no mapping, by reason (which names the message type and feed).

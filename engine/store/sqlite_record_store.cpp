@@ -10,6 +10,7 @@
 
 #include "engine/core/sha256.h"
 #include "engine/fhir/datetime.h"
+#include "engine/identity/nhs_number.h"
 
 namespace cc::store {
 
@@ -54,6 +55,26 @@ CREATE TABLE IF NOT EXISTS identity_event (
   retired_value TEXT NOT NULL, retired_patient_id TEXT NOT NULL, inbox_id INTEGER NOT NULL, feed TEXT NOT NULL,
   detail TEXT NOT NULL, created_ms INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
   UNIQUE (inbox_id, kind, patient_id, retired_system, retired_value));
+-- The patient index: each source Patient (registration) and the patient its data are read under
+-- (person_id: a regional patient's id, or its own id while it stands alone). Demographics
+-- normalised as engine/identity compares them.
+CREATE TABLE IF NOT EXISTS patient_link (
+  registration_id TEXT PRIMARY KEY, person_id TEXT NOT NULL, state TEXT NOT NULL, nhs_number TEXT NOT NULL,
+  family TEXT NOT NULL, given TEXT NOT NULL, birth_date TEXT NOT NULL, gender TEXT NOT NULL, postcode TEXT NOT NULL,
+  feed TEXT NOT NULL, joined_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS link_by_person ON patient_link(person_id, joined_ms);
+CREATE INDEX IF NOT EXISTS link_by_birth_date ON patient_link(birth_date);
+CREATE INDEX IF NOT EXISTS link_by_family ON patient_link(family);
+CREATE INDEX IF NOT EXISTS link_open ON patient_link(state, updated_ms);
+CREATE TABLE IF NOT EXISTS regional_patient (person_id TEXT PRIMARY KEY, nhs_number TEXT NOT NULL) WITHOUT ROWID;
+-- Every change of a registration's patient: who or what did it and why; merges name their event,
+-- so an unmerge undoes exactly what the merge did.
+CREATE TABLE IF NOT EXISTS identity_history (
+  id INTEGER PRIMARY KEY, registration_id TEXT NOT NULL, from_person TEXT NOT NULL, from_state TEXT NOT NULL,
+  to_person TEXT NOT NULL, to_state TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL,
+  event_id INTEGER NOT NULL, inbox_id INTEGER NOT NULL, created_ms INTEGER NOT NULL, undone_ms INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS history_by_registration ON identity_history(registration_id, id);
+CREATE INDEX IF NOT EXISTS history_by_event ON identity_history(event_id);
 )SQL";
 
 // Columns added after the first release, for record stores created before them.
@@ -132,6 +153,20 @@ bool fill(std::string& json, std::string_view key, std::string_view placeholder,
   if (at == std::string::npos || json.find(member, at + 1) != std::string::npos) return false;
   json.replace(at + key.size() + 4, placeholder.size(), value);
   return true;
+}
+
+// A source Patient as the patient index sees it: its id, verified NHS number and demographics.
+identity::Claim claim_of(const ResourceWrite& w) {
+  identity::Claim c;
+  c.registration_id = w.id;
+  for (auto& [system, value] : w.identifiers)
+    if (system == identity::NhsNumber::kSystem && identity::NhsNumber::parse(value)) {
+      c.nhs_number = value;
+      break;
+    }
+  c.demographics = identity::demographics_of(w.resource);
+  c.authoritative = !w.only_if_absent;
+  return c;
 }
 
 // Columns: type, id, version, json, patient_id.
@@ -314,7 +349,23 @@ Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool 
     Transaction tx(db);
     int64_t now = fhir::now_epoch_ms();
     for (auto& item : batch) {
+      // Each source Patient is a registration in the patient index.
+      std::vector<identity::Claim> claims;
+      for (auto& w : item.writes)
+        if (w.type == "Patient") claims.push_back(claim_of(w));
       for (auto& w : item.writes) write_resource(w, item.provenance, now);
+      for (auto& c : claims) apply_claim(c, item, now);
+      for (auto& e : item.identity_events) {
+        auto& st = db.prepare(
+            "INSERT OR IGNORE INTO identity_event(kind, patient_id, retired_system, retired_value, retired_patient_id, "
+            "inbox_id, feed, detail, created_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+        st.bind(1, e.kind).bind(2, e.patient_id).bind(3, e.retired_system).bind(4, e.retired_value);
+        st.bind(5, e.retired_patient_id).bind(6, item.inbox_id).bind(7, item.provenance.feed).bind(8, e.detail);
+        st.bind(9, now);
+        st.run();
+        // A message mapped again (re-map) does not merge again: an unmerge since then stands.
+        if (db.changes() == 1 && e.kind == "merge") apply_merge(db.last_insert_id(), e, item, now);
+      }
       // A re-map of an old snapshot must not end what later files added: snapshots end only live.
       if (item.snapshot && move_cursor) {
         const int64_t ended = end_absent(*item.snapshot, item.provenance, now);
@@ -352,15 +403,6 @@ Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool 
             "display = CASE WHEN excluded.display <> '' THEN excluded.display ELSE display END");
         st.bind(1, item.provenance.feed).bind(2, u.code_table).bind(3, u.system).bind(4, u.code).bind(5, u.display);
         st.bind(6, item.provenance.received_ms).bind(7, item.inbox_id);
-        st.run();
-      }
-      for (auto& e : item.identity_events) {
-        auto& st = db.prepare(
-            "INSERT OR IGNORE INTO identity_event(kind, patient_id, retired_system, retired_value, retired_patient_id, "
-            "inbox_id, feed, detail, created_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
-        st.bind(1, e.kind).bind(2, e.patient_id).bind(3, e.retired_system).bind(4, e.retired_value);
-        st.bind(5, e.retired_patient_id).bind(6, item.inbox_id).bind(7, item.provenance.feed).bind(8, e.detail);
-        st.bind(9, now);
         st.run();
       }
       auto& out = db.prepare("INSERT OR REPLACE INTO mapping_outcome(inbox_id, outcome, detail) VALUES (?1,?2,?3)");
@@ -451,6 +493,8 @@ std::optional<StoredResource> SqliteRecordStore::read(const std::string& type, c
   std::optional<StoredResource> r;
   if (st.step()) r = stored_from(st);
   st.reset();
+  // A regional patient is made from its registrations when read.
+  if (!r && type == "Patient") r = read_regional(*db, id);
   return r;
 }
 
@@ -488,6 +532,36 @@ Page SqliteRecordStore::search_identifier(const std::string& type, const std::st
                                           const std::string& value, int64_t offset, int64_t count) {
   auto db = lease();
   Page page;
+  if (type == "Patient") {
+    // Patients, not registrations: each registration carrying the identifier stands for the patient it
+    // is read under (a regional patient answers for all its registrations, once).
+    std::vector<std::string> people;
+    auto& ids = db->prepare(
+        "SELECT DISTINCT id FROM identifier_index WHERE value=?1 AND (?2='' OR system=?2) AND +type='Patient' ORDER BY id");
+    ids.bind(1, value).bind(2, system);
+    std::vector<std::string> registrations;
+    while (ids.step()) registrations.emplace_back(ids.text(0));
+    ids.reset();
+    for (const std::string& r : registrations) {
+      std::string p = person_of(*db, r);
+      if (std::find(people.begin(), people.end(), p) == people.end()) people.push_back(std::move(p));
+    }
+    page.total = static_cast<int64_t>(people.size());
+    for (int64_t i = offset; i < page.total && i < offset + count; ++i) {
+      const std::string& p = people[static_cast<size_t>(i)];
+      std::optional<StoredResource> r = read_regional(*db, p);
+      if (!r) {
+        auto& st = db->prepare(
+            "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM resource_current c CROSS JOIN resource_version v "
+            "ON v.type=c.type AND v.id=c.id AND v.version=c.version WHERE c.type='Patient' AND c.id=?1");
+        st.bind(1, p);
+        if (st.step()) r = stored_from(st);
+        st.reset();
+      }
+      if (r) page.items.push_back(std::move(*r));
+    }
+    return page;
+  }
   // ?2 = '' matches any system (a bare value such as a hospital number).
   auto& n = db->prepare(
       "SELECT count(DISTINCT id) FROM identifier_index WHERE value=?1 AND (?2='' OR system=?2) AND +type=?3");
@@ -508,15 +582,21 @@ Page SqliteRecordStore::search_patient(const std::string& type, const std::strin
                                        int64_t count) {
   auto db = lease();
   Page page;
-  auto& n = db->prepare("SELECT count(*) FROM resource_current INDEXED BY current_by_patient WHERE patient_id=?1 AND type=?2");
-  n.bind(1, patient_id).bind(2, type);
+  // Everything filed under any registration read under the same patient.
+  const std::string person = person_of(*db, patient_id);
+  constexpr const char* kFiledUnder =
+      "c.patient_id IN (SELECT registration_id FROM patient_link WHERE person_id=?1 UNION SELECT ?1)";
+  auto& n = db->prepare(std::string("SELECT count(*) FROM resource_current c INDEXED BY current_by_patient WHERE ") +
+                        kFiledUnder + " AND c.type=?2");
+  n.bind(1, person).bind(2, type);
   if (n.step()) page.total = n.int64(0);
   n.reset();
   auto& st = db->prepare(
-      "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM resource_current c INDEXED BY current_by_patient CROSS JOIN resource_version v ON v.type=c.type AND "
-      "v.id=c.id AND v.version=c.version WHERE c.patient_id=?1 AND c.type=?2 ORDER BY c.event_time_ms DESC, c.id "
-      "LIMIT ?3 OFFSET ?4");
-  st.bind(1, patient_id).bind(2, type).bind(3, count).bind(4, offset);
+      std::string("SELECT v.type, v.id, v.version, v.json, c.patient_id FROM resource_current c INDEXED BY "
+                  "current_by_patient CROSS JOIN resource_version v ON v.type=c.type AND v.id=c.id AND "
+                  "v.version=c.version WHERE ") +
+      kFiledUnder + " AND c.type=?2 ORDER BY c.event_time_ms DESC, c.id LIMIT ?3 OFFSET ?4");
+  st.bind(1, person).bind(2, type).bind(3, count).bind(4, offset);
   while (st.step()) page.items.push_back(stored_from(st));
   st.reset();
   return page;

@@ -32,6 +32,11 @@ class SqliteRecordStore : public RecordStore {
   Page search_patient(const std::string& type, const std::string& patient_id, int64_t offset,
                       int64_t count) override;
   std::vector<WorklistEntry> worklist(bool open_only, int64_t limit) override;
+  std::string person_of(const std::string& patient_id) override;
+  std::vector<IdentityTask> identity_worklist(int64_t limit) override;
+  Result<IdentityActionResult> resolve_identity(const std::string& action, const std::string& registration,
+                                                const std::string& patient, const std::string& actor,
+                                                const std::string& reason) override;
 
  private:
   explicit SqliteRecordStore(std::string path) : path_(std::move(path)) {}
@@ -55,6 +60,25 @@ class SqliteRecordStore : public RecordStore {
   int64_t end_absent(const SnapshotEnd& snapshot, const Provenance& p, int64_t now_ms);
   // Copies identifiers of w.keep_identifier_systems that the new version lacks from the current one.
   void keep_identifiers(ResourceWrite& w, int64_t current_version);
+
+  // The patient index (sqlite_patient_index.cpp), on the writer inside write_batch's transaction.
+  // A source Patient in the batch: joined, held or left local as engine/identity decides.
+  void apply_claim(const identity::Claim& claim, MappedBatchItem& item, int64_t now_ms);
+  // A hospital merge: the retired registration's patient joins the surviving one's.
+  void apply_merge(int64_t event_id, const IdentityEventRecord& e, MappedBatchItem& item, int64_t now_ms);
+  std::optional<identity::Link> load_link(Database& db, const std::string& registration);
+  void save_link(const std::string& registration, const identity::Link& link, const std::string& feed,
+                 bool person_changed, int64_t now_ms);
+  void record_history(const std::string& registration, const identity::Link& from, const identity::Link& to,
+                      const std::string& action, const std::string& actor, const std::string& reason,
+                      int64_t event_id, int64_t inbox_id, int64_t now_ms);
+  // The demographics of the earliest joined registration of `person` other than `except`.
+  std::optional<identity::Demographics> reference_demographics(const std::string& person, const std::string& except);
+  // The NHS number of a regional patient, "" for a registration standing alone.
+  std::string regional_nhs_number(Database& db, const std::string& person);
+  // The regional patient as a read: its registrations' Patients joined (identity::regional_patient_json).
+  std::optional<StoredResource> read_regional(Database& db, const std::string& person_id);
+  std::string person_of(Database& db, const std::string& patient_id);
 
   std::string path_;
   std::unique_ptr<Database> writer_;

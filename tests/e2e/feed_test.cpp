@@ -62,7 +62,11 @@ class FeedTest : public ::testing::Test {
       ADD_FAILURE() << "no single Patient with identifier " << identifier << ": " << r.body;
       return "";
     }
-    return json(r.body)["entry"][0]["resource"]["id"].GetString();
+    // The source's own Patient (its registration, versioned), which the regional patient links to.
+    auto doc = json(r.body);
+    auto& patient = doc["entry"][0]["resource"];
+    if (patient.HasMember("link")) return std::string(patient["link"][0]["other"]["reference"].GetString()).substr(8);
+    return patient["id"].GetString();
   }
   TempDir dir;
   std::unique_ptr<EngineProcess> engine;
@@ -91,7 +95,13 @@ TEST_F(FeedTest, AdmissionBecomesPatientAndEncounterOverFhir) {
   auto& patient = bundle["entry"][0]["resource"];
   std::string id = patient["id"].GetString();
   EXPECT_STREQ(patient["name"][0]["family"].GetString(), "SMITH");
-  EXPECT_STREQ(patient["meta"]["versionId"].GetString(), "1");
+  // The regional patient, made from the hospital's registration (a versioned Patient of its own).
+  ASSERT_TRUE(patient.HasMember("link")) << r.body;
+  ASSERT_EQ(patient["link"].Size(), 1u);
+  const std::string registration = patient["link"][0]["other"]["reference"].GetString();
+  auto reg = http_get(engine->http_port(), "/fhir/" + registration, token);
+  ASSERT_EQ(reg.status, 200) << reg.body;
+  EXPECT_STREQ(json(reg.body)["meta"]["versionId"].GetString(), "1");
 
   // The hospital number alone finds the same patient.
   auto by_mrn = http_get(engine->http_port(), "/fhir/Patient?identifier=RBT1000001", token);
@@ -498,8 +508,14 @@ TEST_F(RecordTest, EveryVersionCarriesItsSourceAndReceivedTime) {
   ASSERT_EQ(hl7_field(c.exchange(m.text()), "MSA", 1), "AA");
   auto p = get_until(engine->http_port(), "/fhir/Patient?identifier=9990000018", token,
                      [](const HttpResult& h) { return total_of(h) == 1; });
-  auto b = json(p.body);
-  auto& meta = b["entry"][0]["resource"]["meta"];
+  // The hospital's registration, which the regional patient found links to.
+  auto found = json(p.body);
+  ASSERT_TRUE(found["entry"][0]["resource"].HasMember("link")) << p.body;
+  auto reg = http_get(engine->http_port(), std::string("/fhir/") +
+                                               found["entry"][0]["resource"]["link"][0]["other"]["reference"].GetString(),
+                      token);
+  auto b = json(reg.body);
+  auto& meta = b["meta"];
   EXPECT_STREQ(meta["source"].GetString(), "urn:connecting-care:feed:dev-adt#PROV1");
   std::map<std::string, std::string> prov;
   for (auto& e : meta["extension"][0]["extension"].GetArray()) {

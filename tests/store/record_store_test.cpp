@@ -291,26 +291,27 @@ TEST(SqliteRecordStore, EqualEventTimesLaterArrivalWins) {
   EXPECT_EQ(marker_of(*r), "y");
 }
 
+// Any type but Patient (whose identifier search answers with patients: see PatientIndex tests).
 TEST(SqliteRecordStore, IdentifierIndexFollowsCurrentVersionOnly) {
   TempDir dir;
   auto s = open_store(dir);
   ASSERT_TRUE(s);
-  apply_write(*s, 1, resource("Patient", "p1", "v1", 1000, "p1", {{kNhs, "9434765919"}, {kMrn, "H123"}}));
+  apply_write(*s, 1, resource("RelatedPerson", "p1", "v1", 1000, "p1", {{kNhs, "9434765919"}, {kMrn, "H123"}}));
   {
-    auto pg = s->search_identifier("Patient", kMrn, "H123", 0, 10);
+    auto pg = s->search_identifier("RelatedPerson", kMrn, "H123", 0, 10);
     EXPECT_EQ(pg.total, 1);
     ASSERT_EQ(pg.items.size(), 1u);
     EXPECT_EQ(pg.items[0].id, "p1");
     EXPECT_EQ(pg.items[0].version, 1);
   }
   // The current version drops the hospital number.
-  apply_write(*s, 2, resource("Patient", "p1", "v2", 2000, "p1", {{kNhs, "9434765919"}}));
+  apply_write(*s, 2, resource("RelatedPerson", "p1", "v2", 2000, "p1", {{kNhs, "9434765919"}}));
   {
-    auto pg = s->search_identifier("Patient", kMrn, "H123", 0, 10);
+    auto pg = s->search_identifier("RelatedPerson", kMrn, "H123", 0, 10);
     EXPECT_EQ(pg.total, 0);
     EXPECT_TRUE(pg.items.empty());
-    EXPECT_EQ(s->search_identifier("Patient", "", "H123", 0, 10).total, 0);
-    auto nhs = s->search_identifier("Patient", kNhs, "9434765919", 0, 10);
+    EXPECT_EQ(s->search_identifier("RelatedPerson", "", "H123", 0, 10).total, 0);
+    auto nhs = s->search_identifier("RelatedPerson", kNhs, "9434765919", 0, 10);
     EXPECT_EQ(nhs.total, 1);
     ASSERT_EQ(nhs.items.size(), 1u);
     EXPECT_EQ(nhs.items[0].version, 2);
@@ -318,16 +319,16 @@ TEST(SqliteRecordStore, IdentifierIndexFollowsCurrentVersionOnly) {
   }
   // An older-event version with another identifier is history only: not indexed, and it does not
   // remove the current version's identifiers.
-  apply_write(*s, 3, resource("Patient", "p1", "old", 500, "p1", {{kMrn, "OLD9"}}));
-  EXPECT_EQ(s->search_identifier("Patient", "", "OLD9", 0, 10).total, 0);
+  apply_write(*s, 3, resource("RelatedPerson", "p1", "old", 500, "p1", {{kMrn, "OLD9"}}));
+  EXPECT_EQ(s->search_identifier("RelatedPerson", "", "OLD9", 0, 10).total, 0);
   {
-    auto nhs = s->search_identifier("Patient", kNhs, "9434765919", 0, 10);
+    auto nhs = s->search_identifier("RelatedPerson", kNhs, "9434765919", 0, 10);
     EXPECT_EQ(nhs.total, 1);
     ASSERT_EQ(nhs.items.size(), 1u);
     EXPECT_EQ(marker_of(nhs.items[0]), "v2");
   }
   // Wrong system or wrong type: nothing.
-  EXPECT_EQ(s->search_identifier("Patient", kMrn, "9434765919", 0, 10).total, 0);
+  EXPECT_EQ(s->search_identifier("RelatedPerson", kMrn, "9434765919", 0, 10).total, 0);
   EXPECT_EQ(s->search_identifier("Encounter", kNhs, "9434765919", 0, 10).total, 0);
 }
 

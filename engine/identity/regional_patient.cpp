@@ -1,0 +1,87 @@
+// See regional_patient.h.
+#include "engine/identity/regional_patient.h"
+
+#include <set>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "engine/identity/nhs_number.h"
+
+namespace cc::identity {
+
+namespace {
+using Alloc = rapidjson::Document::AllocatorType;
+
+rapidjson::Value str(const std::string& s, Alloc& a) {
+  return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a);
+}
+}  // namespace
+
+std::string regional_patient_json(const std::string& person_id, const std::string& nhs_number,
+                                  const std::vector<RegistrationView>& registrations) {
+  rapidjson::Document out(rapidjson::kObjectType);
+  Alloc& a = out.GetAllocator();
+  out.AddMember("resourceType", "Patient", a);
+  out.AddMember("id", str(person_id, a), a);
+  std::string last_updated;
+  rapidjson::Value identifiers(rapidjson::kArrayType);
+  std::set<std::pair<std::string, std::string>> seen;
+  {
+    rapidjson::Value nhs(rapidjson::kObjectType);
+    nhs.AddMember("system", rapidjson::Value(NhsNumber::kSystem.data(), a), a);
+    nhs.AddMember("value", str(nhs_number, a), a);
+    identifiers.PushBack(nhs, a);
+    seen.emplace(std::string(NhsNumber::kSystem), nhs_number);
+  }
+  rapidjson::Value links(rapidjson::kArrayType);
+  rapidjson::Document reference;  // the earliest joined registration's Patient
+  for (const RegistrationView& r : registrations) {
+    rapidjson::Value link(rapidjson::kObjectType);
+    rapidjson::Value other(rapidjson::kObjectType);
+    other.AddMember("reference", str("Patient/" + r.id, a), a);
+    link.AddMember("other", other, a);
+    link.AddMember("type", "seealso", a);
+    links.PushBack(link, a);
+    rapidjson::Document p;
+    p.Parse(r.json.c_str());
+    if (!p.IsObject()) continue;
+    if (p.HasMember("meta") && p["meta"].IsObject() && p["meta"].HasMember("lastUpdated") &&
+        p["meta"]["lastUpdated"].IsString()) {
+      std::string lu = p["meta"]["lastUpdated"].GetString();
+      if (lu > last_updated) last_updated = lu;  // all UTC instants in one format: text order is time order
+    }
+    if (p.HasMember("identifier") && p["identifier"].IsArray())
+      for (auto& id : p["identifier"].GetArray()) {
+        if (!id.IsObject() || !id.HasMember("system") || !id.HasMember("value") || !id["system"].IsString() ||
+            !id["value"].IsString())
+          continue;
+        if (!seen.emplace(id["system"].GetString(), id["value"].GetString()).second) continue;
+        identifiers.PushBack(rapidjson::Value(id, a), a);
+      }
+    if (!reference.IsObject()) reference.Swap(p);
+  }
+  // Elements in the specification's order.
+  if (!last_updated.empty()) {
+    rapidjson::Value meta(rapidjson::kObjectType);
+    meta.AddMember("lastUpdated", str(last_updated, a), a);
+    meta.AddMember("source", "urn:connecting-care:patient-index", a);
+    out.AddMember("meta", meta, a);
+  }
+  out.AddMember("identifier", identifiers, a);
+  out.AddMember("active", true, a);
+  if (reference.IsObject())
+    for (const char* member : {"name", "telecom", "gender", "birthDate", "deceasedBoolean", "deceasedDateTime",
+                               "address"}) {
+      auto it = reference.FindMember(member);
+      if (it != reference.MemberEnd()) out.AddMember(rapidjson::Value(member, a), rapidjson::Value(it->value, a), a);
+    }
+  out.AddMember("link", links, a);
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  out.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace cc::identity
