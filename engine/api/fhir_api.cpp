@@ -554,9 +554,10 @@ void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
         });
         return;
       }
+      if (handle_identity(req, path, peer, *reader, respond)) return;
       if (handle_admin(req, path, target, peer, *reader, respond)) return;
       respond(operation_outcome(404, "not-found", "No such admin endpoint: " + std::string(path) +
-                                                      ". Try /admin/worklist, /admin/unmapped-codes, "
+                                                      ". Try /admin/worklist, /admin/unmapped-codes, /admin/identity/worklist, "
                                                       "POST /admin/mappings/reload or POST /admin/remap."));
       return;
     }
@@ -564,6 +565,130 @@ void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
   } catch (const std::exception& e) {
     respond(operation_outcome(500, "exception", std::string("The engine could not answer: ") + e.what()));
   }
+}
+
+namespace {
+void write_demographics(JsonWriter& w, const identity::Demographics& d) {
+  w.Key("family"); w.String(d.family.c_str());
+  w.Key("given"); w.String(d.given.c_str());
+  w.Key("birth_date"); w.String(d.birth_date.c_str());
+  w.Key("gender"); w.String(d.gender.c_str());
+  w.Key("postcode"); w.String(d.postcode.c_str());
+}
+
+std::string identity_worklist_json(const std::vector<store::IdentityTask>& tasks) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("items"); w.StartArray();
+  for (const auto& t : tasks) {
+    w.StartObject();
+    w.Key("registration"); w.String(("Patient/" + t.registration_id).c_str());
+    w.Key("state"); w.String(t.state.c_str());
+    if (!t.nhs_number.empty()) { w.Key("nhs_number"); w.String(t.nhs_number.c_str()); }
+    w.Key("feed"); w.String(t.feed.c_str());
+    w.Key("demographics"); w.StartObject(); write_demographics(w, t.demographics); w.EndObject();
+    w.Key("updated"); w.String(fhir::fhir_instant_utc(t.updated_ms).c_str());
+    w.Key("candidates"); w.StartArray();
+    for (const auto& c : t.candidates) {
+      w.StartObject();
+      w.Key("patient"); w.String(("Patient/" + c.patient_id).c_str());
+      if (!c.nhs_number.empty()) { w.Key("nhs_number"); w.String(c.nhs_number.c_str()); }
+      w.Key("score"); w.Int(c.score);
+      w.Key("strength"); w.String(c.score >= identity::kStrongScore ? "strong" : "possible");
+      w.Key("agrees_on"); w.StartArray();
+      for (const auto& r : c.reasons) w.String(r.c_str());
+      w.EndArray();
+      w.Key("demographics"); w.StartObject(); write_demographics(w, c.demographics); w.EndObject();
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return sb.GetString();
+}
+
+// A string member of a JSON object, "" when absent or not a string.
+std::string string_member(const rapidjson::Document& d, const char* name) {
+  auto it = d.FindMember(name);
+  return it != d.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
+                                                     : std::string();
+}
+}  // namespace
+
+bool FhirApi::handle_identity(const Request& req, std::string_view path, const std::string& peer,
+                              const governance::Reader& reader, const Respond& respond) {
+  constexpr std::string_view kPrefix = "/admin/identity/";
+  if (path.substr(0, kPrefix.size()) != kPrefix || !options_.admin.identity_worklist || !options_.admin.resolve_identity)
+    return false;
+  const std::string action(path.substr(kPrefix.size()));
+  governance::DisclosureContext ctx{reader, std::string(req.method_string()) + " " + std::string(req.target()), peer};
+  if (action == "worklist" && req.method() == http::verb::get) {
+    // It names patients and their demographics: an integration administrator's, audited first.
+    disclosure_.authorise_admin(ctx, "identity-worklist", [this, respond](Status st) {
+      if (!st) {
+        const bool forbidden = st.error().code == "forbidden";
+        respond(operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", st.error().message));
+        return;
+      }
+      respond(json_response(200, identity_worklist_json(options_.admin.identity_worklist()), "application/json"));
+    });
+    return true;
+  }
+  if (action != "link" && action != "new" && action != "reject" && action != "unmerge") return false;
+  if (req.method() != http::verb::post) {
+    respond(operation_outcome(405, "not-supported", "Send the decision with POST."));
+    return true;
+  }
+  rapidjson::Document body;
+  body.Parse(req.body().data(), req.body().size());
+  if (body.HasParseError() || !body.IsObject()) {
+    respond(operation_outcome(400, "structure",
+                              "The body is a JSON object: {\"registration\": \"Patient/...\", " +
+                                  std::string(action == "link" ? "\"patient\": \"Patient/...\", " : "") +
+                                  "\"reason\": \"...\"}."));
+    return true;
+  }
+  const std::string registration = string_member(body, "registration");
+  const std::string patient = string_member(body, "patient");
+  const std::string reason = string_member(body, "reason");
+  if (registration.empty() || reason.empty() || (action == "link" && patient.empty())) {
+    respond(operation_outcome(400, "required",
+                              std::string("registration") + (action == "link" ? ", patient" : "") +
+                                  " and reason are required: every change to the patient index says why."));
+    return true;
+  }
+  const std::string subject = registration.rfind("Patient/", 0) == 0 ? registration.substr(8) : registration;
+  disclosure_.authorise_admin(
+      ctx, "identity-" + action + " " + registration + (patient.empty() ? "" : " -> " + patient) + ": " + reason,
+      [this, action, registration, patient, reason, user = reader.user, respond](Status st) {
+        if (!st) {
+          const bool forbidden = st.error().code == "forbidden";
+          respond(operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", st.error().message));
+          return;
+        }
+        auto r = options_.admin.resolve_identity(action, registration, patient, user, reason);
+        if (!r) {
+          const std::string& code = r.error().code;
+          const unsigned status = code == "not-found" ? 404 : code == "invalid" ? 409 : 503;
+          respond(operation_outcome(status, code == "not-found" ? "not-found" : code == "invalid" ? "conflict" : "transient",
+                                    r.error().message));
+          return;
+        }
+        rapidjson::StringBuffer sb;
+        JsonWriter w(sb);
+        w.StartObject();
+        w.Key("registration"); w.String(("Patient/" + r->registration_id).c_str());
+        w.Key("patient"); w.String(("Patient/" + r->patient_id).c_str());
+        w.Key("state"); w.String(r->state.c_str());
+        w.Key("moved"); w.Int64(r->moved);
+        w.EndObject();
+        respond(json_response(200, sb.GetString(), "application/json"));
+      },
+      subject);
+  return true;
 }
 
 bool FhirApi::handle_admin(const Request& req, std::string_view path, std::string_view target, const std::string& peer,

@@ -33,6 +33,13 @@ struct AdminHooks {
   std::function<void(const std::string& kind, const std::string& type, const std::string& id, std::string body,
                      const governance::DisclosureContext& ctx, std::function<void(unsigned status, std::string body)> done)>
       ingest_fhir;
+  // The patient index's work-list (GET /admin/identity/worklist) and a person's decision on it
+  // (POST /admin/identity/{link,new,reject,unmerge}); `actor` is the user.
+  std::function<std::vector<store::IdentityTask>()> identity_worklist;
+  std::function<Result<store::IdentityActionResult>(const std::string& action, const std::string& registration,
+                                                    const std::string& patient, const std::string& actor,
+                                                    const std::string& reason)>
+      resolve_identity;
 };
 
 struct ApiOptions {
@@ -55,6 +62,9 @@ class FhirApi : public HttpHandler {
   // trail as AuditEvents, for IG officers only (governance decides and audits the search).
   void search_audit(const Request& req, const std::multimap<std::string, std::string>& query,
                     const std::string& peer, const governance::Reader& reader, Respond respond);
+  // GET /admin/identity/worklist, POST /admin/identity/{link,new,reject,unmerge}.
+  bool handle_identity(const Request& req, std::string_view path, const std::string& peer,
+                       const governance::Reader& reader, const Respond& respond);
   bool handle_admin(const Request& req, std::string_view path, std::string_view target, const std::string& peer,
                     const governance::Reader& reader, const Respond& respond);
   void disclose(const Request& req, const std::string& peer, const governance::Reader& reader,

@@ -321,6 +321,14 @@ int serve(Config config) {
   admin.unmapped_codes = [&] {
     return unmapped_codes_json((*record)->unmapped_codes(10000), (*record)->unmapped_messages(1000), *mappings.current());
   };
+  admin.identity_worklist = [&] { return (*record)->identity_worklist(500); };
+  admin.resolve_identity = [&](const std::string& action, const std::string& registration, const std::string& patient,
+                               const std::string& actor, const std::string& reason) {
+    auto r = builder.resolve_identity(action, registration, patient, "user:" + actor, reason);
+    if (r) spdlog::info("patient index: {} of {} by {}: now under Patient/{} ({})", action, registration, actor,
+                        r->patient_id, r->state);
+    return r;
+  };
   // Extract files: authorised and audited, read and checked row by row, stored, then answered.
   admin.ingest_extract = [&](const std::string& feed_name, std::string body, const governance::DisclosureContext& ctx,
                              std::function<void(unsigned, std::string)> done) {

@@ -271,6 +271,14 @@ Result<RecordBuilder::RemapResult> RecordBuilder::remap(const std::string& feed,
   return result;
 }
 
+Result<store::IdentityActionResult> RecordBuilder::resolve_identity(const std::string& action,
+                                                                   const std::string& registration,
+                                                                   const std::string& patient, const std::string& actor,
+                                                                   const std::string& reason) {
+  std::lock_guard write(write_mu_);
+  return record_.resolve_identity(action, registration, patient, actor, reason);
+}
+
 void RecordBuilder::stop() {
   {
     std::lock_guard lk(mu_);

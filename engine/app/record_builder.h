@@ -41,6 +41,12 @@ class RecordBuilder {
   };
   Result<RemapResult> remap(const std::string& feed, int64_t since_ms);
 
+  // A person's decision on the patient index (RecordStore::resolve_identity), taking its turn with
+  // the builder's writes.
+  Result<store::IdentityActionResult> resolve_identity(const std::string& action, const std::string& registration,
+                                                       const std::string& patient, const std::string& actor,
+                                                       const std::string& reason);
+
  private:
   // Reads and maps up to `limit` inbox messages after `after_id`.
   std::vector<store::MappedBatchItem> prepare(int64_t after_id, size_t limit);

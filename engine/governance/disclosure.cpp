@@ -93,9 +93,10 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
 }
 
 void DisclosureService::authorise_admin(const DisclosureContext& ctx, const std::string& action,
-                                        std::function<void(Status)> done) {
+                                        std::function<void(Status)> done, const std::string& patient) {
   store::AuditEntry entry = audit_entry(ctx, "admin");
   entry.resources = action;
+  entry.patient_id = patient;
   const bool permitted = ctx.reader.role == "integration-admin";
   entry.outcome = permitted ? "permitted" : "denied";
   audit_.append(std::move(entry), [permitted, done = std::move(done)](Status st) {

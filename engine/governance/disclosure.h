@@ -52,7 +52,9 @@ class DisclosureService {
   // permitted to an integration-admin only, and audited — who did what, permitted or denied —
   // before `done` is called. Error "forbidden" for any other role, "audit-unavailable" when the
   // audit record cannot be written (the action is then not taken).
-  void authorise_admin(const DisclosureContext& ctx, const std::string& action, std::function<void(Status)> done);
+  // `patient` (optional) names the patient the action is about, for the IG officer's searches.
+  void authorise_admin(const DisclosureContext& ctx, const std::string& action, std::function<void(Status)> done,
+                       const std::string& patient = "");
   // A feed system writing to its own feed (an extract upload): role feed-system and the token's
   // organisation the feed's owner. Audited (permitted or denied) before `done`; error "forbidden".
   void authorise_feed_write(const DisclosureContext& ctx, const std::string& feed, const std::string& owner_ods,

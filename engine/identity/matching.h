@@ -48,7 +48,7 @@ MatchScore score(const Demographics& a, const Demographics& b);
 // Candidates at or above this score are listed on the work-list; nothing links automatically.
 constexpr int kCandidateScore = 7;
 // A listed candidate at or above this score is called "strong" (still a person decides).
-constexpr int kStrongScore = 11;
+constexpr int kStrongScore = 12;
 
 // The regional patient's id for a verified NHS number: lowercase hex of the first 16 bytes of
 // SHA-256("Patient|urn:connecting-care:regional-patient|" + NHS number).
