@@ -660,9 +660,12 @@ bool FhirApi::handle_identity(const Request& req, std::string_view path, const s
                                   " and reason are required: every change to the patient index says why."));
     return true;
   }
-  const std::string subject = registration.rfind("Patient/", 0) == 0 ? registration.substr(8) : registration;
+  auto bare = [](const std::string& ref) { return ref.rfind("Patient/", 0) == 0 ? ref.substr(8) : ref; };
+  const std::string subject = bare(registration);
+  // The trail names the action and both patients as entities, and keeps the reason with the request.
+  ctx.request += " (reason: " + reason + ")";
   disclosure_.authorise_admin(
-      ctx, "identity-" + action + " " + registration + (patient.empty() ? "" : " -> " + patient) + ": " + reason,
+      ctx, "identity-" + action + " Patient/" + subject + (patient.empty() ? "" : " Patient/" + bare(patient)),
       [this, action, registration, patient, reason, user = reader.user, respond](Status st) {
         if (!st) {
           const bool forbidden = st.error().code == "forbidden";
@@ -1002,7 +1005,9 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
         return;
       }
       auto res = json_response(200, page.items.front().json);
-      res.set(http::field::etag, "W/\"" + std::to_string(page.items.front().version) + "\"");
+      // A regional patient (made from its registrations when read) has no version of its own.
+      if (page.items.front().version > 0)
+        res.set(http::field::etag, "W/\"" + std::to_string(page.items.front().version) + "\"");
       respond(std::move(res));
       return;
     }
