@@ -409,7 +409,8 @@ class Ingest {
       for (rapidjson::SizeType i = 0; i < ids->value.Size(); ++i) {
         const Value& id = ids->value[i];
         if (member_str(id, "system") != identity::NhsNumber::kSystem) continue;
-        found = true;
+        const bool superseded = member_str(id, "use") == "old";
+        found = found || !superseded;
         const std::string where = e.path + ".identifier[" + std::to_string(i) + "].value";
         const std::string value = member_str(id, "value");
         if (value.empty()) {
@@ -422,10 +423,14 @@ class Ingest {
         if (!nhs) {
           e.error("value", nhs.error().code.c_str(), where,
                   where + ": " + nhs.error().message);
+        } else if (superseded) {
+          // A superseded NHS number (use "old"): the patient index moves what it holds under it to
+          // the current one.
+          continue;
         } else if (e.nhs && !(*e.nhs == *nhs)) {
           e.error("business-rule", "nhs-number-conflict", where,
                   where + " is a second, different NHS number for the same Patient; send the "
-                          "patient's current NHS number only.");
+                          "patient's current NHS number, and any superseded one with use \"old\".");
         } else {
           e.nhs = *nhs;
         }

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "engine/core/sha256.h"
+#include "engine/identity/nhs_number.h"
 
 namespace cc::identity {
 
@@ -64,6 +65,26 @@ Demographics demographics_of(const rapidjson::Value& patient) {
       }
     }
   return d;
+}
+
+Claim claim_of(const std::string& registration_id, const rapidjson::Value& patient, bool authoritative) {
+  Claim c;
+  c.registration_id = registration_id;
+  c.authoritative = authoritative;
+  c.demographics = demographics_of(patient);
+  if (!patient.IsObject()) return c;
+  auto ids = patient.FindMember("identifier");
+  if (ids == patient.MemberEnd() || !ids->value.IsArray()) return c;
+  for (auto& id : ids->value.GetArray()) {
+    if (str_member(id, "system") != NhsNumber::kSystem) continue;
+    auto nhs = NhsNumber::parse(str_member(id, "value"));
+    if (!nhs) continue;
+    if (str_member(id, "use") == "old") c.superseded.push_back(nhs->str());
+    else if (c.nhs_number.empty()) c.nhs_number = nhs->str();
+  }
+  for (auto it = c.superseded.begin(); it != c.superseded.end();)
+    it = *it == c.nhs_number ? c.superseded.erase(it) : it + 1;
+  return c;
 }
 
 std::vector<std::string> disagreements(const Demographics& record, const Demographics& arriving) {

@@ -81,7 +81,14 @@ struct Claim {
   std::string nhs_number;  // verified, or ""
   Demographics demographics;
   bool authoritative = true;
+  // Verified NHS numbers the source says this one replaced (a GP record's identifiers with use
+  // "old"): what the record holds under them moves to the current one.
+  std::vector<std::string> superseded;
 };
+
+// The claim a FHIR Patient makes: its first current NHS number that passes Modulus 11, the ones
+// marked use "old" as superseded, and its demographics.
+Claim claim_of(const std::string& registration_id, const rapidjson::Value& patient, bool authoritative);
 
 struct Decision {
   bool change = false;        // the link row changes (person, state or NHS number)

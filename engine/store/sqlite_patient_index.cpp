@@ -57,7 +57,8 @@ void SqliteRecordStore::save_link(const std::string& registration, const Link& l
   st.bind(5, d.family).bind(6, d.given).bind(7, d.birth_date).bind(8, d.gender).bind(9, d.postcode);
   st.bind(10, feed).bind(11, now_ms).bind(12, int64_t(person_changed ? 1 : 0));
   st.run();
-  if (link.state == LinkState::kVerified && !link.nhs_number.empty()) {
+  if (link.state == LinkState::kVerified && !link.nhs_number.empty() &&
+      link.person_id == identity::regional_patient_id(link.nhs_number)) {
     auto& rp = writer_->prepare("INSERT OR IGNORE INTO regional_patient(person_id, nhs_number) VALUES (?1,?2)");
     rp.bind(1, link.person_id).bind(2, link.nhs_number);
     rp.run();
@@ -111,8 +112,24 @@ std::string SqliteRecordStore::person_of(const std::string& patient_id) {
   return person_of(*db, patient_id);
 }
 
-void SqliteRecordStore::apply_claim(const identity::Claim& claim, MappedBatchItem& item, int64_t now_ms) {
+std::string SqliteRecordStore::current_nhs_number(const std::string& nhs_number) {
+  std::string number = nhs_number;
+  auto& st = writer_->prepare("SELECT new_number FROM nhs_number_superseded WHERE old_number=?1");
+  for (int hops = 0; hops < 8 && !number.empty(); ++hops) {  // a chain of replacements, never a loop
+    st.bind(1, number);
+    std::string next = st.step() ? std::string(st.text(0)) : std::string();
+    st.reset();
+    if (next.empty() || next == nhs_number) break;
+    number = std::move(next);
+  }
+  return number;
+}
+
+void SqliteRecordStore::apply_claim(const identity::Claim& arriving, MappedBatchItem& item, int64_t now_ms) {
   auto& db = *writer_;
+  identity::Claim claim = arriving;
+  // A number the record knows was replaced is read as its replacement.
+  if (!claim.nhs_number.empty()) claim.nhs_number = current_nhs_number(claim.nhs_number);
   const std::optional<Link> current = load_link(db, claim.registration_id);
   std::optional<Demographics> record;
   if (!claim.nhs_number.empty()) {
@@ -133,6 +150,48 @@ void SqliteRecordStore::apply_claim(const identity::Claim& claim, MappedBatchIte
     item.worklist_add.push_back({0, "identity-conflict", claim.registration_id, item.inbox_id, item.provenance.feed,
                                  "Registration Patient/" + claim.registration_id + ": " + d.open_conflict, 0, 0});
   if (d.resolve_conflict) item.worklist_resolve.emplace_back(claim.registration_id, "identity-conflict");
+  // Superseded numbers: only an authoritative source's own, joined registration says so.
+  if (claim.authoritative && d.link.state == LinkState::kVerified)
+    for (const std::string& old : claim.superseded) supersede(old, claim, item, now_ms);
+}
+
+void SqliteRecordStore::supersede(const std::string& old_number, const identity::Claim& claim, MappedBatchItem& item,
+                                  int64_t now_ms) {
+  auto& db = *writer_;
+  if (old_number == claim.nhs_number || current_nhs_number(old_number) == claim.nhs_number) return;
+  const std::string old_person = identity::regional_patient_id(old_number);
+  const std::string new_person = identity::regional_patient_id(claim.nhs_number);
+  if (auto ref = reference_demographics(old_person, claim.registration_id)) {
+    const auto differ = identity::disagreements(*ref, claim.demographics);
+    if (!differ.empty()) {
+      std::string fields;
+      for (auto& f : differ) fields += (fields.empty() ? "" : ", ") + f;
+      item.worklist_add.push_back(
+          {0, "identity-conflict", claim.registration_id, item.inbox_id, item.provenance.feed,
+           "Registration Patient/" + claim.registration_id + ": the source says NHS number " + old_number +
+               " was replaced by " + claim.nhs_number + ", but the record for " + old_number + " disagrees on " +
+               fields + ", so nothing was moved. Check both numbers (PDS) and link by hand if they are one person.",
+           0, 0});
+      return;
+    }
+  }
+  auto& rec = db.prepare(
+      "INSERT OR REPLACE INTO nhs_number_superseded(old_number, new_number, inbox_id, created_ms) VALUES (?1,?2,?3,?4)");
+  rec.bind(1, old_number).bind(2, claim.nhs_number).bind(3, item.inbox_id).bind(4, now_ms);
+  rec.run();
+  std::vector<std::string> moving;
+  auto& st = db.prepare("SELECT registration_id FROM patient_link WHERE person_id=?1");
+  st.bind(1, old_person);
+  while (st.step()) moving.emplace_back(st.text(0));
+  st.reset();
+  for (const std::string& reg : moving) {
+    const Link from = *load_link(db, reg);
+    Link to = from;
+    to.person_id = new_person;
+    save_link(reg, to, item.provenance.feed, true, now_ms);
+    record_history(reg, from, to, "auto", "feed:" + item.provenance.feed,
+                   "NHS number " + old_number + " superseded by " + claim.nhs_number, 0, item.inbox_id, now_ms);
+  }
 }
 
 void SqliteRecordStore::apply_merge(int64_t event_id, const IdentityEventRecord& e, MappedBatchItem& item,

@@ -67,6 +67,9 @@ CREATE INDEX IF NOT EXISTS link_by_birth_date ON patient_link(birth_date);
 CREATE INDEX IF NOT EXISTS link_by_family ON patient_link(family);
 CREATE INDEX IF NOT EXISTS link_open ON patient_link(state, updated_ms);
 CREATE TABLE IF NOT EXISTS regional_patient (person_id TEXT PRIMARY KEY, nhs_number TEXT NOT NULL) WITHOUT ROWID;
+-- NHS numbers replaced by another (a GP record's use "old"): a claim under the old number is read as the new.
+CREATE TABLE IF NOT EXISTS nhs_number_superseded (
+  old_number TEXT PRIMARY KEY, new_number TEXT NOT NULL, inbox_id INTEGER NOT NULL, created_ms INTEGER NOT NULL) WITHOUT ROWID;
 -- Every change of a registration's patient: who or what did it and why; merges name their event,
 -- so an unmerge undoes exactly what the merge did.
 CREATE TABLE IF NOT EXISTS identity_history (
@@ -153,20 +156,6 @@ bool fill(std::string& json, std::string_view key, std::string_view placeholder,
   if (at == std::string::npos || json.find(member, at + 1) != std::string::npos) return false;
   json.replace(at + key.size() + 4, placeholder.size(), value);
   return true;
-}
-
-// A source Patient as the patient index sees it: its id, verified NHS number and demographics.
-identity::Claim claim_of(const ResourceWrite& w) {
-  identity::Claim c;
-  c.registration_id = w.id;
-  for (auto& [system, value] : w.identifiers)
-    if (system == identity::NhsNumber::kSystem && identity::NhsNumber::parse(value)) {
-      c.nhs_number = value;
-      break;
-    }
-  c.demographics = identity::demographics_of(w.resource);
-  c.authoritative = !w.only_if_absent;
-  return c;
 }
 
 // Columns: type, id, version, json, patient_id.
@@ -352,7 +341,7 @@ Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool 
       // Each source Patient is a registration in the patient index.
       std::vector<identity::Claim> claims;
       for (auto& w : item.writes)
-        if (w.type == "Patient") claims.push_back(claim_of(w));
+        if (w.type == "Patient") claims.push_back(identity::claim_of(w.id, w.resource, !w.only_if_absent));
       for (auto& w : item.writes) write_resource(w, item.provenance, now);
       for (auto& c : claims) apply_claim(c, item, now);
       for (auto& e : item.identity_events) {

@@ -64,6 +64,10 @@ class SqliteRecordStore : public RecordStore {
   // The patient index (sqlite_patient_index.cpp), on the writer inside write_batch's transaction.
   // A source Patient in the batch: joined, held or left local as engine/identity decides.
   void apply_claim(const identity::Claim& claim, MappedBatchItem& item, int64_t now_ms);
+  // The NHS number that replaced `nhs_number` (following a chain of replacements), or itself.
+  std::string current_nhs_number(const std::string& nhs_number);
+  // The source says `old_number` was replaced by the claim's: the old number's patient joins the new.
+  void supersede(const std::string& old_number, const identity::Claim& claim, MappedBatchItem& item, int64_t now_ms);
   // A hospital merge: the retired registration's patient joins the surviving one's.
   void apply_merge(int64_t event_id, const IdentityEventRecord& e, MappedBatchItem& item, int64_t now_ms);
   std::optional<identity::Link> load_link(Database& db, const std::string& registration);

@@ -238,6 +238,22 @@ TEST(GpIngest, NhsNumberGroupedWithSpacesIsStoredAsTenDigits) {
   EXPECT_EQ(result.resources[0].mapped.identifiers[0].second, nhs);
 }
 
+TEST(GpIngest, ASupersededNhsNumberMarkedOldIsKeptBesideTheCurrentOne) {
+  const std::string nhs = test_nhs_number(5), old = test_nhs_number(6);
+  std::string p = patient(nhs);
+  replace_all(p, R"("value":")" + nhs + R"("}])",
+              R"("value":")" + nhs + R"("},{"system":"https://fhir.nhs.uk/Id/nhs-number","value":")" + old +
+                  R"(","use":"old"}])");
+  const IngestResult result = post(bundle("transaction", {entry(kPatientUrl, p), entry(kEncounterUrl, encounter())}));
+  ASSERT_EQ(result.http_status, 200) << describe(result);
+  EXPECT_EQ(result.resources[0].mapped.identifiers.size(), 2u);
+  // Without use "old", two NHS numbers are a conflict.
+  replace_all(p, R"(,"use":"old")", "");
+  const IngestResult conflict = post(bundle("transaction", {entry(kPatientUrl, p), entry(kEncounterUrl, encounter())}));
+  EXPECT_EQ(conflict.http_status, 422);
+  EXPECT_EQ(issues_with_rule(conflict, "nhs-number-conflict").size(), 1u) << describe(conflict);
+}
+
 TEST(GpIngest, ReferenceToAMissingEntryIsNamed) {
   std::vector<std::string> entries = good_entries(test_nhs_number(5));
   entries.erase(entries.begin() + 1);  // drop the Encounter the Condition and Observation refer to

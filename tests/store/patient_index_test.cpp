@@ -256,6 +256,46 @@ TEST_F(PatientIndex, APersonLinksMarksNewAndRejects) {
   EXPECT_EQ(store->person_of("sc"), "sc");
 }
 
+TEST_F(PatientIndex, ASupersededNhsNumberMovesItsPatientToTheNewNumber) {
+  write(writes(patient("h", "9990000018", "urn:mrn", "M1"), encounter("e-h", "h")));
+  // The GP record's current number is 9990000026; 9990000018 is marked old.
+  ResourceWrite gp = patient("gp", "9990000026", "", "");
+  {
+    auto& a = gp.resource.GetAllocator();
+    rapidjson::Value old(rapidjson::kObjectType);
+    old.AddMember("system", rapidjson::Value(kNhs.c_str(), a), a);
+    old.AddMember("value", "9990000018", a);
+    old.AddMember("use", "old", a);
+    gp.resource["identifier"].PushBack(old, a);
+  }
+  write(writes(std::move(gp), encounter("e-gp", "gp")), "gp");
+  const std::string current = identity::regional_patient_id("9990000026");
+  EXPECT_EQ(store->person_of("h"), current);
+  EXPECT_EQ(encounters_of(current), 2);
+  // The hospital still sends the old number: read as the new one, nothing moves back.
+  write(writes(patient("h", "9990000018", "urn:mrn", "M1")));
+  EXPECT_EQ(store->person_of("h"), current);
+  EXPECT_EQ(store->search_identifier("Patient", "", "9990000018", 0, 10).items.at(0).id, current);
+}
+
+TEST_F(PatientIndex, ASupersededNumberWhosePatientDisagreesMovesNothing) {
+  Person other;
+  other.birth = "1990-01-01";
+  write(writes(patient("h", "9990000018", "urn:mrn", "M1", other), encounter("e-h", "h")));
+  ResourceWrite gp = patient("gp", "9990000026", "", "");
+  {
+    auto& a = gp.resource.GetAllocator();
+    rapidjson::Value old(rapidjson::kObjectType);
+    old.AddMember("system", rapidjson::Value(kNhs.c_str(), a), a);
+    old.AddMember("value", "9990000018", a);
+    old.AddMember("use", "old", a);
+    gp.resource["identifier"].PushBack(old, a);
+  }
+  write(writes(std::move(gp)), "gp");
+  EXPECT_EQ(store->person_of("h"), identity::regional_patient_id("9990000018"));
+  EXPECT_EQ(open_items("identity-conflict").size(), 1u);
+}
+
 TEST_F(PatientIndex, SurvivesReopenAndAMessageMappedAgainDoesNotMergeAgain) {
   write(writes(patient("h1", "9990000018", "urn:mrn", "M1")));
   write(writes(patient("h2", "", "urn:mrn", "M2")));
