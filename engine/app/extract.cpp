@@ -150,6 +150,8 @@ void map_extract(const FeedConfig& feed, const mapping::MappingSet& mappings, co
       if (w.only_if_absent) w.event_time_ms = 0;
       else if (w.event_time_ms == 0) w.event_time_ms = item.provenance.received_ms;
       if (w.type == "Patient" && nhs_rejected) w.keep_identifier_systems.emplace_back(identity::NhsNumber::kSystem);
+      w.part = "row";
+      w.part_number = row.number;
       item.writes.push_back(std::move(w));
     }
     for (auto& c : out->unmapped_codes)

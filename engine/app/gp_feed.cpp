@@ -54,6 +54,10 @@ void map_gp(const FeedConfig& feed, const std::string& message_type, const std::
     auto& m = r.mapped;
     store::ResourceWrite w{m.type, m.id, std::move(m.resource), m.event_time_ms, m.patient_id, std::move(m.identifiers), {}};
     if (w.event_time_ms == 0) w.event_time_ms = received_ms;
+    if (r.entry >= 0) {
+      w.part = "entry";
+      w.part_number = r.entry;
+    }
     item.writes.push_back(std::move(w));
   }
   item.outcome = "mapped";

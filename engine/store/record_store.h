@@ -37,6 +37,10 @@ struct ResourceWrite {
   std::vector<std::string> keep_identifier_systems;
   // Written only when no version of the resource exists yet.
   bool only_if_absent = false;
+  // Where in the delivery it came from, beyond the message: "row" (an extract file's row, from 1)
+  // or "entry" (a Bundle's entry, from 0); "" for the whole message.
+  std::string part;
+  int64_t part_number = 0;
 };
 
 struct WorklistEntry {

@@ -121,7 +121,8 @@ rapidjson::Value sub_extension(const char* url, const char* value_kind, rapidjso
 }
 
 // meta.versionId, meta.lastUpdated, meta.source and the provenance extension on meta.
-void stamp_meta(rapidjson::Document& d, int64_t version, int64_t now_ms, const Provenance& p) {
+void stamp_meta(rapidjson::Document& d, int64_t version, int64_t now_ms, const Provenance& p, const std::string& part,
+                int64_t part_number) {
   auto& a = d.GetAllocator();
   if (!d.HasMember("meta")) d.AddMember("meta", rapidjson::Value(rapidjson::kObjectType), a);
   auto& meta = d["meta"];
@@ -137,6 +138,7 @@ void stamp_meta(rapidjson::Document& d, int64_t version, int64_t now_ms, const P
   if (!p.control_id.empty())
     parts.PushBack(sub_extension("messageControlId", "valueString", str(p.control_id, a), a), a);
   parts.PushBack(sub_extension("received", "valueInstant", str(fhir::fhir_instant_utc(p.received_ms), a), a), a);
+  if (!part.empty()) parts.PushBack(sub_extension(part.c_str(), "valueInteger", rapidjson::Value(part_number), a), a);
   prov.AddMember("extension", parts, a);
   rapidjson::Value exts(rapidjson::kArrayType);
   exts.PushBack(prov, a);
@@ -248,7 +250,7 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
   // Serialised once, with placeholders for the version and time: the hash of that text is the
   // version's content (the same message mapped again gives the same text), and the stored JSON is
   // the same text with the placeholders filled in.
-  stamp_meta(w.resource, 0, 0, p);
+  stamp_meta(w.resource, 0, 0, p, w.part, w.part_number);
   auto& meta = w.resource["meta"];
   auto& alloc = w.resource.GetAllocator();
   meta["versionId"].SetString(kVersionPlaceholder.data(), static_cast<rapidjson::SizeType>(kVersionPlaceholder.size()), alloc);
@@ -269,7 +271,7 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
       !fill(json, "lastUpdated", kTimePlaceholder, fhir::fhir_instant_utc(now_ms))) {
     // The placeholder is not where only meta puts it (a sender wrote it into a contained resource's
     // meta): serialise again with the real values.
-    stamp_meta(w.resource, version, now_ms, p);
+    stamp_meta(w.resource, version, now_ms, p, w.part, w.part_number);
     json = to_json(w.resource);
   }
   auto& ins = db.prepare(

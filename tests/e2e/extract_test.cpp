@@ -79,6 +79,9 @@ TEST_F(ExtractTest, TheReportNamesEachProblemAndGoodRowsAreReadable) {
                             [](const HttpResult& h) { return total_of(h) == 1; });
   ASSERT_EQ(total_of(episodes), 1) << episodes.body;
   EXPECT_NE(episodes.body.find("Adult Social Care, Home care"), std::string::npos);
+  // Provenance names the feed, the file (its digest) and the row.
+  EXPECT_NE(episodes.body.find(R"({"url":"row","valueInteger":1})"), std::string::npos) << episodes.body;
+  EXPECT_NE(episodes.body.find(R"("source":"urn:connecting-care:feed:dev-social-care#)"), std::string::npos);
   auto flags = http_get(engine->http_port(), "/fhir/Flag?patient=" + margaret, clinician);
   EXPECT_EQ(total_of(flags), 1) << flags.body;
   // The row with an embedded line break in a quoted value is a good row.

@@ -69,6 +69,8 @@ TEST_F(GpFeedTest, ATransactionIsStoredAndReadableByPatient) {
   auto allergies = get_until(engine->http_port(), "/fhir/AllergyIntolerance?patient=" + id, clinician,
                              [](const HttpResult& h) { return total_of(h) == 1; });
   EXPECT_EQ(total_of(allergies), 1) << allergies.body;
+  // Provenance names the push's entry the allergy came from.
+  EXPECT_NE(allergies.body.find(R"({"url":"entry","valueInteger":1})"), std::string::npos) << allergies.body;
   EXPECT_EQ(total_of(http_get(engine->http_port(), "/fhir/Condition?patient=" + id, clinician)), 1);
   // Temporary ids were rewritten to the record's.
   EXPECT_EQ(allergies.body.find("urn:uuid"), std::string::npos) << allergies.body;
