@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -25,6 +26,7 @@
 #include "engine/api/fhir_api.h"
 #include "engine/api/http_server.h"
 #include "adapters/csv/digest.h"
+#include "adapters/csv/drop_directory.h"
 #include "engine/app/extract.h"
 #include "engine/app/gp_feed.h"
 #include "engine/app/ingest.h"
@@ -329,7 +331,43 @@ int serve(Config config) {
                         r->patient_id, r->state);
     return r;
   };
-  // Extract files: authorised and audited, read and checked row by row, stored, then answered.
+  // Extract files, however they arrive (an upload, the drop directory), once their writer is
+  // authorised: read and checked row by row, stored, then answered with the report.
+  auto store_extract = [&](const FeedConfig* feed, std::shared_ptr<std::string> file, const std::string& peer,
+                           std::function<void(unsigned, std::string)> done) {
+    // Off the audit writer's thread: reading and checking a large file takes a while.
+    asio::post(io, [&, feed, file, peer, done] {
+      auto assessment = assess_extract(*feed, *mappings.current(), *file);
+      if (!assessment.file_problem.empty()) {
+        done(422, api::operation_outcome(422, "invalid", assessment.file_problem).body());
+        return;
+      }
+      store::InboxMessage m;
+      m.feed = feed->name;
+      m.peer = peer;
+      m.received_ms = fhir::now_epoch_ms();
+      m.sending_app = "extract";
+      m.sending_facility = feed->owner_ods;
+      // The same file as the feed's newest delivery is a resend (its first report, nothing changes);
+      // the same bytes as an older one are a new delivery (a snapshot going back to an earlier set).
+      m.control_id = delivery_id(**inbox, feed->name, feed->owner_ods, "extract", csv::file_digest(*file), m.received_ms);
+      m.message_type = extract_message_type(*feed);
+      m.ack_code = assessment.has_row_errors ? "AE" : "AA";
+      m.ack = std::move(assessment.report_json);
+      m.raw = std::move(*file);
+      (*inbox)->submit(std::move(m), [&builder, done](Result<store::Receipt> r) {
+        if (!r) {
+          done(503, api::operation_outcome(503, "transient", "The file could not be stored (" + r.error().message +
+                                                                 "); send it again.").body());
+          return;
+        }
+        // The same file again (same feed, same bytes): its first report, and nothing changes.
+        done(200, std::string("{\"stored\":true,\"duplicate\":") + (r->duplicate ? "true" : "false") +
+                      ",\"report\":" + r->ack + "}");
+        if (!r->duplicate) builder.wake();
+      });
+    });
+  };
   admin.ingest_extract = [&](const std::string& feed_name, std::string body, const governance::DisclosureContext& ctx,
                              std::function<void(unsigned, std::string)> done) {
     const FeedConfig* feed = config.feed_named(feed_name);
@@ -345,40 +383,42 @@ int serve(Config config) {
              api::operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", st.error().message).body());
         return;
       }
-      // Off the audit writer's thread: reading and checking a large file takes a while.
-      asio::post(io, [&, feed, file, peer, done] {
-        auto assessment = assess_extract(*feed, *mappings.current(), *file);
-        if (!assessment.file_problem.empty()) {
-          done(422, api::operation_outcome(422, "invalid", assessment.file_problem).body());
-          return;
-        }
-        store::InboxMessage m;
-        m.feed = feed->name;
-        m.peer = peer;
-        m.received_ms = fhir::now_epoch_ms();
-        m.sending_app = "extract";
-        m.sending_facility = feed->owner_ods;
-        // The same file as the feed's newest delivery is a resend (its first report, nothing changes);
-        // the same bytes as an older one are a new delivery (a snapshot going back to an earlier set).
-        m.control_id = delivery_id(**inbox, feed->name, feed->owner_ods, "extract", csv::file_digest(*file), m.received_ms);
-        m.message_type = extract_message_type(*feed);
-        m.ack_code = assessment.has_row_errors ? "AE" : "AA";
-        m.ack = std::move(assessment.report_json);
-        m.raw = std::move(*file);
-        (*inbox)->submit(std::move(m), [&builder, done](Result<store::Receipt> r) {
-          if (!r) {
-            done(503, api::operation_outcome(503, "transient", "The file could not be stored (" + r.error().message +
-                                                                   "); send it again.").body());
-            return;
-          }
-          // The same file again (same feed, same bytes): its first report, and nothing changes.
-          done(200, std::string("{\"stored\":true,\"duplicate\":") + (r->duplicate ? "true" : "false") +
-                        ",\"report\":" + r->ack + "}");
-          if (!r->duplicate) builder.wake();
-        });
-      });
+      store_extract(feed, file, peer, done);
     });
   };
+  // Drop directories: a file put there by the feed's owner (the directory's permissions are its
+  // authentication) is stored like an upload — the write audited as the owner's feed system — and
+  // moved to done/ (stored, its report beside it) or failed/ (refused or not stored: put it back).
+  std::vector<std::unique_ptr<csv::DropDirectoryWatcher>> drops;
+  for (const FeedConfig& feed : config.feeds) {
+    if (!feed.is_extract() || feed.drop_directory.empty()) continue;
+    csv::DropDirectoryOptions options;
+    options.directory = feed.drop_directory;
+    options.poll_interval = std::chrono::seconds(feed.drop_poll_seconds);
+    const FeedConfig* f = &feed;
+    drops.push_back(std::make_unique<csv::DropDirectoryWatcher>(options, [&, f](const std::filesystem::path& path) {
+      auto bytes = csv::read_file_bytes(path);
+      if (!bytes) throw std::runtime_error(bytes.error().message);
+      governance::DisclosureContext ctx{governance::Reader{"drop-directory:" + path.parent_path().string(), "feed-system",
+                                                           f->owner_ods, "", ""},
+                                        "DROP " + path.filename().string(), "local"};
+      auto answer = std::make_shared<std::promise<std::pair<unsigned, std::string>>>();
+      auto file = std::make_shared<std::string>(std::move(*bytes));
+      disclosure.authorise_feed_write(ctx, f->name, f->owner_ods, [&, f, file, answer](Status st) {
+        if (!st) {
+          answer->set_value({503, api::operation_outcome(503, "transient", st.error().message).body()});
+          return;
+        }
+        store_extract(f, file, "drop-directory", [answer](unsigned status, std::string body) {
+          answer->set_value({status, std::move(body)});
+        });
+      });
+      auto [status, body] = answer->get_future().get();
+      spdlog::info("drop directory of feed {}: {} {}", f->name, path.filename().string(),
+                   status == 200 ? "stored" : "refused (" + std::to_string(status) + ")");
+      return csv::DropOutcome{status == 200, std::move(body), true};
+    }));
+  }
   // GP pushes: the organisation's GP feed, authorised and audited, validated, stored, then answered.
   admin.ingest_fhir = [&](const std::string& kind, const std::string& type, const std::string& id, std::string body,
                           const governance::DisclosureContext& ctx, std::function<void(unsigned, std::string)> done) {
@@ -455,6 +495,17 @@ int serve(Config config) {
   metrics.gauge("carerecord_mapping_backlog", "inbox messages committed but not yet mapped",
                 [&] { return double((*inbox)->last_id() - builder.cursor()); });
 
+  for (const FeedConfig& feed : config.feeds) {
+    std::error_code ec;
+    if (!feed.drop_directory.empty() && !std::filesystem::is_directory(feed.drop_directory, ec)) {
+      spdlog::critical("feed {}: the drop directory {} does not exist (or is not a directory); create it, or remove "
+                       "drop_directory from the feed's configuration",
+                       feed.name, feed.drop_directory);
+      builder.stop();
+      return 1;
+    }
+  }
+
   uint16_t mllp_port, http_port;
   try {
     mllp_port = mllp.listen(config.listen_address, static_cast<uint16_t>(config.mllp_port));
@@ -490,6 +541,7 @@ int serve(Config config) {
     http.stop_accepting();
     // Give in-flight messages time to commit and be answered, then close.
     stopper = std::thread([&] {
+      for (auto& d : drops) d->stop();  // a file being handled is finished (stored, moved) first
       auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
       while (ingest.in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -511,6 +563,9 @@ int serve(Config config) {
   spdlog::info("data directory {}; {} feed(s); FHIR at {}://{}:{}/fhir{}", config.data_dir, config.feeds.size(),
                http_name, config.listen_address, http_port,
                tls && tls->has_client_ca() ? "; MLLP clients must present a certificate (mutual TLS)" : "");
+
+  for (auto& d : drops)
+    if (auto st = d->start(); !st) spdlog::error("{}", st.error().message);
 
   // An exception escaping a handler is logged and the thread goes back to work: one bad request
   // must not take the feeds down with it.

@@ -129,6 +129,8 @@ Result<Config> Config::parse(const std::string& text, const std::string& origin)
     if (f.HasMember("delimiter")) feed.delimiter = f["delimiter"].GetString()[0];
     if (f.HasMember("mapping")) feed.mapping = f["mapping"].GetString();
     if (f.HasMember("mode")) feed.mode = f["mode"].GetString();
+    if (f.HasMember("drop_directory")) feed.drop_directory = f["drop_directory"].GetString();
+    if (f.HasMember("drop_poll_seconds")) feed.drop_poll_seconds = f["drop_poll_seconds"].GetInt();
     if (f.HasMember("processing_ids")) feed.processing_ids = strings(f["processing_ids"]);
     if (f.HasMember("max_message_bytes")) feed.max_message_bytes = f["max_message_bytes"].GetUint64();
     if (f.HasMember("idle_timeout_seconds")) feed.idle_timeout_seconds = f["idle_timeout_seconds"].GetInt();

@@ -28,6 +28,10 @@ struct FeedConfig {
   char delimiter = ',';         // CSV field delimiter: ',' ';' or tab
   std::string mapping;          // the row mapping (mappings/*.json "name") each row goes through
   std::string mode = "delta";   // delta: a file adds and updates; snapshot: it is the whole current set
+  // A watched drop directory (besides the upload endpoint): handled files move to done/ or failed/
+  // beside it, each with NAME.report.json. Empty: none.
+  std::string drop_directory;
+  int drop_poll_seconds = 2;
 
   bool is_extract() const { return type == "extract"; }
   bool is_gp() const { return type == "gp-fhir"; }  // FHIR pushes (POST /fhir) from a GP extract service

@@ -3,7 +3,9 @@
 // FHIR; the same file again changes nothing; only the feed's owner may upload; a file without a
 // required column is refused whole.
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <functional>
 #include <thread>
 
@@ -275,6 +277,85 @@ TEST_F(SnapshotTest, AnItemBackInALaterSnapshotIsCurrentAgain) {
                         [](const HttpResult& h) { return h.body.find("\"active\"") != std::string::npos; });
   EXPECT_EQ(status_of("Flag", margaret), "active") << back.body;
   EXPECT_EQ(status_of("EpisodeOfCare", margaret), "active");
+}
+
+// A feed with a watched drop directory: files put there are stored like uploads and moved to
+// done/ or failed/ with a report beside them.
+class DropDirectoryTest : public ExtractTest {
+ protected:
+  void SetUp() override {
+    drop = dir.path + "/drop";
+    std::filesystem::create_directories(drop);
+    const std::string config = dir.path + "/drop.json";
+    std::ofstream(config) << R"({"development": true, "feeds": [{"name": "sc-drop", "type": "extract",
+        "owner_ods": "DEVSC", "mapping": "social-care-episodes", "drop_directory": ")" + drop +
+                                 R"(", "drop_poll_seconds": 1}]})";
+    engine = std::make_unique<EngineProcess>(dir.path + "/data", std::vector<std::string>{"--config", config});
+    clinician = issue("ae-clinician", "dr.test", "RBT");
+    ig = issue("ig-officer", "ig.officer", "RBT");
+  }
+  // Written under a temporary name, then renamed: the way senders are asked to deliver.
+  void deliver(const std::string& name, const std::string& content) {
+    std::ofstream(drop + "/" + name + ".part", std::ios::binary) << content;
+    std::filesystem::rename(drop + "/" + name + ".part", drop + "/" + name);
+  }
+  bool wait_for(const std::string& path) {
+    for (int i = 0; i < 200 && !std::filesystem::exists(path); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return std::filesystem::exists(path);
+  }
+  std::string read(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  std::string drop, ig;
+};
+
+TEST_F(DropDirectoryTest, AFileDroppedIsStoredAndMovedToDoneWithItsReport) {
+  deliver("episodes.csv", kFile);
+  ASSERT_TRUE(wait_for(dir.path + "/done/episodes.csv.report.json")) << engine->stderr_text();
+  EXPECT_TRUE(std::filesystem::exists(dir.path + "/done/episodes.csv"));
+  EXPECT_FALSE(std::filesystem::exists(drop + "/episodes.csv"));
+  auto report = json(read(dir.path + "/done/episodes.csv.report.json"));
+  ASSERT_TRUE(report.IsObject());
+  EXPECT_STREQ(report["outcome"].GetString(), "done");
+  EXPECT_TRUE(report["report"]["stored"].GetBool());
+  EXPECT_EQ(report["report"]["report"]["rows_rejected"].GetInt64(), 1) << "row problems are reported, good rows kept";
+  const std::string margaret = patient_id("P0012345");
+  ASSERT_FALSE(margaret.empty());
+  auto episodes = get_until(engine->http_port(), "/fhir/EpisodeOfCare?patient=" + margaret, clinician,
+                            [](const HttpResult& h) { return total_of(h) == 1; });
+  EXPECT_EQ(total_of(episodes), 1) << episodes.body;
+  // The write is on the audit trail as the feed owner's.
+  auto trail = http_get(engine->http_port(), "/fhir/AuditEvent?subtype=feed-write", ig);
+  EXPECT_NE(trail.body.find("drop-directory:"), std::string::npos) << trail.body;
+  EXPECT_NE(trail.body.find("feed:sc-drop"), std::string::npos) << trail.body;
+}
+
+TEST_F(DropDirectoryTest, AFileWithoutARequiredColumnGoesToFailedWithTheReason) {
+  deliver("broken.csv", "person_id,nhs_number\r\nP1,9991234578\r\n");
+  ASSERT_TRUE(wait_for(dir.path + "/failed/broken.csv.report.json")) << engine->stderr_text();
+  const std::string report = read(dir.path + "/failed/broken.csv.report.json");
+  EXPECT_NE(report.find("\"outcome\":\"failed\""), std::string::npos) << report;
+  EXPECT_NE(report.find("episode_id"), std::string::npos) << report;
+  // A file still being written (.part) is left alone.
+  std::ofstream(drop + "/next.csv.part") << kHeader;
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_TRUE(std::filesystem::exists(drop + "/next.csv.part"));
+}
+
+TEST(DropDirectoryConfig, AMissingDropDirectoryStopsTheEngineWithTheReason) {
+  TempDir dir;
+  const std::string config = dir.path + "/drop.json";
+  std::ofstream(config) << R"({"development": true, "feeds": [{"name": "sc-drop", "type": "extract",
+      "owner_ods": "DEVSC", "mapping": "social-care-episodes", "drop_directory": "/nonexistent/drop"}]})";
+  try {
+    EngineProcess engine(dir.path + "/data", {"--config", config});
+    ADD_FAILURE() << "the engine started without its drop directory";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("drop directory /nonexistent/drop does not exist"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
