@@ -140,7 +140,8 @@ void SqliteRecordStore::apply_claim(const identity::Claim& arriving, MappedBatch
   if (d.change) {
     const bool person_changed = !current || current->person_id != d.link.person_id;
     save_link(claim.registration_id, d.link, item.provenance.feed, person_changed, now_ms);
-    if (!d.history.empty()) {
+    // A registration's first link is in its own row (joined_ms, feed); the history keeps changes.
+    if (current && !d.history.empty()) {
       const Link from = current.value_or(Link{claim.registration_id, LinkState::kLocal, "", {}});
       record_history(claim.registration_id, from, d.link, "auto", "feed:" + item.provenance.feed, d.history, 0,
                      item.inbox_id, now_ms);

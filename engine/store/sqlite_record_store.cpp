@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS patient_link (
 CREATE INDEX IF NOT EXISTS link_by_person ON patient_link(person_id, joined_ms);
 CREATE INDEX IF NOT EXISTS link_by_birth_date ON patient_link(birth_date);
 CREATE INDEX IF NOT EXISTS link_by_family ON patient_link(family);
-CREATE INDEX IF NOT EXISTS link_open ON patient_link(state, updated_ms);
+-- Only registrations waiting for a person: a small index the work-list reads, not one per patient.
+CREATE INDEX IF NOT EXISTS link_waiting ON patient_link(updated_ms) WHERE state IN ('local','held');
 CREATE TABLE IF NOT EXISTS regional_patient (person_id TEXT PRIMARY KEY, nhs_number TEXT NOT NULL) WITHOUT ROWID;
 -- NHS numbers replaced by another (a GP record's use "old"): a claim under the old number is read as the new.
 CREATE TABLE IF NOT EXISTS nhs_number_superseded (
