@@ -7,6 +7,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "engine/identity/matching.h"
 #include "engine/identity/nhs_number.h"
 
 namespace cc::identity {
@@ -37,6 +38,8 @@ std::string regional_patient_json(const std::string& person_id, const std::strin
   }
   rapidjson::Value links(rapidjson::kArrayType);
   rapidjson::Document reference;  // the earliest joined registration's Patient
+  Demographics reference_demographics;
+  rapidjson::Value differences(rapidjson::kArrayType);
   for (const RegistrationView& r : registrations) {
     rapidjson::Value link(rapidjson::kObjectType);
     rapidjson::Value other(rapidjson::kObjectType);
@@ -60,7 +63,40 @@ std::string regional_patient_json(const std::string& person_id, const std::strin
         if (!seen.emplace(id["system"].GetString(), id["value"].GetString()).second) continue;
         identifiers.PushBack(rapidjson::Value(id, a), a);
       }
-    if (!reference.IsObject()) reference.Swap(p);
+    if (!reference.IsObject()) {
+      reference_demographics = demographics_of(p);
+      reference.Swap(p);
+      continue;
+    }
+    // Where this source's demographics differ from those shown, say so (the reader sees both).
+    const Demographics d = demographics_of(p);
+    std::vector<std::pair<const char*, std::string>> differ;
+    auto compare = [&](const char* element, const std::string& shown, const std::string& theirs) {
+      if (!theirs.empty() && theirs != shown) differ.emplace_back(element, theirs);
+    };
+    compare("family", reference_demographics.family, d.family);
+    compare("given", reference_demographics.given, d.given);
+    compare("birthDate", reference_demographics.birth_date, d.birth_date);
+    compare("gender", reference_demographics.gender, d.gender);
+    compare("postalCode", reference_demographics.postcode, d.postcode);
+    if (differ.empty()) continue;
+    rapidjson::Value ext(rapidjson::kObjectType);
+    ext.AddMember("url", "urn:connecting-care:extension:source-demographics", a);
+    rapidjson::Value parts(rapidjson::kArrayType);
+    rapidjson::Value source(rapidjson::kObjectType);
+    source.AddMember("url", "registration", a);
+    rapidjson::Value ref(rapidjson::kObjectType);
+    ref.AddMember("reference", str("Patient/" + r.id, a), a);
+    source.AddMember("valueReference", ref, a);
+    parts.PushBack(source, a);
+    for (auto& [element, value] : differ) {
+      rapidjson::Value part(rapidjson::kObjectType);
+      part.AddMember("url", rapidjson::Value(element, a), a);
+      part.AddMember("valueString", str(value, a), a);
+      parts.PushBack(part, a);
+    }
+    ext.AddMember("extension", parts, a);
+    differences.PushBack(ext, a);
   }
   // Elements in the specification's order.
   if (!last_updated.empty()) {
@@ -69,6 +105,7 @@ std::string regional_patient_json(const std::string& person_id, const std::strin
     meta.AddMember("source", "urn:connecting-care:patient-index", a);
     out.AddMember("meta", meta, a);
   }
+  if (!differences.Empty()) out.AddMember("extension", differences, a);
   out.AddMember("identifier", identifiers, a);
   out.AddMember("active", true, a);
   if (reference.IsObject())

@@ -11,6 +11,7 @@
 #include <rapidjson/document.h>
 
 #include "tests/e2e/harness.h"
+#include "tests/mapping/fhir_schema.h"
 
 namespace cc::test {
 namespace {
@@ -48,8 +49,8 @@ const std::string kHeader =
     "lead_worker,team,safeguarding,last_updated\r\n";
 
 std::string extract_row(const std::string& person_id, const std::string& nhs, const std::string& episode,
-                        const std::string& service) {
-  return person_id + "," + nhs + ",HARGREAVES,Margaret,12/03/1948," + episode + "," + service +
+                        const std::string& service, const std::string& given = "Margaret") {
+  return person_id + "," + nhs + ",HARGREAVES," + given + ",12/03/1948," + episode + "," + service +
          ",Open,01/02/2024,,Sam Patel,Crewe,N,15/03/2024 09:30\r\n";
 }
 
@@ -102,7 +103,7 @@ TEST_F(IdentityTest, OnePersonFromFourFeedsIsOnePatient) {
   ASSERT_EQ(post("/fhir", gp, kGpBundle).status, 200);
   // The council knows her by its own person id only: accepted, kept apart, put to a person.
   ASSERT_EQ(post("/ingest/social-care", council, kHeader + extract_row("P0012345", "", "EP-1", "Home care")).status, 200);
-  ASSERT_EQ(post("/ingest/mental-health", trust, kHeader + extract_row("RIO-77", kNhs, "MH-1", "Memory clinic")).status,
+  ASSERT_EQ(post("/ingest/mental-health", trust, kHeader + extract_row("RIO-77", kNhs, "MH-1", "Memory clinic", "Maggie")).status,
             200);
 
   const std::string patient = patient_by(kNhs);
@@ -136,6 +137,15 @@ TEST_F(IdentityTest, OnePersonFromFourFeedsIsOnePatient) {
   auto p = json(read.body);
   EXPECT_EQ(p["link"].Size(), 4u) << read.body;  // hospital, GP, council, mental health trust
   EXPECT_STREQ(p["name"][0]["family"].GetString(), "HARGREAVES");
+  // The mental health trust knows her as Maggie: surfaced for that source (the others agree once
+  // normalised), and the whole is valid FHIR R4.
+  ASSERT_TRUE(p.HasMember("extension")) << read.body;
+  ASSERT_EQ(p["extension"].Size(), 1u) << read.body;
+  EXPECT_NE(read.body.find(R"({"url":"given","valueString":"MAGGIE"})"), std::string::npos) << read.body;
+  if (testing::FhirSchema* schema = testing::FhirSchema::shared()) {
+    auto problems = schema->validate(p);
+    EXPECT_TRUE(problems.empty()) << problems.front() << "\n" << read.body;
+  }
   EXPECT_EQ(json(http_get(engine->http_port(), "/admin/identity/worklist", admin).body)["items"].Size(), 0u);
   // Each item still says where it came from.
   auto episodes = json(http_get(engine->http_port(), "/fhir/EpisodeOfCare?patient=Patient/" + patient, clinician).body);

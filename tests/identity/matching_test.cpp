@@ -155,6 +155,15 @@ TEST(RegionalPatient, CarriesEveryIdentifierAndLinksEachRegistration) {
   EXPECT_EQ(d["link"].Size(), 3u);
   EXPECT_STREQ(d["link"][1]["other"]["reference"].GetString(), "Patient/h");
   EXPECT_STREQ(d["meta"]["lastUpdated"].GetString(), "2026-02-01T00:00:00.000Z");
+  // The hospital spells the name differently: surfaced, naming the source.
+  ASSERT_TRUE(d.HasMember("extension")) << json;
+  ASSERT_EQ(d["extension"].Size(), 1u) << json;
+  auto& diff = d["extension"][0];
+  EXPECT_STREQ(diff["url"].GetString(), "urn:connecting-care:extension:source-demographics");
+  EXPECT_STREQ(diff["extension"][0]["valueReference"]["reference"].GetString(), "Patient/h");
+  EXPECT_STREQ(diff["extension"][1]["url"].GetString(), "family");
+  EXPECT_STREQ(diff["extension"][1]["valueString"].GetString(), "SMYTHE");
+  EXPECT_EQ(diff["extension"].Size(), 2u) << "a birth date it does not send is no difference";
 }
 
 }  // namespace
