@@ -362,7 +362,7 @@ void write_audit_event(JsonWriter& w, const store::AuditEntry& raw) {
 
 std::string bundle_json(const std::string& bundle_type, const store::Page& page, const std::string& base,
                         const std::string& self_link, const std::string& page_link_base, int64_t offset,
-                        int64_t count) {
+                        int64_t count, bool withheld = false) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
   w.StartObject();
@@ -387,8 +387,24 @@ std::string bundle_json(const std::string& bundle_type, const store::Page& page,
     link("last", at(last));
   }
   w.EndArray();
-  if (!page.items.empty()) {
+  if (!page.items.empty() || withheld) {
     w.Key("entry"); w.StartArray();
+    if (withheld) {
+      // Says that something is not shown, never what (nor how much).
+      w.StartObject();
+      w.Key("resource"); w.StartObject();
+      w.Key("resourceType"); w.String("OperationOutcome");
+      w.Key("issue"); w.StartArray(); w.StartObject();
+      w.Key("severity"); w.String("information");
+      w.Key("code"); w.String("suppressed");
+      w.Key("diagnostics");
+      w.String("Some matching records are not shown: they belong to patients with whom no relationship is recorded "
+               "for you.");
+      w.EndObject(); w.EndArray();
+      w.EndObject();
+      w.Key("search"); w.StartObject(); w.Key("mode"); w.String("outcome"); w.EndObject();
+      w.EndObject();
+    }
     for (auto& r : page.items) {
       w.StartObject();
       std::string full = base + "/" + r.type + "/" + r.id;
@@ -554,6 +570,7 @@ void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
         });
         return;
       }
+      if (handle_access_reviews(req, path, peer, *reader, respond)) return;
       if (handle_identity(req, path, peer, *reader, respond)) return;
       if (handle_admin(req, path, target, peer, *reader, respond)) return;
       respond(operation_outcome(404, "not-found", "No such admin endpoint: " + std::string(path) +
@@ -617,6 +634,159 @@ std::string string_member(const rapidjson::Document& d, const char* name) {
                                                      : std::string();
 }
 }  // namespace
+
+void FhirApi::record_access(const Request& req, const std::string& patient_id, const std::string& peer,
+                            const governance::Reader& reader, Respond respond) {
+  if (req.method() != http::verb::post) {
+    respond(operation_outcome(405, "not-supported", "$access is POSTed with a Parameters resource."));
+    return;
+  }
+  if (!valid_id(patient_id)) {
+    respond(operation_outcome(400, "value", "\"" + patient_id + "\" is not a valid FHIR id."));
+    return;
+  }
+  rapidjson::Document body;
+  body.Parse(req.body().data(), req.body().size());
+  std::string kind, reason;
+  bool readable = !body.HasParseError() && body.IsObject() && string_member(body, "resourceType") == "Parameters";
+  if (readable && body.HasMember("parameter") && body["parameter"].IsArray()) {
+    for (auto& p : body["parameter"].GetArray()) {
+      if (!p.IsObject() || !p.HasMember("name") || !p["name"].IsString()) continue;
+      const std::string name = p["name"].GetString();
+      if (name == "kind" && p.HasMember("valueCode") && p["valueCode"].IsString()) kind = p["valueCode"].GetString();
+      if (name == "reason" && p.HasMember("valueString") && p["valueString"].IsString())
+        reason = p["valueString"].GetString();
+    }
+  }
+  if (!readable || kind.empty()) {
+    respond(operation_outcome(400, "required",
+                              "Send a Parameters resource with kind (valueCode: permission-to-view, self-declared or "
+                              "break-glass) and reason (valueString; required for break-glass)."));
+    return;
+  }
+  governance::DisclosureContext ctx{reader, std::string(req.method_string()) + " " + std::string(req.target()), peer};
+  disclosure_.record_access(ctx, patient_id, kind, reason, [respond](Result<governance::AccessGrant> g) {
+    if (!g) {
+      const std::string& code = g.error().code;
+      const unsigned status = code == "forbidden" ? 403 : code == "invalid" ? 400 : code == "not-found" ? 404 : 503;
+      respond(operation_outcome(status, code == "forbidden" ? "forbidden" : code == "invalid" ? "value"
+                                                          : code == "not-found" ? "not-found" : "transient",
+                                g.error().message));
+      return;
+    }
+    rapidjson::StringBuffer sb;
+    JsonWriter w(sb);
+    w.StartObject();
+    w.Key("resourceType"); w.String("Parameters");
+    w.Key("parameter"); w.StartArray();
+    auto param = [&](const char* name, const char* kind_of_value, const std::string& value) {
+      w.StartObject(); w.Key("name"); w.String(name); w.Key(kind_of_value); w.String(value.c_str()); w.EndObject();
+    };
+    param("kind", "valueCode", g->kind);
+    param("patient", "valueString", "Patient/" + g->patient_id);
+    param("expires", "valueInstant", fhir::fhir_instant_utc(g->expires_ms));
+    param("access", "valueString", std::to_string(g->id));
+    if (g->kind != "permission-to-view") param("review", "valueString", "The information governance officer reviews this access.");
+    w.EndArray();
+    w.EndObject();
+    respond(json_response(200, sb.GetString()));
+  });
+}
+
+namespace {
+std::string csv_field(const std::string& v) {
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+}  // namespace
+
+bool FhirApi::handle_access_reviews(const Request& req, std::string_view path, const std::string& peer,
+                                    const governance::Reader& reader, const Respond& respond) {
+  constexpr std::string_view kPrefix = "/admin/ig/access-reviews";
+  if (path.substr(0, kPrefix.size()) != kPrefix) return false;
+  governance::DisclosureContext ctx{reader, std::string(req.method_string()) + " " + std::string(req.target()), peer};
+  std::string_view target(req.target().data(), req.target().size());
+  auto query = parse_query(target.find('?') == std::string_view::npos ? "" : target.substr(target.find('?') + 1));
+  if (path == kPrefix && req.method() == http::verb::get) {
+    const bool all = query.count("all") && query.find("all")->second == "true";
+    const bool csv = query.count("_format") && query.find("_format")->second == "csv";
+    disclosure_.access_reviews(ctx, !all, [respond, csv](Result<std::vector<governance::AccessGrant>> items) {
+      if (!items) {
+        const bool forbidden = items.error().code == "forbidden";
+        respond(operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", items.error().message));
+        return;
+      }
+      if (csv) {
+        std::string out = "id,kind,user,role,org,patient,reason,granted,expires,reviewed,reviewer,note\r\n";
+        for (auto& g : *items)
+          out += std::to_string(g.id) + "," + g.kind + "," + csv_field(g.user) + "," + g.role + "," + g.org +
+                 ",Patient/" + g.patient_id + "," + csv_field(g.reason) + "," + fhir::fhir_instant_utc(g.granted_ms) +
+                 "," + fhir::fhir_instant_utc(g.expires_ms) + "," +
+                 (g.reviewed_ms ? fhir::fhir_instant_utc(g.reviewed_ms) : "") + "," + csv_field(g.reviewer) + "," +
+                 csv_field(g.review_note) + "\r\n";
+        respond(json_response(200, std::move(out), "text/csv; charset=utf-8"));
+        return;
+      }
+      rapidjson::StringBuffer sb;
+      JsonWriter w(sb);
+      w.StartObject();
+      w.Key("items"); w.StartArray();
+      for (auto& g : *items) {
+        w.StartObject();
+        w.Key("id"); w.Int64(g.id);
+        w.Key("kind"); w.String(g.kind.c_str());
+        w.Key("user"); w.String(g.user.c_str());
+        w.Key("role"); w.String(g.role.c_str());
+        w.Key("org"); w.String(g.org.c_str());
+        w.Key("patient"); w.String(("Patient/" + g.patient_id).c_str());
+        w.Key("reason"); w.String(g.reason.c_str());
+        w.Key("granted"); w.String(fhir::fhir_instant_utc(g.granted_ms).c_str());
+        w.Key("expires"); w.String(fhir::fhir_instant_utc(g.expires_ms).c_str());
+        if (g.reviewed_ms) {
+          w.Key("reviewed"); w.String(fhir::fhir_instant_utc(g.reviewed_ms).c_str());
+          w.Key("reviewer"); w.String(g.reviewer.c_str());
+          w.Key("note"); w.String(g.review_note.c_str());
+        }
+        w.EndObject();
+      }
+      w.EndArray();
+      w.EndObject();
+      respond(json_response(200, sb.GetString(), "application/json"));
+    });
+    return true;
+  }
+  const std::string rest(path.substr(kPrefix.size()));
+  if (rest.size() > 1 && rest[0] == '/' && req.method() == http::verb::post) {
+    auto id = parse_int(rest.substr(1));
+    if (!id) {
+      respond(operation_outcome(400, "value", "\"" + rest.substr(1) + "\" is not an access id."));
+      return true;
+    }
+    rapidjson::Document body;
+    body.Parse(req.body().data(), req.body().size());
+    const std::string note = !body.HasParseError() && body.IsObject() ? string_member(body, "note") : "";
+    disclosure_.review_access(ctx, *id, note, [respond](Result<governance::AccessGrant> g) {
+      if (!g) {
+        const std::string& code = g.error().code;
+        const unsigned status = code == "forbidden" ? 403 : code == "not-found" ? 404 : code == "invalid" ? 409 : 503;
+        respond(operation_outcome(status, code == "forbidden" ? "forbidden" : code == "not-found" ? "not-found"
+                                                            : code == "invalid" ? "conflict" : "transient",
+                                  g.error().message));
+        return;
+      }
+      respond(json_response(200, "{\"id\":" + std::to_string(g->id) + ",\"reviewed\":\"" +
+                                     fhir::fhir_instant_utc(g->reviewed_ms) + "\"}",
+                            "application/json"));
+    });
+    return true;
+  }
+  respond(operation_outcome(405, "not-supported",
+                            "GET /admin/ig/access-reviews[?all=true&_format=csv], or POST /admin/ig/access-reviews/{id} "
+                            "with {\"note\": \"...\"} to mark one reviewed."));
+  return true;
+}
 
 bool FhirApi::handle_identity(const Request& req, std::string_view path, const std::string& peer,
                               const governance::Reader& reader, const Respond& respond) {
@@ -787,6 +957,10 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
     return;
   }
   const std::string& type = parts[0];
+  if (parts.size() == 3 && type == "Patient" && parts[2] == "$access") {
+    record_access(req, parts[1], peer, reader, std::move(respond));
+    return;
+  }
   if (type == "AuditEvent" && req.method() == http::verb::get && parts.size() == 1) {
     search_audit(req, query, peer, reader, std::move(respond));
     return;
@@ -995,7 +1169,8 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
   }, q);
   disclosure_.disclose(ctx, q, [=, respond = std::move(respond)](Result<governance::Disclosure> d) {
     if (!d) {
-      respond(operation_outcome(503, "transient", d.error().message));
+      const bool forbidden = d.error().code == "forbidden";
+      respond(operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", d.error().message));
       return;
     }
     auto& page = d->page;
@@ -1012,7 +1187,7 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
       return;
     }
     std::string self = base + url_as_link(target.substr(5));
-    respond(json_response(200, bundle_json(bundle_type, page, base, self, page_base, offset, count)));
+    respond(json_response(200, bundle_json(bundle_type, page, base, self, page_base, offset, count, d->withheld)));
   });
 }
 

@@ -62,6 +62,12 @@ class FhirApi : public HttpHandler {
   // trail as AuditEvents, for IG officers only (governance decides and audits the search).
   void search_audit(const Request& req, const std::multimap<std::string, std::string>& query,
                     const std::string& peer, const governance::Reader& reader, Respond respond);
+  // POST /fhir/Patient/{id}/$access with a Parameters resource (kind, reason).
+  void record_access(const Request& req, const std::string& patient_id, const std::string& peer,
+                     const governance::Reader& reader, Respond respond);
+  // GET /admin/ig/access-reviews[?all=true&_format=csv], POST /admin/ig/access-reviews/{id} (ig-officer).
+  bool handle_access_reviews(const Request& req, std::string_view path, const std::string& peer,
+                             const governance::Reader& reader, const Respond& respond);
   // GET /admin/identity/worklist, POST /admin/identity/{link,new,reject,unmerge}.
   bool handle_identity(const Request& req, std::string_view path, const std::string& peer,
                        const governance::Reader& reader, const Respond& respond);

@@ -250,6 +250,28 @@ int serve(Config config) {
     spdlog::critical("{}", audit.error().message);
     return 1;
   }
+  // Governance: the policy (the configured file, or the default), the ODS hierarchy, the GP feeds
+  // (their Patients name the registered practice) and the accesses readers record.
+  auto grants = governance::AccessGrants::open(config.data_dir);
+  if (!grants) {
+    spdlog::critical("{}", grants.error().message);
+    return 1;
+  }
+  governance::GovernanceSettings governance_settings;
+  if (!config.policy_file.empty()) {
+    auto policy = governance::DisclosurePolicy::load(config.policy_file);
+    if (!policy) {
+      spdlog::critical("the governance policy was refused, so the engine does not start: {}", policy.error().message);
+      return 1;
+    }
+    governance_settings.policy = std::move(policy).value();
+  }
+  governance_settings.organisations = governance::Organisations(config.organisations);
+  for (const FeedConfig& f : config.feeds)
+    if (f.is_gp()) governance_settings.gp_feeds.insert(f.name);
+  governance_settings.grants = grants->get();
+  spdlog::info("governance policy {} ({})", governance_settings.policy.name(),
+               config.policy_file.empty() ? "the default" : config.policy_file);
 
   std::string mappings_dir;
   auto initial_mappings = load_mappings(config, mappings_dir);
@@ -298,7 +320,7 @@ int serve(Config config) {
       mllp_options.accept_client_subject = [subjects](const std::string& s) { return subjects.count(s) > 0; };
   }
   hl7v2::MllpServer mllp(io, ingest, mllp_options);
-  governance::DisclosureService disclosure(**record, **audit);
+  governance::DisclosureService disclosure(**record, **audit, std::move(governance_settings));
   // Long administrative jobs (re-maps) run on their own threads, joined before the builder stops.
   std::mutex jobs_mu;
   std::vector<std::thread> jobs;

@@ -2,19 +2,14 @@
 // against schemas/config.schema.json, or the built-in development configuration.
 #include "engine/core/config.h"
 
-#include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
-#include <valijson/adapters/rapidjson_adapter.hpp>
-#include <valijson/schema.hpp>
-#include <valijson/schema_parser.hpp>
-#include <valijson/validation_results.hpp>
-#include <valijson/validator.hpp>
-
-#include "engine/core/outbound_http.h"
-
 #include <algorithm>
 #include <fstream>
 #include <sstream>
+
+#include <rapidjson/document.h>
+
+#include "engine/core/json_schema_check.h"
+#include "engine/core/outbound_http.h"
 
 namespace cc {
 
@@ -81,33 +76,8 @@ std::vector<std::string> strings(const rapidjson::Value& v) {
 
 Result<Config> Config::parse(const std::string& text, const std::string& origin) {
   rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  if (doc.HasParseError()) {
-    std::ostringstream os;
-    os << origin << ": not valid JSON at byte " << doc.GetErrorOffset() << ": "
-       << rapidjson::GetParseError_En(doc.GetParseError());
-    return make_error("config-json", os.str());
-  }
-  rapidjson::Document schema_doc;
-  schema_doc.Parse(kConfigSchema);
-  valijson::Schema schema;
-  valijson::SchemaParser parser;
-  valijson::adapters::RapidJsonAdapter schema_adapter(schema_doc);
-  parser.populateSchema(schema_adapter, schema);
-  valijson::Validator validator;
-  valijson::ValidationResults results;
-  valijson::adapters::RapidJsonAdapter target(doc);
-  if (!validator.validate(schema, target, &results)) {
-    std::ostringstream os;
-    os << origin << " does not match schemas/config.schema.json:";
-    valijson::ValidationResults::Error err;
-    while (results.popError(err)) {
-      std::string path;
-      for (auto& p : err.context) path += p;
-      os << "\n  " << path << ": " << err.description;
-    }
-    return make_error("config-schema", os.str());
-  }
+  if (auto st = parse_and_check(text, kConfigSchema, origin, "schemas/config.schema.json", "config", doc); !st)
+    return st.error();
 
   Config c;
   if (doc.HasMember("listen_address")) c.listen_address = doc["listen_address"].GetString();
@@ -119,6 +89,9 @@ Result<Config> Config::parse(const std::string& text, const std::string& origin)
   if (doc.HasMember("development")) c.development = doc["development"].GetBool();
   if (doc.HasMember("idempotency_window_seconds"))
     c.idempotency_window_seconds = doc["idempotency_window_seconds"].GetInt64();
+  if (doc.HasMember("policy_file")) c.policy_file = doc["policy_file"].GetString();
+  if (doc.HasMember("organisations"))
+    for (auto& m : doc["organisations"].GetObject()) c.organisations[m.name.GetString()] = m.value.GetString();
   for (auto& f : doc["feeds"].GetArray()) {
     FeedConfig feed;
     feed.name = f["name"].GetString();

@@ -85,6 +85,8 @@ struct Config {
   int threads = 2;
   bool development = false;
   int64_t idempotency_window_seconds = 7 * 24 * 3600;
+  std::string policy_file;                           // "": the default policy
+  std::map<std::string, std::string> organisations;  // ODS hierarchy: child -> parent
   std::vector<FeedConfig> feeds;
   TlsConfig tls;
   OidcConfig oidc;

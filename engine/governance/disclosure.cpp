@@ -2,6 +2,9 @@
 // writes the audit record, and only once that is committed hands the resources back.
 #include "engine/governance/disclosure.h"
 
+#include <spdlog/spdlog.h>
+
+#include <map>
 #include <memory>
 #include <set>
 
@@ -56,39 +59,238 @@ store::AuditEntry audit_entry(const DisclosureContext& ctx, const char* action) 
 }
 }  // namespace
 
+std::string DisclosureService::basis(const Reader& reader, const std::string& person, int64_t now_ms) {
+  std::vector<store::StoredResource> facts;
+  for (const std::string& type : relationship_types()) {
+    auto page = record_.search_patient(type, person, 0, 500);
+    for (auto& r : page.items) facts.push_back(std::move(r));
+  }
+  if (auto r = relationship_in_record(facts, reader.org, settings_.organisations, settings_.policy, settings_.gp_feeds))
+    return std::string(to_string(*r));
+  if (settings_.grants)
+    if (auto g = settings_.grants->active(reader.user, person, now_ms)) return "access:" + g->kind;
+  return "";
+}
+
+namespace {
+std::string type_of(const Query& q) {
+  return std::visit([](const auto& x) { return x.type; }, q);
+}
+
+const char* const kNoRelationship =
+    "No relationship is recorded between your organisation and this patient, so their clinical record is not "
+    "shown (their demographics are, to confirm identity). If you are caring for them, record why with "
+    "POST /fhir/Patient/{id}/$access: permission-to-view (they agreed), self-declared, or break-glass in an "
+    "emergency.";
+}  // namespace
+
 void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
                                  std::function<void(Result<Disclosure>)> done) {
+  const std::string type = type_of(q);
+  auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, action_of(q)));
+  auto deny = [&](const std::string& why, const std::string& patient) {
+    entry->outcome = "denied";
+    entry->patient_id = patient;
+    audit_.append(std::move(*entry), [done = std::move(done), why](Status) { done(make_error("forbidden", why)); });
+  };
+  // 1. Role: may it read this type at all (the policy's resource types; Patient for clinical roles)?
+  if (!settings_.policy.may_read_type(ctx.reader.role, type)) {
+    const RolePolicy* role = settings_.policy.role(ctx.reader.role);
+    deny(role && role->clinical
+             ? "Role " + ctx.reader.role + " does not see " + type + " resources under the data sharing policy (" +
+                   settings_.policy.name() + ")."
+             : "Role " + ctx.reader.role + " reads no patient records under the data sharing policy (" +
+                   settings_.policy.name() + ").",
+         "");
+    return;
+  }
   auto result = std::make_shared<Disclosure>();
+  std::set<std::string> bases;
   try {
     result->page = std::visit(Fetch{record_}, q);
+    // 2. Relationship, for clinical data (demographics are open to clinical roles, to find a patient).
+    if (type != "Patient") {
+      const int64_t now = fhir::now_epoch_ms();
+      std::map<std::string, std::string> basis_of;  // patient id as filed -> basis ("" none)
+      auto basis_for = [&](const std::string& patient_id) {
+        auto it = basis_of.find(patient_id);
+        if (it == basis_of.end()) it = basis_of.emplace(patient_id, basis(ctx.reader, record_.person_of(patient_id), now)).first;
+        return it->second;
+      };
+      if (auto* pq = std::get_if<PatientQuery>(&q)) {
+        const std::string b = basis_for(pq->patient_id);
+        if (b.empty()) {
+          deny(kNoRelationship, record_.person_of(pq->patient_id));
+          return;
+        }
+        bases.insert(b);
+      } else {
+        std::vector<store::StoredResource> kept;
+        std::string refused_patient;
+        for (auto& r : result->page.items) {
+          if (r.patient_id.empty()) {  // supporting data about no patient (a practitioner, an organisation)
+            kept.push_back(std::move(r));
+            continue;
+          }
+          const std::string b = basis_for(r.patient_id);
+          if (b.empty()) {
+            refused_patient = record_.person_of(r.patient_id);
+            continue;
+          }
+          bases.insert(b);
+          kept.push_back(std::move(r));
+        }
+        const bool withheld = kept.size() < result->page.items.size();
+        if (withheld && !std::holds_alternative<IdentifierQuery>(q)) {
+          deny(kNoRelationship, refused_patient);
+          return;
+        }
+        if (withheld) {
+          // The count would tell what is withheld: only what is shown is counted.
+          result->withheld = true;
+          result->page.total = static_cast<int64_t>(kept.size());
+        }
+        result->page.items = std::move(kept);
+      }
+    }
   } catch (const std::exception& e) {
     done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() +
                                              "); nothing was disclosed. Try again shortly."));
     return;
   }
 
-  store::AuditEntry entry = audit_entry(ctx, action_of(q));
   std::set<std::string> patients;
   for (auto& r : result->page.items) {
-    if (!entry.resources.empty()) entry.resources += ' ';
-    entry.resources += r.type + "/" + r.id + "/_history/" + std::to_string(r.version);
+    if (!entry->resources.empty()) entry->resources += ' ';
+    entry->resources += r.type + "/" + r.id + "/_history/" + std::to_string(r.version);
     patients.insert(r.type == "Patient" ? r.id : r.patient_id);
   }
+  // Why it was disclosed: the relationship or the recorded access, beside what was disclosed.
+  for (auto& b : bases) entry->resources += (entry->resources.empty() ? "" : " ") + ("basis:" + b);
   if (auto* pq = std::get_if<PatientQuery>(&q)) patients.insert(pq->patient_id);
   for (auto& p : patients) {
     if (p.empty()) continue;
-    if (!entry.patient_id.empty()) entry.patient_id += ' ';
-    entry.patient_id += p;
+    if (!entry->patient_id.empty()) entry->patient_id += ' ';
+    entry->patient_id += p;
   }
-  entry.outcome = result->page.items.empty() ? "nothing-found" : "disclosed";
+  entry->outcome = result->page.items.empty() ? "nothing-found" : "disclosed";
 
-  audit_.append(std::move(entry), [result, done = std::move(done)](Status st) {
+  audit_.append(std::move(*entry), [result, done = std::move(done)](Status st) {
     if (!st) {
       done(make_error("audit-unavailable",
                       "The audit record could not be written, so nothing was disclosed. Try again shortly."));
       return;
     }
     done(std::move(*result));
+  });
+}
+
+void DisclosureService::record_access(const DisclosureContext& ctx, const std::string& patient_id,
+                                      const std::string& kind_text, const std::string& reason,
+                                      std::function<void(Result<AccessGrant>)> done) {
+  const auto kind = access_kind_from(kind_text);
+  if (!kind) {
+    done(make_error("invalid", "kind is permission-to-view, self-declared or break-glass, not \"" + kind_text + "\"."));
+    return;
+  }
+  if (!settings_.grants) {
+    done(make_error("unavailable", "This engine records no accesses."));
+    return;
+  }
+  auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "access"));
+  entry->resources = "access:" + kind_text;
+  if (!reason.empty()) entry->query += " (reason: " + reason + ")";
+  if (!settings_.policy.may_record(ctx.reader.role, *kind)) {
+    entry->outcome = "denied";
+    entry->patient_id = patient_id;
+    audit_.append(std::move(*entry), [done = std::move(done), role = ctx.reader.role, kind_text](Status) {
+      done(make_error("forbidden", "Role " + role + " may not record " + kind_text + " access under the policy."));
+    });
+    return;
+  }
+  if (*kind == AccessKind::kBreakGlass && reason.empty()) {
+    done(make_error("invalid", "Break-glass needs a reason (Parameters parameter reason, valueString): it is "
+                               "reviewed by the information governance officer."));
+    return;
+  }
+  std::string person;
+  try {
+    person = record_.person_of(patient_id);
+    if (!record_.read("Patient", person) && !record_.read("Patient", patient_id)) {
+      done(make_error("not-found", "No patient has id " + patient_id + "."));
+      return;
+    }
+  } catch (const std::exception& e) {
+    done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() + ")."));
+    return;
+  }
+  AccessGrant grant;
+  grant.user = ctx.reader.user;
+  grant.role = ctx.reader.role;
+  grant.org = ctx.reader.org;
+  grant.patient_id = person;
+  grant.kind = kind_text;
+  grant.reason = reason;
+  grant.granted_ms = fhir::now_epoch_ms();
+  grant.expires_ms = grant.granted_ms + settings_.policy.access_minutes(*kind) * 60'000;
+  entry->patient_id = person;
+  entry->outcome = "permitted";
+  audit_.append(std::move(*entry), [this, grant, done = std::move(done)](Status st) {
+    if (!st) {
+      done(make_error("audit-unavailable", "The audit record could not be written, so no access was recorded."));
+      return;
+    }
+    auto stored = settings_.grants->record(grant);
+    if (stored && stored->kind != "permission-to-view")
+      spdlog::warn("ALERT for the IG officer: {} access {} by {} ({}, {}) to Patient/{}: {}", stored->kind, stored->id,
+                   stored->user, stored->role, stored->org, stored->patient_id, stored->reason);
+    done(std::move(stored));
+  });
+}
+
+void DisclosureService::access_reviews(const DisclosureContext& ctx, bool awaiting_only,
+                                       std::function<void(Result<std::vector<AccessGrant>>)> done) {
+  auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "access-review"));
+  if (ctx.reader.role != "ig-officer" || !settings_.grants) {
+    entry->outcome = "denied";
+    const bool role = ctx.reader.role != "ig-officer";
+    audit_.append(std::move(*entry), [done = std::move(done), role](Status) {
+      done(role ? make_error("forbidden", "Access reviews are for information governance officers (role ig-officer).")
+                : make_error("unavailable", "This engine records no accesses."));
+    });
+    return;
+  }
+  auto items = std::make_shared<std::vector<AccessGrant>>(settings_.grants->for_review(awaiting_only, 1000));
+  std::set<std::string> patients;
+  for (auto& g : *items) patients.insert(g.patient_id);
+  for (auto& p : patients) entry->patient_id += (entry->patient_id.empty() ? "" : " ") + p;
+  entry->outcome = items->empty() ? "nothing-found" : "disclosed";
+  audit_.append(std::move(*entry), [items, done = std::move(done)](Status st) {
+    if (!st) {
+      done(make_error("audit-unavailable", "The audit record could not be written, so nothing was disclosed."));
+      return;
+    }
+    done(std::move(*items));
+  });
+}
+
+void DisclosureService::review_access(const DisclosureContext& ctx, int64_t id, const std::string& note,
+                                      std::function<void(Result<AccessGrant>)> done) {
+  auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "access-review"));
+  entry->resources = "reviewed:" + std::to_string(id);
+  if (!note.empty()) entry->query += " (note: " + note + ")";
+  const bool permitted = ctx.reader.role == "ig-officer" && settings_.grants;
+  entry->outcome = permitted ? "permitted" : "denied";
+  audit_.append(std::move(*entry), [this, permitted, id, note, user = ctx.reader.user, done = std::move(done)](Status st) {
+    if (!permitted) {
+      done(make_error("forbidden", "Access reviews are for information governance officers (role ig-officer)."));
+      return;
+    }
+    if (!st) {
+      done(make_error("audit-unavailable", "The audit record could not be written, so nothing was marked."));
+      return;
+    }
+    done(settings_.grants->mark_reviewed(id, user, note, fhir::now_epoch_ms()));
   });
 }
 

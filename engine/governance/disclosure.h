@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "engine/core/result.h"
+#include "engine/governance/access_grants.h"
+#include "engine/governance/policy.h"
+#include "engine/governance/relationship.h"
 #include "engine/governance/token.h"
 #include "engine/store/audit_log.h"
 #include "engine/store/record_store.h"
@@ -27,15 +30,45 @@ struct DisclosureContext {
 };
 
 struct Disclosure {
-  store::Page page;  // for a read: zero or one item
+  store::Page page;    // for a read: zero or one item
+  bool withheld = false;  // some matches were not disclosed (no relationship): the page says so, not what
+};
+
+// What governance decides with: the policy, the ODS hierarchy, which feeds are GP feeds (their
+// Patients name the registered practice), and the recorded accesses (none: $access is refused).
+struct GovernanceSettings {
+  DisclosurePolicy policy = DisclosurePolicy::default_policy();
+  Organisations organisations;
+  std::set<std::string> gp_feeds;
+  AccessGrants* grants = nullptr;
 };
 
 class DisclosureService {
  public:
-  DisclosureService(store::RecordStore& record, store::AuditLog& audit) : record_(record), audit_(audit) {}
-  // Calls `done` once the audit record is durable (any thread). If the audit record cannot be
-  // written nothing is disclosed: `done` gets error "audit-unavailable".
+  DisclosureService(store::RecordStore& record, store::AuditLog& audit, GovernanceSettings settings = {})
+      : record_(record), audit_(audit), settings_(std::move(settings)) {}
+  // Runs the governance steps — role (may this role read this type?), then for clinical data a
+  // relationship (in the record, or an access the reader recorded) — and calls `done` once the
+  // audit record of the decision is durable (any thread). Errors: "forbidden" (403: the sentence
+  // names no patient data), "audit-unavailable" (nothing disclosed). A search over several
+  // patients leaves out those without a relationship and says that some were withheld.
   void disclose(const DisclosureContext& ctx, const Query& q, std::function<void(Result<Disclosure>)> done);
+
+  // POST /fhir/Patient/{id}/$access: the reader records why they may see this patient's record.
+  // The role must be allowed the kind by the policy; break-glass needs a reason. Audited (permitted
+  // or denied) before the access is stored; self-declared and break-glass raise an alert and wait
+  // for review. Errors: "forbidden", "invalid" (no reason), "not-found" (no such patient),
+  // "unavailable" (accesses cannot be recorded here), "audit-unavailable".
+  void record_access(const DisclosureContext& ctx, const std::string& patient_id, const std::string& kind,
+                     const std::string& reason, std::function<void(Result<AccessGrant>)> done);
+  // The IG officer's review list (self-declared and break-glass accesses), audited; role ig-officer.
+  void access_reviews(const DisclosureContext& ctx, bool awaiting_only,
+                      std::function<void(Result<std::vector<AccessGrant>>)> done);
+  // An IG officer marks one reviewed (audited). Errors as AccessGrants::mark_reviewed, and "forbidden".
+  void review_access(const DisclosureContext& ctx, int64_t id, const std::string& note,
+                     std::function<void(Result<AccessGrant>)> done);
+
+  const GovernanceSettings& settings() const { return settings_; }
 
   // The data-quality work-list names patients and their local identifiers, so it is disclosed the
   // same way: only to an integration-admin, and only once the audit record is durable.
@@ -61,8 +94,14 @@ class DisclosureService {
                             std::function<void(Status)> done);
 
  private:
+  // Why this reader may see this patient's clinical data ("" for no reason): a relationship in the
+  // record (registered-gp, open-encounter, open-episode, care-team) or a recorded access
+  // (access:permission-to-view, ...).
+  std::string basis(const Reader& reader, const std::string& person, int64_t now_ms);
+
   store::RecordStore& record_;
   store::AuditLog& audit_;
+  GovernanceSettings settings_;
 };
 
 }  // namespace cc::governance

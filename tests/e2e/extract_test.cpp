@@ -52,7 +52,11 @@ class ExtractTest : public ::testing::Test {
     auto r = get_until(engine->http_port(), "/fhir/Patient?identifier=" + person_id, clinician,
                        [](const HttpResult& h) { return total_of(h) == 1; });
     auto d = json(r.body);
-    return total_of(r) == 1 ? std::string(d["entry"][0]["resource"]["id"].GetString()) : std::string();
+    if (total_of(r) != 1) return "";
+    // The A&E clinician has no relationship with a council's client: the client agreed to sharing.
+    const std::string id = d["entry"][0]["resource"]["id"].GetString();
+    EXPECT_EQ(record_access(engine->http_port(), clinician, id), 200);
+    return id;
   }
 
   TempDir dir;

@@ -65,6 +65,8 @@ class FeedTest : public ::testing::Test {
     // The source's own Patient (its registration, versioned), which the regional patient links to.
     auto doc = json(r.body);
     auto& patient = doc["entry"][0]["resource"];
+    // The clinician records the patient's permission to view: an encounter may be over by now.
+    EXPECT_EQ(record_access(engine->http_port(), token, patient["id"].GetString()), 200);
     if (patient.HasMember("link")) return std::string(patient["link"][0]["other"]["reference"].GetString()).substr(8);
     return patient["id"].GetString();
   }
@@ -406,13 +408,13 @@ class ConfiguredFeedTest : public ::testing::Test {
                f);
     std::fclose(f);
     engine = std::make_unique<EngineProcess>(dir.path + "/data", std::vector<std::string>{"--config", config});
-    token = run_carerecord({"token", "--role", "integration-admin", "--user", "it.admin", "--org", "RBT",
+    token = run_carerecord({"token", "--role", "ae-clinician", "--user", "dr.test", "--org", "RBT",
                             "--data-dir", dir.path + "/data"});
     token.erase(token.find_last_not_of("\r\n") + 1);
   }
   TempDir dir;
   std::unique_ptr<EngineProcess> engine;
-  std::string token;
+  std::string token;  // a clinician: patient searches are for clinical roles
 };
 
 std::string small_adt(const std::string& facility, const std::string& control_id, const std::string& pid_extra = "") {

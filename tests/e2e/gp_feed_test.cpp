@@ -66,6 +66,7 @@ TEST_F(GpFeedTest, ATransactionIsStoredAndReadableByPatient) {
                            clinician, [](const HttpResult& h) { return total_of(h) == 1; });
   ASSERT_EQ(total_of(patient), 1) << patient.body;
   const std::string id = json(patient.body)["entry"][0]["resource"]["id"].GetString();
+  ASSERT_EQ(record_access(engine->http_port(), clinician, id), 200);
   auto allergies = get_until(engine->http_port(), "/fhir/AllergyIntolerance?patient=" + id, clinician,
                              [](const HttpResult& h) { return total_of(h) == 1; });
   EXPECT_EQ(total_of(allergies), 1) << allergies.body;
@@ -91,7 +92,7 @@ TEST_F(GpFeedTest, AnInvalidNhsNumberRefusesTheWholeTransaction) {
   EXPECT_NE(r.body.find("OperationOutcome"), std::string::npos);
   EXPECT_NE(r.body.find("Bundle.entry[0]"), std::string::npos) << r.body;
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_EQ(total_of(http_get(engine->http_port(), "/fhir/Condition?patient=x", clinician)), 0);
+  EXPECT_EQ(total_of(http_get(engine->http_port(), "/fhir/Patient?identifier=9991234579", clinician)), 0);
   auto metrics = http_get(engine->http_port(), "/metrics", "");
   EXPECT_NE(metrics.body.find("carerecord_inbox_messages 0"), std::string::npos) << "a refused push is not stored";
 }

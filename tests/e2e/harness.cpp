@@ -313,4 +313,13 @@ std::string hl7_field(const std::string& message, const std::string& seg, int fi
   return "";
 }
 
+int record_access(uint16_t port, const std::string& token, const std::string& patient_id, const std::string& kind,
+                  const std::string& reason) {
+  std::string id = patient_id.rfind("Patient/", 0) == 0 ? patient_id.substr(8) : patient_id;
+  std::string body = R"({"resourceType":"Parameters","parameter":[{"name":"kind","valueCode":")" + kind + R"("})";
+  if (!reason.empty()) body += R"(,{"name":"reason","valueString":")" + reason + R"("})";
+  body += "]}";
+  return http_request(port, "POST", "/fhir/Patient/" + id + "/$access", token, body).status;
+}
+
 }  // namespace cc::test

@@ -164,6 +164,7 @@ TEST_F(IdentityTest, ARightNhsNumberWithAWrongBirthDateIsHeldUntilAPersonLinksIt
   auto wl = get_until(engine->http_port(), "/admin/worklist", admin,
                       [](const HttpResult& h) { return h.body.find("identity-conflict") != std::string::npos; });
   EXPECT_NE(wl.body.find("birth date"), std::string::npos) << wl.body;
+  ASSERT_EQ(record_access(engine->http_port(), clinician, patient), 200);
   EXPECT_EQ(count("Encounter", patient, 0), 0) << "held apart: nothing on the GP-registered patient's record";
 
   auto work = json(http_get(engine->http_port(), "/admin/identity/worklist", admin).body);

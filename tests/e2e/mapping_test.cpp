@@ -50,7 +50,10 @@ class MappingE2eTest : public ::testing::Test {
                        [](const HttpResult& h) { return total_of(h) == 1; });
     auto d = json(r.body);
     if (!d.IsObject() || total_of(r) != 1) return "";
-    return d["entry"][0]["resource"]["id"].GetString();
+    // Results alone make no relationship: the clinician records the patient's permission to view.
+    const std::string id = d["entry"][0]["resource"]["id"].GetString();
+    EXPECT_EQ(record_access(engine->http_port(), token, id), 200);
+    return id;
   }
   // The Observation whose code text is `name`, from the patient's observations.
   rapidjson::Document observation(const std::string& patient, const std::string& name) {

@@ -55,7 +55,7 @@ class TlsTest : public ::testing::Test {
   }
   void start() {
     engine = std::make_unique<EngineProcess>(dir.path + "/data", std::vector<std::string>{"--config", config});
-    token = run_carerecord({"token", "--role", "integration-admin", "--user", "it.admin", "--org", "RBT",
+    token = run_carerecord({"token", "--role", "ae-clinician", "--user", "dr.test", "--org", "RBT",
                             "--data-dir", dir.path + "/data"});
     token.erase(token.find_last_not_of("\r\n") + 1);
   }

@@ -1,0 +1,109 @@
+// See policy.h.
+#include "engine/governance/policy.h"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "engine/core/json_schema_check.h"
+
+namespace cc::governance {
+
+std::string_view to_string(AccessKind k) {
+  switch (k) {
+    case AccessKind::kPermissionToView: return "permission-to-view";
+    case AccessKind::kSelfDeclared: return "self-declared";
+    case AccessKind::kBreakGlass: return "break-glass";
+  }
+  return "permission-to-view";
+}
+
+std::optional<AccessKind> access_kind_from(std::string_view s) {
+  for (AccessKind k : {AccessKind::kPermissionToView, AccessKind::kSelfDeclared, AccessKind::kBreakGlass})
+    if (to_string(k) == s) return k;
+  return std::nullopt;
+}
+
+std::string_view to_string(RecordRelationship r) {
+  switch (r) {
+    case RecordRelationship::kRegisteredGp: return "registered-gp";
+    case RecordRelationship::kOpenEncounter: return "open-encounter";
+    case RecordRelationship::kOpenEpisode: return "open-episode";
+    case RecordRelationship::kCareTeam: return "care-team";
+  }
+  return "registered-gp";
+}
+
+Result<DisclosurePolicy> DisclosurePolicy::parse(const std::string& json, const std::string& origin) {
+  rapidjson::Document doc;
+  if (auto st = parse_and_check(json, kPolicySchema, origin, "schemas/policy.schema.json", "policy", doc); !st)
+    return st.error();
+  DisclosurePolicy p;
+  p.name_ = doc["name"].GetString();
+  for (auto& r : doc["roles"].GetObject()) {
+    RolePolicy role;
+    role.clinical = r.value["clinical"].GetBool();
+    if (r.value.HasMember("resource_types")) {
+      auto& t = r.value["resource_types"];
+      if (t.IsString()) role.all_types = true;
+      else
+        for (auto& v : t.GetArray()) role.types.insert(v.GetString());
+    }
+    if (r.value.HasMember("access"))
+      for (auto& v : r.value["access"].GetArray()) role.access.insert(*access_kind_from(v.GetString()));
+    if (!role.clinical && (role.all_types || !role.types.empty() || !role.access.empty()))
+      return make_error("policy-role", origin + ": role " + std::string(r.name.GetString()) +
+                                           " is not clinical, so it can have no resource_types or access; make it "
+                                           "clinical or remove them.");
+    p.roles_[r.name.GetString()] = std::move(role);
+  }
+  const std::pair<const char*, RecordRelationship> facts[] = {{"registered_gp", RecordRelationship::kRegisteredGp},
+                                                              {"open_encounter", RecordRelationship::kOpenEncounter},
+                                                              {"open_episode", RecordRelationship::kOpenEpisode},
+                                                              {"care_team", RecordRelationship::kCareTeam}};
+  for (auto& [name, r] : facts) {
+    const bool on = !doc.HasMember("relationships") || !doc["relationships"].HasMember(name) ||
+                    doc["relationships"][name].GetBool();
+    if (on) p.relationships_.insert(r);
+  }
+  for (AccessKind k : {AccessKind::kPermissionToView, AccessKind::kSelfDeclared, AccessKind::kBreakGlass})
+    p.minutes_[k] = doc["access"][std::string(to_string(k)).c_str()].GetInt64();
+  return p;
+}
+
+DisclosurePolicy DisclosurePolicy::default_policy() {
+  auto p = parse(kDefaultPolicy, "the default policy (deploy/default-policy.json)");
+  if (!p) throw std::logic_error(p.error().message);  // a build with a broken default fails its tests
+  return std::move(p).value();
+}
+
+Result<DisclosurePolicy> DisclosurePolicy::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error("policy-read", "Cannot read the policy file " + path + ".");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path);
+}
+
+const RolePolicy* DisclosurePolicy::role(const std::string& name) const {
+  auto it = roles_.find(name);
+  return it == roles_.end() ? nullptr : &it->second;
+}
+
+bool DisclosurePolicy::may_read_type(const std::string& role_name, const std::string& type) const {
+  const RolePolicy* r = role(role_name);
+  if (!r || !r->clinical) return false;
+  return type == "Patient" || r->all_types || r->types.count(type) > 0;
+}
+
+bool DisclosurePolicy::may_record(const std::string& role_name, AccessKind kind) const {
+  const RolePolicy* r = role(role_name);
+  return r && r->clinical && r->access.count(kind) > 0;
+}
+
+int64_t DisclosurePolicy::access_minutes(AccessKind kind) const {
+  auto it = minutes_.find(kind);
+  return it == minutes_.end() ? 0 : it->second;
+}
+
+}  // namespace cc::governance

@@ -1,0 +1,123 @@
+// See relationship.h.
+#include "engine/governance/relationship.h"
+
+#include <rapidjson/document.h>
+
+namespace cc::governance {
+
+bool Organisations::covers(const std::string& reader_org, const std::string& org) const {
+  if (reader_org.empty() || org.empty()) return false;
+  std::string at = org;
+  for (int depth = 0; depth < 16; ++depth) {
+    if (at == reader_org) return true;
+    auto it = parent_.find(at);
+    if (it == parent_.end()) return false;
+    at = it->second;
+  }
+  return false;
+}
+
+namespace {
+using rapidjson::Value;
+
+std::string str(const Value& v, const char* name) {
+  if (!v.IsObject()) return {};
+  auto it = v.FindMember(name);
+  return it != v.MemberEnd() && it->value.IsString() ? it->value.GetString() : std::string();
+}
+
+// The ODS code a Reference carries in its identifier.
+std::string ods_of(const Value& reference) {
+  if (!reference.IsObject()) return {};
+  auto id = reference.FindMember("identifier");
+  return id == reference.MemberEnd() ? std::string() : str(id->value, "value");
+}
+
+// Who sent this version: its provenance's sending facility (MSH-4, or an HTTP feed's owner) and feed.
+void provenance_of(const Value& resource, std::string& facility, std::string& feed) {
+  auto meta = resource.FindMember("meta");
+  if (meta == resource.MemberEnd() || !meta->value.IsObject()) return;
+  auto exts = meta->value.FindMember("extension");
+  if (exts == meta->value.MemberEnd() || !exts->value.IsArray()) return;
+  for (auto& e : exts->value.GetArray()) {
+    if (str(e, "url") != "urn:connecting-care:extension:provenance") continue;
+    auto parts = e.FindMember("extension");
+    if (parts == e.MemberEnd() || !parts->value.IsArray()) continue;
+    for (auto& p : parts->value.GetArray()) {
+      if (str(p, "url") == "sendingFacility") facility = str(p, "valueString");
+      if (str(p, "url") == "feed") feed = str(p, "valueString");
+    }
+  }
+}
+
+void each_reference(const Value& resource, const char* member, std::vector<std::string>& out) {
+  auto it = resource.FindMember(member);
+  if (it == resource.MemberEnd()) return;
+  if (it->value.IsArray()) {
+    for (auto& r : it->value.GetArray()) out.push_back(ods_of(r));
+  } else {
+    out.push_back(ods_of(it->value));
+  }
+}
+
+bool one_of(const std::string& s, std::initializer_list<const char*> values) {
+  for (const char* v : values)
+    if (s == v) return true;
+  return false;
+}
+}  // namespace
+
+std::optional<RecordRelationship> relationship_in_record(const std::vector<store::StoredResource>& facts,
+                                                         const std::string& reader_org, const Organisations& orgs,
+                                                         const DisclosurePolicy& policy,
+                                                         const std::set<std::string>& gp_feeds) {
+  std::optional<RecordRelationship> best;
+  auto consider = [&](RecordRelationship r, const std::vector<std::string>& candidates) {
+    if (!policy.counts(r) || (best && *best <= r)) return;
+    for (const std::string& org : candidates)
+      if (orgs.covers(reader_org, org)) {
+        best = r;
+        return;
+      }
+  };
+  for (const store::StoredResource& fact : facts) {
+    rapidjson::Document d;
+    d.Parse(fact.json.c_str(), fact.json.size());
+    if (!d.IsObject()) continue;
+    std::string facility, feed;
+    provenance_of(d, facility, feed);
+    std::vector<std::string> candidates;
+    const std::string status = str(d, "status");
+    if (fact.type == "Patient") {
+      each_reference(d, "generalPractitioner", candidates);
+      if (gp_feeds.count(feed)) candidates.push_back(facility);
+      consider(RecordRelationship::kRegisteredGp, candidates);
+    } else if (fact.type == "Encounter") {
+      if (!one_of(status, {"planned", "arrived", "triaged", "in-progress", "onleave"})) continue;
+      each_reference(d, "serviceProvider", candidates);
+      candidates.push_back(facility);
+      consider(RecordRelationship::kOpenEncounter, candidates);
+    } else if (fact.type == "EpisodeOfCare") {
+      if (!one_of(status, {"planned", "waitlist", "active", "onhold"})) continue;
+      each_reference(d, "managingOrganization", candidates);
+      candidates.push_back(facility);
+      consider(RecordRelationship::kOpenEpisode, candidates);
+    } else if (fact.type == "CareTeam") {
+      if (!status.empty() && !one_of(status, {"proposed", "active"})) continue;
+      each_reference(d, "managingOrganization", candidates);
+      auto participants = d.FindMember("participant");
+      if (participants != d.MemberEnd() && participants->value.IsArray())
+        for (auto& p : participants->value.GetArray()) {
+          auto on_behalf = p.FindMember("onBehalfOf");
+          if (on_behalf != p.MemberEnd()) candidates.push_back(ods_of(on_behalf->value));
+          auto member = p.FindMember("member");
+          if (member != p.MemberEnd()) candidates.push_back(ods_of(member->value));
+        }
+      candidates.push_back(facility);
+      consider(RecordRelationship::kCareTeam, candidates);
+    }
+  }
+  return best;
+}
+
+}  // namespace cc::governance

@@ -1,0 +1,46 @@
+// Legitimate relationships found in the record: the reader's organisation is the patient's
+// registered GP practice, or has an open encounter, an open episode of care, or an active care team
+// with them. Organisations roll up through the configured ODS hierarchy (a site to its trust).
+#pragma once
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/governance/policy.h"
+#include "engine/store/record_store.h"
+
+namespace cc::governance {
+
+// The ODS hierarchy: child organisation (a site, a team) -> parent (its trust, practice, council).
+class Organisations {
+ public:
+  Organisations() = default;
+  explicit Organisations(std::map<std::string, std::string> parent) : parent_(std::move(parent)) {}
+  // True when `org` is `reader_org` or sits under it (at most 16 levels).
+  bool covers(const std::string& reader_org, const std::string& org) const;
+
+ private:
+  std::map<std::string, std::string> parent_;
+};
+
+// The resource types relationship_in_record reads.
+inline const std::vector<std::string>& relationship_types() {
+  static const std::vector<std::string> types{"Patient", "Encounter", "EpisodeOfCare", "CareTeam"};
+  return types;
+}
+
+// The first relationship (in the order registered GP, open encounter, open episode, care team) the
+// policy counts, between the reader's organisation and the patient whose current Patient
+// (every registration), Encounter, EpisodeOfCare and CareTeam resources are `facts`. An
+// organisation is read from the resource (generalPractitioner; serviceProvider;
+// managingOrganization; the care team's managing organisations and participants' onBehalfOf) and
+// from its provenance (the sending facility or feed owner); a Patient counts for the registered
+// GP only by its generalPractitioner, or by provenance when it came from one of `gp_feeds`.
+std::optional<RecordRelationship> relationship_in_record(const std::vector<store::StoredResource>& facts,
+                                                         const std::string& reader_org, const Organisations& orgs,
+                                                         const DisclosurePolicy& policy,
+                                                         const std::set<std::string>& gp_feeds);
+
+}  // namespace cc::governance
