@@ -59,17 +59,20 @@ store::AuditEntry audit_entry(const DisclosureContext& ctx, const char* action) 
 }
 }  // namespace
 
-std::string DisclosureService::basis(const Reader& reader, const std::string& person, int64_t now_ms) {
+std::string DisclosureService::basis(const Reader& reader, const std::string& type, const std::string& person,
+                                     int64_t now_ms) {
   std::vector<store::StoredResource> facts;
-  for (const std::string& type : relationship_types()) {
-    auto page = record_.search_patient(type, person, 0, 500);
+  for (const std::string& t : relationship_types()) {
+    auto page = record_.search_patient(t, person, 0, 500);
     for (auto& r : page.items) facts.push_back(std::move(r));
   }
-  if (auto r = relationship_in_record(facts, reader.org, settings_.organisations, settings_.policy, settings_.gp_feeds))
-    return std::string(to_string(*r));
-  if (settings_.grants)
-    if (auto g = settings_.grants->active(reader.user, person, now_ms)) return "access:" + g->kind;
-  return "";
+  auto decision = decide_access(settings_.policy, settings_.organisations, settings_.gp_feeds, reader.role, reader.org,
+                                type, facts, [&]() -> std::string {
+                                  if (!settings_.grants) return "";
+                                  auto g = settings_.grants->active(reader.user, person, now_ms);
+                                  return g ? g->kind : "";
+                                });
+  return decision.permitted ? decision.basis : "";
 }
 
 namespace {
@@ -114,7 +117,8 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
       std::map<std::string, std::string> basis_of;  // patient id as filed -> basis ("" none)
       auto basis_for = [&](const std::string& patient_id) {
         auto it = basis_of.find(patient_id);
-        if (it == basis_of.end()) it = basis_of.emplace(patient_id, basis(ctx.reader, record_.person_of(patient_id), now)).first;
+        if (it == basis_of.end())
+          it = basis_of.emplace(patient_id, basis(ctx.reader, type, record_.person_of(patient_id), now)).first;
         return it->second;
       };
       if (auto* pq = std::get_if<PatientQuery>(&q)) {

@@ -97,7 +97,7 @@ class DisclosureService {
   // Why this reader may see this patient's clinical data ("" for no reason): a relationship in the
   // record (registered-gp, open-encounter, open-episode, care-team) or a recorded access
   // (access:permission-to-view, ...).
-  std::string basis(const Reader& reader, const std::string& person, int64_t now_ms);
+  std::string basis(const Reader& reader, const std::string& type, const std::string& person, int64_t now_ms);
 
   store::RecordStore& record_;
   store::AuditLog& audit_;

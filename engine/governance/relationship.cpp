@@ -120,4 +120,33 @@ std::optional<RecordRelationship> relationship_in_record(const std::vector<store
   return best;
 }
 
+AccessDecision decide_access(const DisclosurePolicy& policy, const Organisations& orgs,
+                             const std::set<std::string>& gp_feeds, const std::string& role,
+                             const std::string& reader_org, const std::string& type,
+                             const std::vector<store::StoredResource>& facts,
+                             const std::function<std::string()>& recorded_access) {
+  AccessDecision d;
+  if (!policy.may_read_type(role, type)) {
+    d.refusal = "role";
+    return d;
+  }
+  if (type == "Patient") {
+    d.permitted = true;
+    d.basis = "demographics";
+    return d;
+  }
+  if (auto r = relationship_in_record(facts, reader_org, orgs, policy, gp_feeds)) {
+    d.permitted = true;
+    d.basis = std::string(to_string(*r));
+    return d;
+  }
+  if (const std::string kind = recorded_access ? recorded_access() : std::string(); !kind.empty()) {
+    d.permitted = true;
+    d.basis = "access:" + kind;
+    return d;
+  }
+  d.refusal = "relationship";
+  return d;
+}
+
 }  // namespace cc::governance

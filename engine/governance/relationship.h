@@ -2,6 +2,7 @@
 // registered GP practice, or has an open encounter, an open episode of care, or an active care team
 // with them. Organisations roll up through the configured ODS hierarchy (a site to its trust).
 #pragma once
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -42,5 +43,22 @@ std::optional<RecordRelationship> relationship_in_record(const std::vector<store
                                                          const std::string& reader_org, const Organisations& orgs,
                                                          const DisclosurePolicy& policy,
                                                          const std::set<std::string>& gp_feeds);
+
+// The decision for one reader, one patient and one resource type: the role step (may the role read
+// the type?) then, for anything but Patient (demographics, open to clinical roles to find a
+// patient), the relationship step: one in the record, else the reader's unexpired recorded access
+// (`recorded_access` is asked only then; it returns the access kind or ""). `basis` says why
+// ("demographics", "open-encounter", "access:break-glass", ...); `refusal` is "role" or
+// "relationship" when not permitted.
+struct AccessDecision {
+  bool permitted = false;
+  std::string basis;
+  std::string refusal;
+};
+AccessDecision decide_access(const DisclosurePolicy& policy, const Organisations& orgs,
+                             const std::set<std::string>& gp_feeds, const std::string& role,
+                             const std::string& reader_org, const std::string& type,
+                             const std::vector<store::StoredResource>& facts,
+                             const std::function<std::string()>& recorded_access);
 
 }  // namespace cc::governance
