@@ -31,5 +31,29 @@ TEST(Config, OnlyAnExtractFeedMayHaveADropDirectory) {
   EXPECT_FALSE(zero);
 }
 
+TEST(Config, TheSourceRegistryIsCheckedAtStartUp) {
+  // An HTTP feed names its owner organisation; an MLLP feed its sending facilities.
+  EXPECT_FALSE(Config::parse(R"({"feeds": [{"name": "sc", "type": "extract", "mapping": "m"}]})", "t.json"));
+  EXPECT_FALSE(Config::parse(R"({"feeds": [{"name": "gp", "type": "gp-fhir"}]})", "t.json"));
+  EXPECT_FALSE(Config::parse(R"({"feeds": [{"name": "pas"}]})", "t.json"));
+  EXPECT_FALSE(Config::parse(R"({"feeds": [{"name": "sc", "type": "extract", "owner_ods": "not an ods code",
+      "mapping": "m"}]})", "t.json"));
+  // Names are unique: they are part of identifier systems and provenance.
+  auto twice = Config::parse(R"({"feeds": [{"name": "pas", "sending_facilities": ["RBT"]},
+      {"name": "pas", "sending_facilities": ["RJR"]}]})", "t.json");
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.error().message.find("two feeds are named \"pas\""), std::string::npos);
+  // Local identifier systems are URIs declared per assigning authority.
+  auto c = Config::parse(R"({"feeds": [{"name": "pas", "sending_facilities": ["RBT"],
+      "authorities": {"RBT": "https://fhir.example-trust.nhs.uk/Id/hospital-number"}}],
+      "organisations": {"RBT20": "RBT"}, "policy_file": "/etc/carerecord/policy.json"})", "t.json");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->feeds[0].authorities.at("RBT"), "https://fhir.example-trust.nhs.uk/Id/hospital-number");
+  EXPECT_EQ(c->organisations.at("RBT20"), "RBT");
+  EXPECT_EQ(c->policy_file, "/etc/carerecord/policy.json");
+  EXPECT_FALSE(Config::parse(R"({"feeds": [{"name": "pas", "sending_facilities": ["RBT"]}],
+      "organisations": {"rbt20": "RBT"}})", "t.json")) << "ODS codes are upper case";
+}
+
 }  // namespace
 }  // namespace cc
