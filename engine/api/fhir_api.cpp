@@ -28,35 +28,21 @@ constexpr const char* kFhirJson = "application/fhir+json; charset=utf-8";
 constexpr int64_t kDefaultCount = 50;
 constexpr int64_t kMaxCount = 500;
 constexpr int64_t kMaxOffset = 1000000000;
-// Every type a mapping writes. Each is read, versioned and searched by identifier; each but Patient
-// is searched by patient.
+// Every type a mapping or feed writes, and Consent (recorded by readers). Each is read, versioned
+// and searched by identifier; each but Patient is searched by patient.
 const std::vector<const char*>& served_type_list() {
   static const std::vector<const char*> types{
       "Patient",           "Encounter",         "Observation",           "DiagnosticReport",
       "Appointment",       "DocumentReference", "MedicationRequest",     "MedicationDispense",
       "MedicationAdministration", "MedicationStatement", "Condition", "AllergyIntolerance",
       "Procedure",         "RelatedPerson",     "Flag",                  "EpisodeOfCare",
-      "CarePlan",          "CareTeam"};
+      "CarePlan",          "CareTeam",          "Consent",               "Immunization"};
   return types;
 }
 
 const std::set<std::string>& served_types() {
   static const std::set<std::string> types(served_type_list().begin(), served_type_list().end());
   return types;
-}
-
-// A FHIR date or dateTime (2024-03-16, 2024-03-16T09:00:00Z) or an HL7 one, as epoch ms; times
-// without an offset are Europe/London.
-Result<int64_t> fhir_time_ms(const std::string& v) {
-  std::string hl7;
-  for (size_t i = 0; i < v.size(); ++i) {
-    const char c = v[i];
-    if (c == 'Z') hl7 += "+0000";
-    else if (c == '-' && i < 10) continue;
-    else if (c == ':' || c == 'T') continue;
-    else hl7 += c;
-  }
-  return fhir::hl7_to_epoch_ms(hl7);
 }
 
 Response json_response(unsigned status, std::string body, const char* content_type = kFhirJson) {
@@ -883,7 +869,7 @@ bool FhirApi::handle_admin(const Request& req, std::string_view path, std::strin
         feed = v;
       } else if (k == "since") {
         // FHIR dateTime (2024-03-16T09:00:00Z) or HL7 (20240316090000+0000); Europe/London when no offset.
-        auto ms = fhir_time_ms(v);
+        auto ms = fhir::fhir_to_epoch_ms(v);
         if (!ms) {
           respond(operation_outcome(400, "value", "since=" + v + " is not a date/time: " + ms.error().message));
           return true;
@@ -929,6 +915,14 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
   auto parts = split_path(target.substr(5, qpos == std::string_view::npos ? std::string_view::npos : qpos - 5));
   auto query = parse_query(qpos == std::string_view::npos ? std::string_view() : target.substr(qpos + 1));
 
+  // A patient's consent or dissent, recorded by a reader the policy allows.
+  if (req.method() == http::verb::post && parts.size() == 1 && parts[0] == "Consent" && options_.admin.record_consent) {
+    governance::DisclosureContext ctx{reader, std::string(req.method_string()) + " " + std::string(target), peer};
+    options_.admin.record_consent(std::move(req.body()), ctx, [respond](unsigned status, std::string body) {
+      respond(json_response(status, std::move(body)));
+    });
+    return;
+  }
   // A GP feed's push: POST /fhir (Bundle), POST /fhir/{type}, PUT /fhir/{type}/{id}.
   const bool post = req.method() == http::verb::post, put = req.method() == http::verb::put;
   if ((post && parts.size() <= 1) || (put && parts.size() == 2)) {
@@ -1096,7 +1090,7 @@ void FhirApi::search_audit(const Request& req, const std::multimap<std::string, 
       filter.action = v;
     } else if (k == "date") {
       const bool lt = v.rfind("lt", 0) == 0, ge = v.rfind("ge", 0) == 0;
-      auto ms = fhir_time_ms((lt || ge) ? v.substr(2) : v);
+      auto ms = fhir::fhir_to_epoch_ms((lt || ge) ? v.substr(2) : v);
       if (!ms || !(lt || ge)) {
         respond(operation_outcome(400, "value", "date takes geYYYY-MM-DD[Thh:mm:ss] or ltYYYY-MM-DD[Thh:mm:ss], not " + v + "."));
         return;

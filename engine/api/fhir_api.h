@@ -33,6 +33,11 @@ struct AdminHooks {
   std::function<void(const std::string& kind, const std::string& type, const std::string& id, std::string body,
                      const governance::DisclosureContext& ctx, std::function<void(unsigned status, std::string body)> done)>
       ingest_fhir;
+  // POST /fhir/Consent: a reader records a patient's consent or dissent. `done` gets the status and
+  // FHIR JSON (the stored Consent with its id, or an OperationOutcome).
+  std::function<void(std::string body, const governance::DisclosureContext& ctx,
+                     std::function<void(unsigned status, std::string body)> done)>
+      record_consent;
   // The patient index's work-list (GET /admin/identity/worklist) and a person's decision on it
   // (POST /admin/identity/{link,new,reject,unmerge}); `actor` is the user.
   std::function<std::vector<store::IdentityTask>()> identity_worklist;

@@ -27,14 +27,17 @@
 #include "engine/api/http_server.h"
 #include "adapters/csv/digest.h"
 #include "adapters/csv/drop_directory.h"
+#include "engine/app/consent.h"
 #include "engine/app/extract.h"
 #include "engine/app/gp_feed.h"
 #include "engine/app/ingest.h"
 #include "engine/app/record_builder.h"
 #include "engine/core/metrics.h"
+#include "engine/core/sha256.h"
 #include "engine/core/outbound_http.h"
 #include "engine/core/tls.h"
 #include "engine/fhir/datetime.h"
+#include "engine/governance/consent.h"
 #include "engine/governance/disclosure.h"
 #include "engine/governance/token.h"
 #include "engine/governance/token_verifier.h"
@@ -344,6 +347,66 @@ int serve(Config config) {
   };
   admin.unmapped_codes = [&] {
     return unmapped_codes_json((*record)->unmapped_codes(10000), (*record)->unmapped_messages(1000), *mappings.current());
+  };
+  // Consent recorded by a reader: checked, authorised and audited, stored through the inbox (so
+  // acknowledged means stored), then written to the record by the builder, which keeps every version.
+  admin.record_consent = [&](std::string body, const governance::DisclosureContext& ctx,
+                             std::function<void(unsigned, std::string)> done) {
+    auto doc = std::make_shared<rapidjson::Document>();
+    doc->Parse(body.c_str(), body.size());
+    std::vector<std::string> problems = doc->HasParseError() ? std::vector<std::string>{"The body is not JSON."}
+                                                              : governance::check_consent(*doc);
+    if (!problems.empty()) {
+      std::string text = "The Consent was not recorded:";
+      for (auto& p : problems) text += " " + p;
+      done(422, api::operation_outcome(422, "invalid", text).body());
+      return;
+    }
+    const std::string patient = governance::consent_patient(*doc);
+    disclosure.authorise_consent(ctx, patient, [&, doc, done, peer = ctx.peer, org = ctx.reader.org](Result<std::string> person) {
+      if (!person) {
+        const std::string& code = person.error().code;
+        const unsigned status = code == "forbidden" ? 403 : code == "not-found" ? 404 : 503;
+        done(status, api::operation_outcome(status, code == "forbidden" ? "forbidden" : code == "not-found" ? "not-found"
+                                                                                                        : "transient",
+                                            person.error().message).body());
+        return;
+      }
+      const int64_t now = fhir::now_epoch_ms();
+      auto& a = doc->GetAllocator();
+      if (doc->HasMember("meta")) doc->RemoveMember("meta");
+      rapidjson::StringBuffer as_sent;
+      rapidjson::Writer<rapidjson::StringBuffer> sent_writer(as_sent);
+      doc->Accept(sent_writer);
+      // A new id for each recording (the same Consent posted twice is two recordings, both kept).
+      const std::string id = Sha256().update(as_sent.GetString()).update(std::to_string(now)).update(peer).hex(32);
+      if (doc->HasMember("id")) (*doc)["id"].SetString(id.c_str(), static_cast<rapidjson::SizeType>(id.size()), a);
+      else doc->AddMember("id", rapidjson::Value(id.c_str(), a), a);
+      rapidjson::StringBuffer sb;
+      rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+      doc->Accept(w);
+      std::string text = sb.GetString();
+      store::InboxMessage m;
+      m.feed = kConsentFeed;
+      m.peer = peer;
+      m.received_ms = now;
+      m.sending_app = "consent";
+      m.sending_facility = org;
+      m.control_id = id;
+      m.message_type = kConsentMessageType;
+      m.ack_code = "AA";
+      m.ack = text;
+      m.raw = text;
+      (*inbox)->submit(std::move(m), [&builder, done](Result<store::Receipt> r) {
+        if (!r) {
+          done(503, api::operation_outcome(503, "transient", "The Consent could not be stored (" + r.error().message +
+                                                                 "); send it again.").body());
+          return;
+        }
+        done(201, r->ack);
+        builder.wake();
+      });
+    });
   };
   admin.identity_worklist = [&] { return (*record)->identity_worklist(500); };
   admin.resolve_identity = [&](const std::string& action, const std::string& registration, const std::string& patient,

@@ -11,6 +11,7 @@
 
 #include "adapters/hl7v2/message.h"
 #include "engine/identity/nhs_number.h"
+#include "engine/app/consent.h"
 #include "engine/app/extract.h"
 #include "engine/app/gp_feed.h"
 #include "engine/mapping/mapping_set.h"
@@ -67,6 +68,11 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
       if (f.name == row.feed) ctx.authority_systems = f.authorities;
 
     try {
+      if (row.message_type == kConsentMessageType) {
+        map_consent(row.raw, row.received_ms, item);
+        batch.push_back(std::move(item));
+        continue;
+      }
       if (is_gp_message_type(row.message_type)) {
         const FeedConfig* feed = config_.feed_named(row.feed);
         if (!feed || !feed->is_gp()) {

@@ -240,4 +240,16 @@ int64_t now_epoch_ms() {
       .count();
 }
 
+Result<int64_t> fhir_to_epoch_ms(std::string_view v) {
+  std::string hl7;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    if (c == 'Z') hl7 += "+0000";
+    else if (c == '-' && i < 10) continue;
+    else if (c == ':' || c == 'T') continue;
+    else hl7 += c;
+  }
+  return hl7_to_epoch_ms(hl7);
+}
+
 }  // namespace cc::fhir

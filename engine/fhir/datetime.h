@@ -26,6 +26,10 @@ Result<std::string> hl7_to_fhir_datetime(std::string_view hl7);
 // given, when the value carries one).
 Result<int64_t> hl7_to_epoch_ms(std::string_view hl7);
 
+// A FHIR date or dateTime (2024-03-16, 2024-03-16T09:00:00Z, ...+01:00) — or an HL7 one — as
+// epoch ms; a time without an offset is Europe/London.
+Result<int64_t> fhir_to_epoch_ms(std::string_view value);
+
 // Europe/London offset from UTC, in minutes (0 or 60), at the given UTC instant.
 int london_offset_minutes_at_utc(int64_t epoch_ms);
 // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).

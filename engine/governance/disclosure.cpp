@@ -59,20 +59,19 @@ store::AuditEntry audit_entry(const DisclosureContext& ctx, const char* action) 
 }
 }  // namespace
 
-std::string DisclosureService::basis(const Reader& reader, const std::string& type, const std::string& person,
-                                     int64_t now_ms) {
+AccessDecision DisclosureService::decide(const Reader& reader, const std::string& type, const std::string& person,
+                                         int64_t now_ms) {
   std::vector<store::StoredResource> facts;
-  for (const std::string& t : relationship_types()) {
+  for (const std::string& t : governance_fact_types()) {
     auto page = record_.search_patient(t, person, 0, 500);
     for (auto& r : page.items) facts.push_back(std::move(r));
   }
-  auto decision = decide_access(settings_.policy, settings_.organisations, settings_.gp_feeds, reader.role, reader.org,
-                                type, facts, [&]() -> std::string {
-                                  if (!settings_.grants) return "";
-                                  auto g = settings_.grants->active(reader.user, person, now_ms);
-                                  return g ? g->kind : "";
-                                });
-  return decision.permitted ? decision.basis : "";
+  return decide_access(settings_.policy, settings_.organisations, settings_.gp_feeds, reader.role, reader.org, type,
+                       facts, [&]() -> std::string {
+                         if (!settings_.grants) return "";
+                         auto g = settings_.grants->active(reader.user, person, now_ms);
+                         return g ? g->kind : "";
+                       });
 }
 
 namespace {
@@ -80,11 +79,19 @@ std::string type_of(const Query& q) {
   return std::visit([](const auto& x) { return x.type; }, q);
 }
 
-const char* const kNoRelationship =
-    "No relationship is recorded between your organisation and this patient, so their clinical record is not "
-    "shown (their demographics are, to confirm identity). If you are caring for them, record why with "
-    "POST /fhir/Patient/{id}/$access: permission-to-view (they agreed), self-declared, or break-glass in an "
-    "emergency.";
+// Why a patient's clinical data are not shown, in words that name no patient data.
+std::string refusal_sentence(const std::string& refusal) {
+  if (refusal == "dissent")
+    return "This patient has asked that their record not be shared, so it is not shown. In an emergency, record "
+           "break-glass with POST /fhir/Patient/{id}/$access and a reason; it is reviewed.";
+  if (refusal == "withheld")
+    return "This information is withheld at the patient's request. In an emergency, record break-glass with "
+           "POST /fhir/Patient/{id}/$access and a reason; it is reviewed.";
+  return "No relationship is recorded between your organisation and this patient, so their clinical record is not "
+         "shown (their demographics are, to confirm identity). If you are caring for them, record why with "
+         "POST /fhir/Patient/{id}/$access: permission-to-view (they agreed), self-declared, or break-glass in an "
+         "emergency.";
+}
 }  // namespace
 
 void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
@@ -111,51 +118,72 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
   std::set<std::string> bases;
   try {
     result->page = std::visit(Fetch{record_}, q);
-    // 2. Relationship, for clinical data (demographics are open to clinical roles, to find a patient).
+    // 2. Relationship and consent, for clinical data (demographics are open to clinical roles).
     if (type != "Patient") {
       const int64_t now = fhir::now_epoch_ms();
-      std::map<std::string, std::string> basis_of;  // patient id as filed -> basis ("" none)
-      auto basis_for = [&](const std::string& patient_id) {
-        auto it = basis_of.find(patient_id);
-        if (it == basis_of.end())
-          it = basis_of.emplace(patient_id, basis(ctx.reader, type, record_.person_of(patient_id), now)).first;
+      std::map<std::string, AccessDecision> decided;  // patient id as filed -> decision
+      auto decision_for = [&](const std::string& patient_id) -> const AccessDecision& {
+        auto it = decided.find(patient_id);
+        if (it == decided.end())
+          it = decided.emplace(patient_id, decide(ctx.reader, type, record_.person_of(patient_id), now)).first;
         return it->second;
       };
+      std::string refused_patient, refusal;
+      bool withheld = false;  // something matching is not shown (the answer says so, not what)
       if (auto* pq = std::get_if<PatientQuery>(&q)) {
-        const std::string b = basis_for(pq->patient_id);
-        if (b.empty()) {
-          deny(kNoRelationship, record_.person_of(pq->patient_id));
+        const AccessDecision& d = decision_for(pq->patient_id);
+        if (!d.permitted && d.refusal != "withheld") {
+          deny(refusal_sentence(d.refusal), record_.person_of(pq->patient_id));
           return;
         }
-        bases.insert(b);
+        if (!d.permitted) {
+          // A type withheld at the patient's request: an empty answer that says something is withheld.
+          result->page = store::Page{};
+          withheld = true;
+        } else if (!d.withheld_sources.empty()) {
+          // Some sources withheld: filter the whole list, then page what is left, so totals and
+          // paging links count only what is shown.
+          store::Page all = record_.search_patient(pq->type, pq->patient_id, 0, 10000);
+          std::vector<store::StoredResource> shown;
+          for (auto& r : all.items)
+            if (!d.withheld_sources.count(source_of(r))) shown.push_back(std::move(r));
+          withheld = shown.size() < all.items.size();
+          result->page.total = static_cast<int64_t>(shown.size());
+          result->page.items.clear();
+          for (int64_t i = pq->offset; i < result->page.total && i < pq->offset + pq->count; ++i)
+            result->page.items.push_back(std::move(shown[static_cast<size_t>(i)]));
+          bases.insert(d.basis);
+        } else {
+          bases.insert(d.basis);
+        }
       } else {
         std::vector<store::StoredResource> kept;
-        std::string refused_patient;
         for (auto& r : result->page.items) {
           if (r.patient_id.empty()) {  // supporting data about no patient (a practitioner, an organisation)
             kept.push_back(std::move(r));
             continue;
           }
-          const std::string b = basis_for(r.patient_id);
-          if (b.empty()) {
+          const AccessDecision& d = decision_for(r.patient_id);
+          const bool source_withheld =
+              d.permitted && !d.withheld_sources.empty() && d.withheld_sources.count(source_of(r)) > 0;
+          if (!d.permitted || source_withheld) {
             refused_patient = record_.person_of(r.patient_id);
+            refusal = source_withheld ? "withheld" : d.refusal;
             continue;
           }
-          bases.insert(b);
+          bases.insert(d.basis);
           kept.push_back(std::move(r));
         }
-        const bool withheld = kept.size() < result->page.items.size();
+        withheld = kept.size() < result->page.items.size();
+        // A read of one resource (or its versions) is refused outright; a search leaves out and says so.
         if (withheld && !std::holds_alternative<IdentifierQuery>(q)) {
-          deny(kNoRelationship, refused_patient);
+          deny(refusal_sentence(refusal), refused_patient);
           return;
         }
-        if (withheld) {
-          // The count would tell what is withheld: only what is shown is counted.
-          result->withheld = true;
-          result->page.total = static_cast<int64_t>(kept.size());
-        }
+        if (withheld) result->page.total = static_cast<int64_t>(kept.size());
         result->page.items = std::move(kept);
       }
+      result->withheld = withheld;
     }
   } catch (const std::exception& e) {
     done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() +
@@ -249,6 +277,40 @@ void DisclosureService::record_access(const DisclosureContext& ctx, const std::s
       spdlog::warn("ALERT for the IG officer: {} access {} by {} ({}, {}) to Patient/{}: {}", stored->kind, stored->id,
                    stored->user, stored->role, stored->org, stored->patient_id, stored->reason);
     done(std::move(stored));
+  });
+}
+
+void DisclosureService::authorise_consent(const DisclosureContext& ctx, const std::string& patient_id,
+                                          std::function<void(Result<std::string>)> done) {
+  auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "consent"));
+  entry->resources = "consent";
+  if (!settings_.policy.may_record_consent(ctx.reader.role)) {
+    entry->outcome = "denied";
+    entry->patient_id = patient_id;
+    audit_.append(std::move(*entry), [done = std::move(done), role = ctx.reader.role](Status) {
+      done(make_error("forbidden", "Role " + role + " may not record consent under the policy."));
+    });
+    return;
+  }
+  std::string person;
+  try {
+    person = record_.person_of(patient_id);
+    if (!record_.read("Patient", person) && !record_.read("Patient", patient_id)) {
+      done(make_error("not-found", "No patient has id " + patient_id + "."));
+      return;
+    }
+  } catch (const std::exception& e) {
+    done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() + ")."));
+    return;
+  }
+  entry->patient_id = person;
+  entry->outcome = "permitted";
+  audit_.append(std::move(*entry), [person, done = std::move(done)](Status st) {
+    if (!st) {
+      done(make_error("audit-unavailable", "The audit record could not be written, so the consent was not recorded."));
+      return;
+    }
+    done(person);
   });
 }
 

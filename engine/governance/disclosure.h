@@ -61,6 +61,11 @@ class DisclosureService {
   // "unavailable" (accesses cannot be recorded here), "audit-unavailable".
   void record_access(const DisclosureContext& ctx, const std::string& patient_id, const std::string& kind,
                      const std::string& reason, std::function<void(Result<AccessGrant>)> done);
+  // POST /fhir/Consent: may this reader record the patient's consent (the policy's consent roles),
+  // and is there such a patient? Audited (permitted or denied) before `done`, which gets the id the
+  // patient is read under. Errors: "forbidden", "not-found", "audit-unavailable".
+  void authorise_consent(const DisclosureContext& ctx, const std::string& patient_id,
+                         std::function<void(Result<std::string>)> done);
   // The IG officer's review list (self-declared and break-glass accesses), audited; role ig-officer.
   void access_reviews(const DisclosureContext& ctx, bool awaiting_only,
                       std::function<void(Result<std::vector<AccessGrant>>)> done);
@@ -94,10 +99,9 @@ class DisclosureService {
                             std::function<void(Status)> done);
 
  private:
-  // Why this reader may see this patient's clinical data ("" for no reason): a relationship in the
-  // record (registered-gp, open-encounter, open-episode, care-team) or a recorded access
-  // (access:permission-to-view, ...).
-  std::string basis(const Reader& reader, const std::string& type, const std::string& person, int64_t now_ms);
+  // The governance steps for this reader, this patient and this type (decide_access on the
+  // patient's record facts and the reader's recorded access).
+  AccessDecision decide(const Reader& reader, const std::string& type, const std::string& person, int64_t now_ms);
 
   store::RecordStore& record_;
   store::AuditLog& audit_;

@@ -51,6 +51,7 @@ Result<DisclosurePolicy> DisclosurePolicy::parse(const std::string& json, const 
     }
     if (r.value.HasMember("access"))
       for (auto& v : r.value["access"].GetArray()) role.access.insert(*access_kind_from(v.GetString()));
+    role.consent = r.value.HasMember("consent") && r.value["consent"].GetBool();
     if (!role.clinical && (role.all_types || !role.types.empty() || !role.access.empty()))
       return make_error("policy-role", origin + ": role " + std::string(r.name.GetString()) +
                                            " is not clinical, so it can have no resource_types or access; make it "
@@ -66,6 +67,7 @@ Result<DisclosurePolicy> DisclosurePolicy::parse(const std::string& json, const 
                     doc["relationships"][name].GetBool();
     if (on) p.relationships_.insert(r);
   }
+  if (doc.HasMember("dissent_break_glass")) p.dissent_break_glass_ = doc["dissent_break_glass"].GetBool();
   for (AccessKind k : {AccessKind::kPermissionToView, AccessKind::kSelfDeclared, AccessKind::kBreakGlass})
     p.minutes_[k] = doc["access"][std::string(to_string(k)).c_str()].GetInt64();
   return p;
@@ -99,6 +101,11 @@ bool DisclosurePolicy::may_read_type(const std::string& role_name, const std::st
 bool DisclosurePolicy::may_record(const std::string& role_name, AccessKind kind) const {
   const RolePolicy* r = role(role_name);
   return r && r->clinical && r->access.count(kind) > 0;
+}
+
+bool DisclosurePolicy::may_record_consent(const std::string& role_name) const {
+  const RolePolicy* r = role(role_name);
+  return r && r->consent;
 }
 
 int64_t DisclosurePolicy::access_minutes(AccessKind kind) const {

@@ -27,6 +27,7 @@ struct RolePolicy {
   bool all_types = false;
   std::set<std::string> types;  // besides Patient
   std::set<AccessKind> access;
+  bool consent = false;  // may record consent (POST /fhir/Consent)
 };
 
 class DisclosurePolicy {
@@ -43,6 +44,9 @@ class DisclosurePolicy {
   bool may_read_type(const std::string& role, const std::string& type) const;
   bool may_record(const std::string& role, AccessKind kind) const;
   bool counts(RecordRelationship r) const { return relationships_.count(r) > 0; }
+  bool may_record_consent(const std::string& role) const;
+  // Whether break-glass opens what a patient's consent withholds.
+  bool dissent_break_glass() const { return dissent_break_glass_; }
   int64_t access_minutes(AccessKind kind) const;
 
  private:
@@ -50,6 +54,7 @@ class DisclosurePolicy {
   std::map<std::string, RolePolicy> roles_;
   std::set<RecordRelationship> relationships_;
   std::map<AccessKind, int64_t> minutes_;
+  bool dissent_break_glass_ = true;
 };
 
 // The default policy's text (deploy/default-policy.json), compiled in.

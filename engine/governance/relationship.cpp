@@ -60,6 +60,18 @@ void each_reference(const Value& resource, const char* member, std::vector<std::
   }
 }
 
+}  // namespace
+
+std::string source_of(const store::StoredResource& r) {
+  rapidjson::Document d;
+  d.Parse(r.json.c_str(), r.json.size());
+  if (!d.IsObject()) return {};
+  std::string facility, feed;
+  provenance_of(d, facility, feed);
+  return facility;
+}
+
+namespace {
 bool one_of(const std::string& s, std::initializer_list<const char*> values) {
   for (const char* v : values)
     if (s == v) return true;
@@ -136,16 +148,26 @@ AccessDecision decide_access(const DisclosurePolicy& policy, const Organisations
     return d;
   }
   if (auto r = relationship_in_record(facts, reader_org, orgs, policy, gp_feeds)) {
-    d.permitted = true;
     d.basis = std::string(to_string(*r));
-    return d;
-  }
-  if (const std::string kind = recorded_access ? recorded_access() : std::string(); !kind.empty()) {
-    d.permitted = true;
+  } else if (const std::string kind = recorded_access ? recorded_access() : std::string(); !kind.empty()) {
     d.basis = "access:" + kind;
+  } else {
+    d.refusal = "relationship";
     return d;
   }
-  d.refusal = "relationship";
+  const ConsentState consent = consent_state(facts);
+  const bool overrides = d.basis == "access:break-glass" && policy.dissent_break_glass();
+  if (!overrides && consent.dissent) {
+    d.refusal = "dissent";
+    return d;
+  }
+  if (!overrides && consent.withheld_types.count(type)) {
+    d.refusal = "withheld";
+    return d;
+  }
+  if (!overrides) d.withheld_sources = consent.withheld_sources;
+  if (overrides && consent.withholds_anything()) d.basis += ";consent-overridden";  // one word: the trail lists bases as names
+  d.permitted = true;
   return d;
 }
 

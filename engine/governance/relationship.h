@@ -9,10 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "engine/governance/consent.h"
 #include "engine/governance/policy.h"
 #include "engine/store/record_store.h"
 
 namespace cc::governance {
+
+// The organisation that sent this version (its provenance's sending facility: MSH-4, or an HTTP
+// feed's owner), "" when unknown.
+std::string source_of(const store::StoredResource& r);
 
 // The ODS hierarchy: child organisation (a site, a team) -> parent (its trust, practice, council).
 class Organisations {
@@ -26,9 +31,9 @@ class Organisations {
   std::map<std::string, std::string> parent_;
 };
 
-// The resource types relationship_in_record reads.
-inline const std::vector<std::string>& relationship_types() {
-  static const std::vector<std::string> types{"Patient", "Encounter", "EpisodeOfCare", "CareTeam"};
+// The resource types a decision reads about the patient: relationship_in_record's and Consent.
+inline const std::vector<std::string>& governance_fact_types() {
+  static const std::vector<std::string> types{"Patient", "Encounter", "EpisodeOfCare", "CareTeam", "Consent"};
   return types;
 }
 
@@ -44,16 +49,20 @@ std::optional<RecordRelationship> relationship_in_record(const std::vector<store
                                                          const DisclosurePolicy& policy,
                                                          const std::set<std::string>& gp_feeds);
 
-// The decision for one reader, one patient and one resource type: the role step (may the role read
-// the type?) then, for anything but Patient (demographics, open to clinical roles to find a
-// patient), the relationship step: one in the record, else the reader's unexpired recorded access
-// (`recorded_access` is asked only then; it returns the access kind or ""). `basis` says why
-// ("demographics", "open-encounter", "access:break-glass", ...); `refusal` is "role" or
-// "relationship" when not permitted.
+// The decision for one reader, one patient and one resource type, in steps:
+//   role — may the role read the type? Patient (demographics, to find a patient) needs no more;
+//   relationship — one in the record, else the reader's unexpired recorded access
+//     (`recorded_access`, asked only then, returns its kind or "");
+//   consent — the patient's consent (their Consent resources among `facts`): dissent refuses
+//     everything clinical and a withheld type refuses that type, unless the basis is break-glass and
+//     the policy lets break-glass open it; withheld sources are left to the caller, item by item.
+// `basis` says why ("demographics", "open-encounter", "access:break-glass", ...); `refusal` is
+// "role", "relationship", "dissent" or "withheld" when not permitted.
 struct AccessDecision {
   bool permitted = false;
   std::string basis;
   std::string refusal;
+  std::set<std::string> withheld_sources;  // ODS codes whose items the caller must leave out
 };
 AccessDecision decide_access(const DisclosurePolicy& policy, const Organisations& orgs,
                              const std::set<std::string>& gp_feeds, const std::string& role,

@@ -180,18 +180,27 @@ void SqliteRecordStore::supersede(const std::string& old_number, const identity:
       "INSERT OR REPLACE INTO nhs_number_superseded(old_number, new_number, inbox_id, created_ms) VALUES (?1,?2,?3,?4)");
   rec.bind(1, old_number).bind(2, claim.nhs_number).bind(3, item.inbox_id).bind(4, now_ms);
   rec.run();
+  move_patient(old_person, new_person, std::nullopt, "auto",
+               "NHS number " + old_number + " superseded by " + claim.nhs_number, 0, item, now_ms);
+}
+
+void SqliteRecordStore::move_patient(const std::string& from_person, const std::string& to_person,
+                                     std::optional<LinkState> state, const std::string& action,
+                                     const std::string& reason, int64_t event_id, const MappedBatchItem& item,
+                                     int64_t now_ms) {
+  auto& db = *writer_;
   std::vector<std::string> moving;
   auto& st = db.prepare("SELECT registration_id FROM patient_link WHERE person_id=?1");
-  st.bind(1, old_person);
+  st.bind(1, from_person);
   while (st.step()) moving.emplace_back(st.text(0));
   st.reset();
   for (const std::string& reg : moving) {
     const Link from = *load_link(db, reg);
     Link to = from;
-    to.person_id = new_person;
+    to.person_id = to_person;
+    if (state) to.state = *state;
     save_link(reg, to, item.provenance.feed, true, now_ms);
-    record_history(reg, from, to, "auto", "feed:" + item.provenance.feed,
-                   "NHS number " + old_number + " superseded by " + claim.nhs_number, 0, item.inbox_id, now_ms);
+    record_history(reg, from, to, action, "feed:" + item.provenance.feed, reason, event_id, item.inbox_id, now_ms);
   }
 }
 
@@ -227,19 +236,7 @@ void SqliteRecordStore::apply_merge(int64_t event_id, const IdentityEventRecord&
   // The regional patient (the one with an NHS number) is kept; else the surviving registration's.
   const std::string target = !nhs_surviving.empty() ? surviving : !nhs_retired.empty() ? retired : surviving;
   const std::string source = target == surviving ? retired : surviving;
-  std::vector<std::string> moving;
-  auto& st = db.prepare("SELECT registration_id FROM patient_link WHERE person_id=?1");
-  st.bind(1, source);
-  while (st.step()) moving.emplace_back(st.text(0));
-  st.reset();
-  for (const std::string& reg : moving) {
-    const Link from = *load_link(db, reg);
-    Link to = from;
-    to.person_id = target;
-    to.state = LinkState::kMerged;
-    save_link(reg, to, item.provenance.feed, true, now_ms);
-    record_history(reg, from, to, "merged", "feed:" + item.provenance.feed, e.detail, event_id, item.inbox_id, now_ms);
-  }
+  move_patient(source, target, LinkState::kMerged, "merged", e.detail, event_id, item, now_ms);
   set_state("applied");
 }
 

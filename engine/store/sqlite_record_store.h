@@ -68,6 +68,11 @@ class SqliteRecordStore : public RecordStore {
   std::string current_nhs_number(const std::string& nhs_number);
   // The source says `old_number` was replaced by the claim's: the old number's patient joins the new.
   void supersede(const std::string& old_number, const identity::Claim& claim, MappedBatchItem& item, int64_t now_ms);
+  // Every registration read under `from_person` is read under `to_person` (with `state` if given),
+  // each move in the history.
+  void move_patient(const std::string& from_person, const std::string& to_person,
+                    std::optional<identity::LinkState> state, const std::string& action, const std::string& reason,
+                    int64_t event_id, const MappedBatchItem& item, int64_t now_ms);
   // A hospital merge: the retired registration's patient joins the surviving one's.
   void apply_merge(int64_t event_id, const IdentityEventRecord& e, MappedBatchItem& item, int64_t now_ms);
   std::optional<identity::Link> load_link(Database& db, const std::string& registration);

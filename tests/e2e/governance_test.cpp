@@ -144,5 +144,74 @@ TEST_F(GovernanceTest, ARoleReadsOnlyTheTypesThePolicyGivesIt) {
   EXPECT_EQ(reviews["items"].Size(), 1u) << "the social worker's break-glass only";
 }
 
+std::string consent(const std::string& patient, const std::string& type, const std::string& when,
+                    const std::string& provision_extra = "") {
+  return R"({"resourceType": "Consent", "status": "active",
+    "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+    "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+    "patient": {"reference": "Patient/)" + patient + R"("}, "dateTime": ")" + when + R"(",
+    "provision": {"type": ")" + type + "\"" + provision_extra + "}}";
+}
+
+TEST_F(GovernanceTest, ADissentStopsSharingUntilWithdrawnAndBreakGlassStillOpensIt) {
+  ASSERT_FALSE(patient.empty());
+  const std::string colleague = issue("ae-clinician", "dr.rbt2", "RBT");
+  ASSERT_EQ(total_of(encounters(colleague)), 1);
+  // Checked, and only for roles the policy allows.
+  auto bad = http_request(engine->http_port(), "POST", "/fhir/Consent", trust, R"({"resourceType": "Consent"})");
+  EXPECT_EQ(bad.status, 422) << bad.body;
+  EXPECT_NE(bad.body.find("patient-privacy"), std::string::npos) << bad.body;
+  const std::string paramedic = issue("ambulance-clinician", "para.one", "RX7");
+  EXPECT_EQ(http_request(engine->http_port(), "POST", "/fhir/Consent", paramedic,
+                         consent(patient, "deny", "2026-03-16T10:00:00Z")).status, 403);
+  EXPECT_EQ(http_request(engine->http_port(), "POST", "/fhir/Consent", trust,
+                         consent("0123456789abcdef0123456789abcdef", "deny", "2026-03-16T10:00:00Z")).status, 404);
+
+  auto dissent = http_request(engine->http_port(), "POST", "/fhir/Consent", trust,
+                              consent(patient, "deny", "2026-03-16T10:00:00Z"));
+  ASSERT_EQ(dissent.status, 201) << dissent.body;
+  auto refused = get_until(engine->http_port(), "/fhir/Encounter?patient=Patient/" + patient, colleague,
+                           [](const HttpResult& h) { return h.status == 403; });
+  ASSERT_EQ(refused.status, 403) << "a relationship does not override dissent: " << refused.body;
+  EXPECT_NE(refused.body.find("asked that their record not be shared"), std::string::npos) << refused.body;
+  EXPECT_EQ(refused.body.find("HARGREAVES"), std::string::npos);
+  EXPECT_EQ(total_of(http_get(engine->http_port(), "/fhir/Patient?identifier=9991234578", colleague)), 1)
+      << "the patient can still be found, to know the record is withheld";
+  // Break-glass opens it, and says so on the trail.
+  ASSERT_EQ(record_access(engine->http_port(), other, patient, "break-glass", "Anaphylaxis, unconscious"), 200);
+  EXPECT_EQ(total_of(encounters(other)), 1);
+  auto trail = http_get(engine->http_port(), "/fhir/AuditEvent?agent=dr.rjr", ig);
+  EXPECT_NE(trail.body.find("basis:access:break-glass;consent-overridden"), std::string::npos) << trail.body;
+
+  // Withdrawn by a later consent to share: the colleague reads again, and both are kept.
+  ASSERT_EQ(http_request(engine->http_port(), "POST", "/fhir/Consent", trust,
+                         consent(patient, "permit", "2026-03-17T10:00:00Z")).status, 201);
+  auto again = get_until(engine->http_port(), "/fhir/Encounter?patient=Patient/" + patient, colleague,
+                         [](const HttpResult& h) { return total_of(h) == 1; });
+  EXPECT_EQ(total_of(again), 1) << again.body;
+  auto history = http_get(engine->http_port(), "/fhir/Consent?patient=Patient/" + patient, colleague);
+  EXPECT_EQ(total_of(history), 2) << history.body
+      << "the consent history is kept";
+}
+
+TEST_F(GovernanceTest, ASourceWithheldAtThePatientsRequestIsLeftOutAndTheAnswerSaysSo) {
+  ASSERT_FALSE(patient.empty());
+  ASSERT_EQ(http_request(engine->http_port(), "POST", "/fhir/Consent", trust,
+                         consent(patient, "deny", "2026-03-16T10:00:00Z",
+                                 R"(, "actor": [{"role": {"text": "source"}, "reference": {"identifier":
+                                     {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "RBT20"}}}])"))
+                .status,
+            201);
+  auto withheld = get_until(engine->http_port(), "/fhir/Encounter?patient=Patient/" + patient, trust,
+                            [](const HttpResult& h) { return total_of(h) == 0; });
+  ASSERT_EQ(withheld.status, 200) << withheld.body;
+  EXPECT_EQ(total_of(withheld), 0) << withheld.body;
+  EXPECT_NE(withheld.body.find("\"suppressed\""), std::string::npos) << withheld.body;
+  EXPECT_EQ(withheld.body.find("in-progress"), std::string::npos) << withheld.body;
+  EXPECT_EQ(total_of(http_get(engine->http_port(), "/fhir/Encounter?identifier=VISIT77", trust)), 0);
+  // The relationship still stands (the open encounter counts, though it is not shown): other types read.
+  EXPECT_EQ(http_get(engine->http_port(), "/fhir/Condition?patient=Patient/" + patient, trust).status, 200);
+}
+
 }  // namespace
 }  // namespace cc::test

@@ -1,5 +1,5 @@
 // Policy decisions as data: each case in tests/governance/policy/cases.json (reader, the patient's
-// record facts, a recorded access, the policy) beside the decision expected, run through
+// record facts and consent, a recorded access, the policy) beside the decision expected, run through
 // decide_access — the function every disclosure uses. Also the policy file's own checks.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/governance/consent.h"
 #include "engine/governance/policy.h"
 #include "engine/governance/relationship.h"
 
@@ -39,6 +40,43 @@ store::StoredResource fact(const rapidjson::Value& f) {
     ref.AddMember("identifier", id, a);
     return ref;
   };
+  if (type == "Consent") {
+    // provision (deny/permit) with classes (types) and actors (ODS codes); exceptions as nested provisions.
+    auto provision = [&](const rapidjson::Value& from) {
+      rapidjson::Value p(rapidjson::kObjectType);
+      p.AddMember("type", rapidjson::Value(from["provision"].GetString(), a), a);
+      if (from.HasMember("classes")) {
+        rapidjson::Value classes(rapidjson::kArrayType);
+        for (auto& c : from["classes"].GetArray()) {
+          rapidjson::Value coding(rapidjson::kObjectType);
+          coding.AddMember("system", "http://hl7.org/fhir/resource-types", a);
+          coding.AddMember("code", rapidjson::Value(c.GetString(), a), a);
+          classes.PushBack(coding, a);
+        }
+        p.AddMember("class", classes, a);
+      }
+      if (from.HasMember("actors")) {
+        rapidjson::Value actors(rapidjson::kArrayType);
+        for (auto& o : from["actors"].GetArray()) {
+          rapidjson::Value actor(rapidjson::kObjectType), ref(rapidjson::kObjectType), id(rapidjson::kObjectType);
+          id.AddMember("value", rapidjson::Value(o.GetString(), a), a);
+          ref.AddMember("identifier", id, a);
+          actor.AddMember("reference", ref, a);
+          actors.PushBack(actor, a);
+        }
+        p.AddMember("actor", actors, a);
+      }
+      return p;
+    };
+    rapidjson::Value p = provision(f);
+    if (f.HasMember("exceptions")) {
+      rapidjson::Value nested(rapidjson::kArrayType);
+      for (auto& e : f["exceptions"].GetArray()) nested.PushBack(provision(e), a);
+      p.AddMember("provision", nested, a);
+    }
+    d.AddMember("provision", p, a);
+    if (!s("dateTime").empty()) d.AddMember("dateTime", rapidjson::Value(s("dateTime").c_str(), a), a);
+  }
   if (!s("org").empty()) {
     if (type == "Encounter") d.AddMember("serviceProvider", org_ref(s("org")), a);
     if (type == "EpisodeOfCare") d.AddMember("managingOrganization", org_ref(s("org")), a);
@@ -109,8 +147,13 @@ TEST(PolicyCases, EachCaseGetsItsExpectedDecision) {
                                      c["type"].GetString(), facts, recorded);
     EXPECT_EQ(d.permitted ? "permit" : "deny", std::string(c["expect"].GetString())) << name;
     if (c.HasMember("basis")) EXPECT_EQ(d.basis, c["basis"].GetString()) << name;
+    if (c.HasMember("withheld_sources")) {
+      std::set<std::string> want;
+      for (auto& o : c["withheld_sources"].GetArray()) want.insert(o.GetString());
+      EXPECT_EQ(d.withheld_sources, want) << name;
+    }
   }
-  EXPECT_GE(n, 55);
+  EXPECT_GE(n, 60);
 }
 
 TEST(DisclosurePolicy, TheDefaultLoadsAndEveryClinicalRoleMayBreakGlass) {
@@ -133,6 +176,27 @@ TEST(DisclosurePolicy, AProblemInThePolicyFileIsNamedWithItsPath) {
   ASSERT_FALSE(contradiction);
   EXPECT_NE(contradiction.error().message.find("not clinical"), std::string::npos);
   EXPECT_FALSE(DisclosurePolicy::parse("{", "broken.json"));
+}
+
+TEST(Consent, APostedConsentIsCheckedAndEachProblemNamed) {
+  rapidjson::Document good;
+  good.Parse(R"({"resourceType": "Consent", "status": "active",
+      "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+      "patient": {"reference": "Patient/abc"}, "provision": {"type": "deny", "class": [{"code": "Observation"}]}})");
+  EXPECT_TRUE(check_consent(good).empty());
+  EXPECT_EQ(consent_patient(good), "abc");
+  rapidjson::Document bad;
+  bad.Parse(R"({"resourceType": "Consent", "status": "maybe", "patient": {"reference": "Practitioner/x"},
+      "provision": {"type": "deny", "class": [{"code": "observation"}]}})");
+  auto problems = check_consent(bad);
+  ASSERT_EQ(problems.size(), 4u);
+  EXPECT_NE(problems[0].find("status"), std::string::npos);
+  EXPECT_NE(problems[1].find("patient-privacy"), std::string::npos);
+  EXPECT_NE(problems[2].find("Patient/{id}"), std::string::npos);
+  EXPECT_NE(problems[3].find("resource type"), std::string::npos);
+  rapidjson::Document other;
+  other.Parse(R"({"resourceType": "Patient"})");
+  EXPECT_EQ(check_consent(other).size(), 1u);
 }
 
 TEST(Organisations, ASiteRollsUpToItsTrustNotTheOtherWay) {

@@ -70,6 +70,18 @@ ResourceWrite encounter(const std::string& id, const std::string& registration) 
   return w;
 }
 
+// A GP Patient whose current NHS number is 9990000026 and whose superseded one (use "old") is 9990000018.
+ResourceWrite gp_replacing_9990000018() {
+  ResourceWrite gp = patient("gp", "9990000026", "", "");
+  auto& a = gp.resource.GetAllocator();
+  rapidjson::Value old(rapidjson::kObjectType);
+  old.AddMember("system", rapidjson::Value(kNhs.c_str(), a), a);
+  old.AddMember("value", "9990000018", a);
+  old.AddMember("use", "old", a);
+  gp.resource["identifier"].PushBack(old, a);
+  return gp;
+}
+
 // ResourceWrite moves only (its Document), so no initializer lists.
 template <typename... W>
 std::vector<ResourceWrite> writes(W&&... w) {
@@ -258,16 +270,7 @@ TEST_F(PatientIndex, APersonLinksMarksNewAndRejects) {
 
 TEST_F(PatientIndex, ASupersededNhsNumberMovesItsPatientToTheNewNumber) {
   write(writes(patient("h", "9990000018", "urn:mrn", "M1"), encounter("e-h", "h")));
-  // The GP record's current number is 9990000026; 9990000018 is marked old.
-  ResourceWrite gp = patient("gp", "9990000026", "", "");
-  {
-    auto& a = gp.resource.GetAllocator();
-    rapidjson::Value old(rapidjson::kObjectType);
-    old.AddMember("system", rapidjson::Value(kNhs.c_str(), a), a);
-    old.AddMember("value", "9990000018", a);
-    old.AddMember("use", "old", a);
-    gp.resource["identifier"].PushBack(old, a);
-  }
+  ResourceWrite gp = gp_replacing_9990000018();
   write(writes(std::move(gp), encounter("e-gp", "gp")), "gp");
   const std::string current = identity::regional_patient_id("9990000026");
   EXPECT_EQ(store->person_of("h"), current);
@@ -282,15 +285,7 @@ TEST_F(PatientIndex, ASupersededNumberWhosePatientDisagreesMovesNothing) {
   Person other;
   other.birth = "1990-01-01";
   write(writes(patient("h", "9990000018", "urn:mrn", "M1", other), encounter("e-h", "h")));
-  ResourceWrite gp = patient("gp", "9990000026", "", "");
-  {
-    auto& a = gp.resource.GetAllocator();
-    rapidjson::Value old(rapidjson::kObjectType);
-    old.AddMember("system", rapidjson::Value(kNhs.c_str(), a), a);
-    old.AddMember("value", "9990000018", a);
-    old.AddMember("use", "old", a);
-    gp.resource["identifier"].PushBack(old, a);
-  }
+  ResourceWrite gp = gp_replacing_9990000018();
   write(writes(std::move(gp)), "gp");
   EXPECT_EQ(store->person_of("h"), identity::regional_patient_id("9990000018"));
   EXPECT_EQ(open_items("identity-conflict").size(), 1u);

@@ -1,0 +1,163 @@
+// Governance cost (issue 7 "Benchmark"): reading all of one patient's 500 resources (one search by
+// patient per resource type, as a summary or viewer does) straight from the record store
+// ("off") and through DisclosureService with the policy and a durable audit entry per search
+// ("on"); p50 and p99 of the whole read, and the overhead. Also the policy decision alone in µs.
+// Prints figures; not a test. Usage: bench_governance [iterations, default 200]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "engine/governance/disclosure.h"
+#include "engine/governance/relationship.h"
+#include "engine/store/audit_log.h"
+#include "engine/store/sqlite_record_store.h"
+
+namespace {
+using Clock = std::chrono::steady_clock;
+using namespace cc;
+
+const std::vector<std::pair<std::string, int>> kTypes = {
+    {"Observation", 200}, {"Condition", 50}, {"AllergyIntolerance", 20}, {"MedicationStatement", 60},
+    {"Encounter", 30}, {"Procedure", 40}, {"DocumentReference", 20}, {"Flag", 10}, {"CarePlan", 20},
+    {"Immunization", 50}};
+
+store::ResourceWrite resource(const std::string& type, const std::string& id, const std::string& patient,
+                              const std::string& body, int64_t t) {
+  store::ResourceWrite w;
+  w.type = type;
+  w.id = id;
+  w.patient_id = patient;
+  w.event_time_ms = t;
+  w.resource.Parse(("{\"resourceType\":\"" + type + "\",\"id\":\"" + id + "\"," + body + "}").c_str());
+  return w;
+}
+
+store::MappedBatchItem item(int64_t inbox_id) {
+  store::MappedBatchItem it;
+  it.inbox_id = inbox_id;
+  it.outcome = "mapped";
+  it.provenance = store::Provenance{"pas", "RBT", "B" + std::to_string(inbox_id), 1'700'000'000'000, inbox_id};
+  return it;
+}
+
+double pct(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int iterations = argc > 1 ? std::atoi(argv[1]) : 200;
+  const auto dir = std::filesystem::temp_directory_path() / ("cc-governance-bench-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  auto record = std::move(store::SqliteRecordStore::open(dir.string()).value());
+  auto audit = std::move(store::AuditLog::open(dir.string()).value());
+  auto grants = std::move(governance::AccessGrants::open(dir.string()).value());
+
+  // The patient: a hospital registration with an NHS number, an open encounter at RBT, and 500
+  // resources of ten types; beside 2,000 other patients with 20 resources each.
+  int64_t inbox = 0;
+  std::vector<store::MappedBatchItem> batch;
+  auto flush = [&] {
+    if (!batch.empty() && !record->apply(batch)) std::abort();
+    batch.clear();
+  };
+  auto patient_body = [](const std::string& nhs) {
+    return "\"identifier\":[{\"system\":\"https://fhir.nhs.uk/Id/nhs-number\",\"value\":\"" + nhs +
+           "\"}],\"name\":[{\"family\":\"BENCH\",\"given\":[\"P\"]}],\"birthDate\":\"1950-01-01\",\"gender\":\"female\"";
+  };
+  for (int p = 0; p <= 2000; ++p) {
+    const std::string reg = "reg" + std::to_string(p);
+    auto it = item(++inbox);
+    // 999 range NHS numbers with a valid check digit are not needed here: a local patient works the same.
+    auto w = resource("Patient", reg, reg, patient_body(""), 1000);
+    it.writes.push_back(std::move(w));
+    it.writes.push_back(resource("Encounter", reg + "-open", reg,
+                                 "\"status\":\"in-progress\",\"class\":{\"code\":\"IMP\"}", 2000));
+    const int scale = p == 0 ? 1 : 0;
+    for (auto& [type, n] : kTypes) {
+      const int count = scale ? n : 2;
+      for (int i = 0; i < count; ++i)
+        it.writes.push_back(resource(type, reg + "-" + type + std::to_string(i), reg,
+                                     "\"status\":\"final\",\"code\":{\"text\":\"item " + std::to_string(i) +
+                                         " with some text to make it a realistic size\"}",
+                                     3000 + i));
+    }
+    batch.push_back(std::move(it));
+    if (batch.size() >= 200) flush();
+  }
+  flush();
+  const std::string patient = "reg0";
+
+  governance::GovernanceSettings settings;
+  settings.grants = grants.get();
+  governance::DisclosureService disclosure(*record, *audit, std::move(settings));
+  governance::DisclosureContext ctx{governance::Reader{"dr.bench", "ae-clinician", "RBT", "", "DIRECT_CARE"},
+                                    "GET bench", "local"};
+
+  auto read_off = [&] {
+    size_t n = 0;
+    for (auto& [type, count] : kTypes) n += record->search_patient(type, patient, 0, 500).items.size();
+    return n;
+  };
+  auto read_on = [&] {
+    size_t n = 0;
+    for (auto& [type, count] : kTypes) {
+      std::promise<Result<governance::Disclosure>> p;
+      auto f = p.get_future();
+      disclosure.disclose(ctx, governance::PatientQuery{type, patient, 0, 500},
+                          [&p](Result<governance::Disclosure> d) { p.set_value(std::move(d)); });
+      auto d = f.get();
+      if (!d) {
+        std::fprintf(stderr, "refused: %s\n", d.error().message.c_str());
+        std::abort();
+      }
+      n += d->page.items.size();
+    }
+    return n;
+  };
+  std::printf("one patient's %zu resources (10 searches by patient), %d iterations each, after warm-up\n",
+              read_off(), iterations);
+  read_on();
+  std::vector<double> off, on;
+  for (int i = 0; i < iterations; ++i) {
+    auto t0 = Clock::now();
+    read_off();
+    auto t1 = Clock::now();
+    read_on();
+    auto t2 = Clock::now();
+    off.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    on.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+  }
+  std::printf("governance off: p50 %.2f ms  p99 %.2f ms\n", pct(off, 0.5), pct(off, 0.99));
+  std::printf("governance on:  p50 %.2f ms  p99 %.2f ms  (policy, relationship, durable audit entry per search)\n",
+              pct(on, 0.5), pct(on, 0.99));
+  std::printf("overhead: p50 %+.1f%%  p99 %+.1f%%  (target: under 10%%)\n", 100 * (pct(on, 0.5) / pct(off, 0.5) - 1),
+              100 * (pct(on, 0.99) / pct(off, 0.99) - 1));
+
+  // The decision alone, on facts already read (the patient's Patient and encounters).
+  std::vector<store::StoredResource> facts;
+  for (const std::string& t : governance::governance_fact_types()) {
+    auto page = record->search_patient(t, patient, 0, 500);
+    for (auto& r : page.items) facts.push_back(std::move(r));
+  }
+  const governance::DisclosurePolicy policy = governance::DisclosurePolicy::default_policy();
+  const governance::Organisations orgs;
+  const std::set<std::string> gp_feeds;
+  const int decisions = 20000;
+  auto t0 = Clock::now();
+  int permitted = 0;
+  for (int i = 0; i < decisions; ++i)
+    permitted += governance::decide_access(policy, orgs, gp_feeds, "ae-clinician", "RBT", "Observation", facts, {})
+                     .permitted;
+  auto us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / decisions;
+  std::printf("policy decision on %zu facts: %.2f us (%d permitted)\n", facts.size(), us, permitted);
+  audit->stop();
+  std::filesystem::remove_all(dir);
+  return 0;
+}

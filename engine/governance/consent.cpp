@@ -1,0 +1,122 @@
+// See consent.h.
+#include "engine/governance/consent.h"
+
+namespace cc::governance {
+
+namespace {
+using rapidjson::Value;
+
+std::string str(const Value& v, const char* name) {
+  if (!v.IsObject()) return {};
+  auto it = v.FindMember(name);
+  return it != v.MemberEnd() && it->value.IsString() ? it->value.GetString() : std::string();
+}
+
+const Value* member(const Value& v, const char* name) {
+  if (!v.IsObject()) return nullptr;
+  auto it = v.FindMember(name);
+  return it == v.MemberEnd() ? nullptr : &it->value;
+}
+
+// A deny provision: what it withholds (everything when it names no class and no actor).
+void apply_deny(const Value& provision, ConsentState& s) {
+  bool narrowed = false;
+  if (const Value* classes = member(provision, "class"); classes && classes->IsArray())
+    for (auto& c : classes->GetArray())
+      if (!str(c, "code").empty()) {
+        s.withheld_types.insert(str(c, "code"));
+        narrowed = true;
+      }
+  if (const Value* actors = member(provision, "actor"); actors && actors->IsArray())
+    for (auto& a : actors->GetArray()) {
+      const Value* ref = member(a, "reference");
+      const Value* id = ref ? member(*ref, "identifier") : nullptr;
+      if (id && !str(*id, "value").empty()) {
+        s.withheld_sources.insert(str(*id, "value"));
+        narrowed = true;
+      }
+    }
+  if (!narrowed) s.dissent = true;
+}
+}  // namespace
+
+std::string consent_patient(const Value& consent) {
+  const Value* patient = member(consent, "patient");
+  const std::string ref = patient ? str(*patient, "reference") : "";
+  return ref.rfind("Patient/", 0) == 0 ? ref.substr(8) : "";
+}
+
+ConsentState consent_state(const std::vector<store::StoredResource>& consents) {
+  ConsentState s;
+  rapidjson::Document latest;
+  std::string latest_time;
+  std::string latest_id;
+  for (const store::StoredResource& r : consents) {
+    if (r.type != "Consent") continue;
+    rapidjson::Document d;
+    d.Parse(r.json.c_str(), r.json.size());
+    if (!d.IsObject() || str(d, "status") != "active") continue;
+    // Stored time breaks a tie (or stands in for a missing dateTime): meta.lastUpdated.
+    const Value* meta = member(d, "meta");
+    const std::string when = str(d, "dateTime") + "|" + (meta ? str(*meta, "lastUpdated") : "");
+    if (!latest.IsObject() || when > latest_time) {
+      latest_time = when;
+      latest_id = r.id;
+      latest.Swap(d);
+    }
+  }
+  if (!latest.IsObject()) return s;
+  s.consent_id = latest_id;
+  const Value* provision = member(latest, "provision");
+  if (!provision) return s;
+  if (str(*provision, "type") == "deny") apply_deny(*provision, s);
+  if (const Value* nested = member(*provision, "provision"); nested && nested->IsArray())
+    for (auto& p : nested->GetArray())
+      if (str(p, "type") == "deny") {
+        // An exception to a permit names what it withholds; a bare one withholds everything.
+        apply_deny(p, s);
+      }
+  return s;
+}
+
+std::vector<std::string> check_consent(const Value& c) {
+  std::vector<std::string> problems;
+  if (!c.IsObject() || str(c, "resourceType") != "Consent") {
+    problems.emplace_back("The body is not a Consent resource.");
+    return problems;
+  }
+  const std::string status = str(c, "status");
+  static const std::set<std::string> statuses{"draft", "proposed", "active", "rejected", "inactive", "entered-in-error"};
+  if (!statuses.count(status))
+    problems.emplace_back("Consent.status is required: draft, proposed, active, rejected, inactive or entered-in-error.");
+  bool privacy = false;
+  if (const Value* scope = member(c, "scope"); scope)
+    if (const Value* codings = member(*scope, "coding"); codings && codings->IsArray())
+      for (auto& coding : codings->GetArray()) privacy = privacy || str(coding, "code") == "patient-privacy";
+  if (!privacy)
+    problems.emplace_back("Consent.scope must be patient-privacy (system http://terminology.hl7.org/CodeSystem/consentscope): "
+                          "this record keeps consent to share the record.");
+  if (consent_patient(c).empty())
+    problems.emplace_back("Consent.patient.reference must name the patient as Patient/{id}.");
+  const Value* provision = member(c, "provision");
+  const std::string type = provision ? str(*provision, "type") : "";
+  if (type != "permit" && type != "deny")
+    problems.emplace_back("Consent.provision.type is required: deny (dissent, or what is withheld) or permit.");
+  auto check_classes = [&](const Value& p, const std::string& where) {
+    if (const Value* classes = member(p, "class"); classes && classes->IsArray())
+      for (auto& k : classes->GetArray()) {
+        const std::string code = str(k, "code");
+        if (code.empty() || code[0] < 'A' || code[0] > 'Z')
+          problems.push_back(where + ".class: each is a resource type (system http://hl7.org/fhir/resource-types), "
+                                     "e.g. {\"code\": \"Observation\"}.");
+      }
+  };
+  if (provision) {
+    check_classes(*provision, "Consent.provision");
+    if (const Value* nested = member(*provision, "provision"); nested && nested->IsArray())
+      for (auto& p : nested->GetArray()) check_classes(p, "Consent.provision.provision");
+  }
+  return problems;
+}
+
+}  // namespace cc::governance
