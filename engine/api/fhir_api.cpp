@@ -230,6 +230,19 @@ std::string capability_statement(const std::string& base) {
     param("_count", "number", "page size, at most 500 (default 50)");
     param("_offset", "number", "start of the page");
     w.EndArray();
+    if (std::string(type) == "Patient") {
+      w.Key("operation"); w.StartArray();
+      auto operation = [&](const char* name, const char* doc) {
+        w.StartObject(); w.Key("name"); w.String(name);
+        w.Key("definition"); w.String((std::string("urn:connecting-care:operation:") + name).c_str());
+        w.Key("documentation"); w.String(doc); w.EndObject();
+      };
+      operation("everything", "GET Patient/{id}/$everything: the patient and everything the reader may see, in one "
+                              "audited disclosure (no paging).");
+      operation("access", "POST Patient/{id}/$access with Parameters kind (permission-to-view, self-declared, "
+                          "break-glass) and reason: records why the reader may see the record.");
+      w.EndArray();
+    }
     w.EndObject();
   }
   w.EndArray();
@@ -384,8 +397,8 @@ std::string bundle_json(const std::string& bundle_type, const store::Page& page,
       w.Key("severity"); w.String("information");
       w.Key("code"); w.String("suppressed");
       w.Key("diagnostics");
-      w.String("Some matching records are not shown: they belong to patients with whom no relationship is recorded "
-               "for you.");
+      w.String("Some information that matches is withheld from this answer (at a patient's request, or because "
+               "no relationship with you is recorded).");
       w.EndObject(); w.EndArray();
       w.EndObject();
       w.Key("search"); w.StartObject(); w.Key("mode"); w.String("outcome"); w.EndObject();
@@ -955,6 +968,17 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
     record_access(req, parts[1], peer, reader, std::move(respond));
     return;
   }
+  if (parts.size() == 3 && type == "Patient" && parts[2] == "$everything") {
+    if (req.method() != http::verb::get || !valid_id(parts[1])) {
+      respond(operation_outcome(400, "not-supported", "GET /fhir/Patient/{id}/$everything takes no body or parameters."));
+      return;
+    }
+    std::vector<std::string> types;
+    for (const char* t : served_type_list()) types.emplace_back(t);
+    disclose(req, peer, reader, governance::EverythingQuery{"Patient", parts[1], std::move(types)}, true, "searchset",
+             std::move(respond));
+    return;
+  }
   if (type == "AuditEvent" && req.method() == http::verb::get && parts.size() == 1) {
     search_audit(req, query, peer, reader, std::move(respond));
     return;
@@ -1142,7 +1166,8 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
   std::string target(req.target());
   // Links keep the request's own criteria but not its paging.
   std::string page_base;
-  if (as_bundle) {
+  // $everything answers whole: no paging links.
+  if (as_bundle && !std::holds_alternative<governance::EverythingQuery>(q)) {
     auto qpos = target.find('?');
     page_base = base + target.substr(5, qpos == std::string::npos ? std::string::npos : qpos - 5);
     if (qpos != std::string::npos) {

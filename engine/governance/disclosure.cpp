@@ -34,6 +34,7 @@ struct Fetch {
   store::Page operator()(const PatientQuery& q) const {
     return record.search_patient(q.type, q.patient_id, q.offset, q.count);
   }
+  store::Page operator()(const EverythingQuery&) const { return {}; }  // DisclosureService::disclose_everything
 };
 
 const char* action_of(const Query& q) {
@@ -41,6 +42,7 @@ const char* action_of(const Query& q) {
     case 0: return "read";
     case 1: return "vread";
     case 2: return "history";
+    case 5: return "everything";
     default: return "search";
   }
 }
@@ -96,6 +98,10 @@ std::string refusal_sentence(const std::string& refusal) {
 
 void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
                                  std::function<void(Result<Disclosure>)> done) {
+  if (auto* eq = std::get_if<EverythingQuery>(&q)) {
+    disclose_everything(ctx, *eq, std::move(done));
+    return;
+  }
   const std::string type = type_of(q);
   auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, action_of(q)));
   auto deny = [&](const std::string& why, const std::string& patient) {
@@ -207,6 +213,88 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
   }
   entry->outcome = result->page.items.empty() ? "nothing-found" : "disclosed";
 
+  audit_.append(std::move(*entry), [result, done = std::move(done)](Status st) {
+    if (!st) {
+      done(make_error("audit-unavailable",
+                      "The audit record could not be written, so nothing was disclosed. Try again shortly."));
+      return;
+    }
+    done(std::move(*result));
+  });
+}
+
+void DisclosureService::disclose_everything(const DisclosureContext& ctx, const EverythingQuery& q,
+                                            std::function<void(Result<Disclosure>)> done) {
+  auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "everything"));
+  auto deny = [&](const std::string& why, const std::string& patient) {
+    entry->outcome = "denied";
+    entry->patient_id = patient;
+    audit_.append(std::move(*entry), [done = std::move(done), why](Status) { done(make_error("forbidden", why)); });
+  };
+  const RolePolicy* role = settings_.policy.role(ctx.reader.role);
+  if (!role || !role->clinical) {
+    deny("Role " + ctx.reader.role + " reads no patient records under the data sharing policy (" +
+             settings_.policy.name() + ").",
+         "");
+    return;
+  }
+  auto result = std::make_shared<Disclosure>();
+  std::set<std::string> bases;
+  std::string person;
+  try {
+    person = record_.person_of(q.patient_id);
+    auto patient = record_.read("Patient", q.patient_id);
+    if (patient) {
+      std::vector<store::StoredResource> facts;
+      for (const std::string& t : governance_fact_types()) {
+        auto page = record_.search_patient(t, person, 0, 500);
+        for (auto& r : page.items) facts.push_back(std::move(r));
+      }
+      const auto relationship = relationship_in_record(facts, ctx.reader.org, settings_.organisations,
+                                                       settings_.policy, settings_.gp_feeds);
+      const ConsentState consent = consent_state(facts);
+      const int64_t now = fhir::now_epoch_ms();
+      std::optional<std::string> access;  // asked once
+      auto recorded = [&]() -> std::string {
+        if (!access) {
+          auto g = settings_.grants ? settings_.grants->active(ctx.reader.user, person, now) : std::nullopt;
+          access = g ? g->kind : "";
+        }
+        return *access;
+      };
+      result->page.items.push_back(std::move(*patient));
+      for (const std::string& type : q.types) {
+        if (type == "Patient" || !settings_.policy.may_read_type(ctx.reader.role, type)) continue;  // not this role's
+        const AccessDecision d = decide_access(settings_.policy, ctx.reader.role, type, relationship, consent, recorded);
+        if (!d.permitted && (d.refusal == "relationship" || d.refusal == "dissent")) {
+          deny(refusal_sentence(d.refusal), person);
+          return;
+        }
+        if (!d.permitted) {  // a type withheld at the patient's request
+          result->withheld = true;
+          continue;
+        }
+        bases.insert(d.basis);
+        for (auto& r : record_.search_patient(type, person, 0, 10000).items) {
+          if (!d.withheld_sources.empty() && d.withheld_sources.count(source_of(r))) {
+            result->withheld = true;
+            continue;
+          }
+          result->page.items.push_back(std::move(r));
+        }
+      }
+    }
+    result->page.total = static_cast<int64_t>(result->page.items.size());
+  } catch (const std::exception& e) {
+    done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() +
+                                             "); nothing was disclosed. Try again shortly."));
+    return;
+  }
+  for (auto& r : result->page.items)
+    entry->resources += (entry->resources.empty() ? "" : " ") + r.type + "/" + r.id + "/_history/" + std::to_string(r.version);
+  for (auto& b : bases) entry->resources += (entry->resources.empty() ? "" : " ") + ("basis:" + b);
+  entry->patient_id = person;
+  entry->outcome = result->page.items.empty() ? "nothing-found" : "disclosed";
   audit_.append(std::move(*entry), [result, done = std::move(done)](Status st) {
     if (!st) {
       done(make_error("audit-unavailable",

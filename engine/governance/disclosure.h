@@ -21,7 +21,9 @@ struct VersionQuery { std::string type, id; int64_t version = 0; };
 struct HistoryQuery { std::string type, id; int64_t offset = 0, count = 50; };
 struct IdentifierQuery { std::string type, system, value; int64_t offset = 0, count = 50; };
 struct PatientQuery { std::string type, patient_id; int64_t offset = 0, count = 50; };
-using Query = std::variant<ReadQuery, VersionQuery, HistoryQuery, IdentifierQuery, PatientQuery>;
+// Patient/{id}/$everything: the Patient and everything of `types` filed under it, in one disclosure.
+struct EverythingQuery { std::string type = "Patient", patient_id; std::vector<std::string> types; };
+using Query = std::variant<ReadQuery, VersionQuery, HistoryQuery, IdentifierQuery, PatientQuery, EverythingQuery>;
 
 struct DisclosureContext {
   Reader reader;
@@ -102,6 +104,9 @@ class DisclosureService {
   // The governance steps for this reader, this patient and this type (decide_access on the
   // patient's record facts and the reader's recorded access).
   AccessDecision decide(const Reader& reader, const std::string& type, const std::string& person, int64_t now_ms);
+  // $everything: one reading of the patient's facts decides every type; one audit entry.
+  void disclose_everything(const DisclosureContext& ctx, const EverythingQuery& q,
+                           std::function<void(Result<Disclosure>)> done);
 
   store::RecordStore& record_;
   store::AuditLog& audit_;

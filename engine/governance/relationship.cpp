@@ -132,10 +132,8 @@ std::optional<RecordRelationship> relationship_in_record(const std::vector<store
   return best;
 }
 
-AccessDecision decide_access(const DisclosurePolicy& policy, const Organisations& orgs,
-                             const std::set<std::string>& gp_feeds, const std::string& role,
-                             const std::string& reader_org, const std::string& type,
-                             const std::vector<store::StoredResource>& facts,
+AccessDecision decide_access(const DisclosurePolicy& policy, const std::string& role, const std::string& type,
+                             const std::optional<RecordRelationship>& relationship, const ConsentState& consent,
                              const std::function<std::string()>& recorded_access) {
   AccessDecision d;
   if (!policy.may_read_type(role, type)) {
@@ -147,15 +145,14 @@ AccessDecision decide_access(const DisclosurePolicy& policy, const Organisations
     d.basis = "demographics";
     return d;
   }
-  if (auto r = relationship_in_record(facts, reader_org, orgs, policy, gp_feeds)) {
-    d.basis = std::string(to_string(*r));
+  if (relationship) {
+    d.basis = std::string(to_string(*relationship));
   } else if (const std::string kind = recorded_access ? recorded_access() : std::string(); !kind.empty()) {
     d.basis = "access:" + kind;
   } else {
     d.refusal = "relationship";
     return d;
   }
-  const ConsentState consent = consent_state(facts);
   const bool overrides = d.basis == "access:break-glass" && policy.dissent_break_glass();
   if (!overrides && consent.dissent) {
     d.refusal = "dissent";
@@ -169,6 +166,17 @@ AccessDecision decide_access(const DisclosurePolicy& policy, const Organisations
   if (overrides && consent.withholds_anything()) d.basis += ";consent-overridden";  // one word: the trail lists bases as names
   d.permitted = true;
   return d;
+}
+
+AccessDecision decide_access(const DisclosurePolicy& policy, const Organisations& orgs,
+                             const std::set<std::string>& gp_feeds, const std::string& role,
+                             const std::string& reader_org, const std::string& type,
+                             const std::vector<store::StoredResource>& facts,
+                             const std::function<std::string()>& recorded_access) {
+  if (!policy.may_read_type(role, type) || type == "Patient")
+    return decide_access(policy, role, type, std::nullopt, ConsentState{}, recorded_access);
+  return decide_access(policy, role, type, relationship_in_record(facts, reader_org, orgs, policy, gp_feeds),
+                       consent_state(facts), recorded_access);
 }
 
 }  // namespace cc::governance

@@ -64,6 +64,13 @@ struct AccessDecision {
   std::string refusal;
   std::set<std::string> withheld_sources;  // ODS codes whose items the caller must leave out
 };
+// The same steps on what decide_access reads from the facts: the relationship found in the record
+// (nullopt for none), the patient's consent, and the reader's recorded access (asked only when
+// there is no relationship). One reading of the facts then serves every type of a whole-record read.
+AccessDecision decide_access(const DisclosurePolicy& policy, const std::string& role, const std::string& type,
+                             const std::optional<RecordRelationship>& relationship, const ConsentState& consent,
+                             const std::function<std::string()>& recorded_access);
+
 AccessDecision decide_access(const DisclosurePolicy& policy, const Organisations& orgs,
                              const std::set<std::string>& gp_feeds, const std::string& role,
                              const std::string& reader_org, const std::string& type,

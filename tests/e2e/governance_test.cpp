@@ -213,5 +213,35 @@ TEST_F(GovernanceTest, ASourceWithheldAtThePatientsRequestIsLeftOutAndTheAnswerS
   EXPECT_EQ(http_get(engine->http_port(), "/fhir/Condition?patient=Patient/" + patient, trust).status, 200);
 }
 
+TEST_F(GovernanceTest, EverythingIsOneGovernedAndAuditedDisclosure) {
+  ASSERT_FALSE(patient.empty());
+  auto all = http_get(engine->http_port(), "/fhir/Patient/" + patient + "/$everything", trust);
+  ASSERT_EQ(all.status, 200) << all.body;
+  auto b = json(all.body);
+  EXPECT_EQ(b["total"].GetInt(), 2) << all.body;  // the Patient and the Encounter
+  EXPECT_STREQ(b["entry"][0]["resource"]["resourceType"].GetString(), "Patient");
+  EXPECT_EQ(all.body.find("\"next\""), std::string::npos) << "answered whole, no paging";
+  auto refused = http_get(engine->http_port(), "/fhir/Patient/" + patient + "/$everything", other);
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.body.find("HARGREAVES"), std::string::npos);
+  EXPECT_EQ(http_get(engine->http_port(), "/fhir/Patient/" + patient + "/$everything", ig).status, 403);
+  // Encounters withheld at the patient's request: left out, and the answer says so.
+  ASSERT_EQ(http_request(engine->http_port(), "POST", "/fhir/Consent", trust,
+                         consent(patient, "deny", "2026-03-16T10:00:00Z",
+                                 R"(, "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "Encounter"}])"))
+                .status,
+            201);
+  auto withheld = get_until(engine->http_port(), "/fhir/Patient/" + patient + "/$everything", trust,
+                            [](const HttpResult& h) { return h.body.find("suppressed") != std::string::npos; });
+  EXPECT_EQ(json(withheld.body)["total"].GetInt(), 2) << withheld.body;  // the Patient and the Consent itself
+  EXPECT_EQ(withheld.body.find("\"resourceType\":\"Encounter\""), std::string::npos) << withheld.body;
+  // One audit entry for each whole-record read (the first, and each poll for the withheld one).
+  auto before = json(http_get(engine->http_port(), "/fhir/AuditEvent?agent=dr.rbt&subtype=everything", ig).body);
+  ASSERT_GE(before["total"].GetInt(), 2);
+  http_get(engine->http_port(), "/fhir/Patient/" + patient + "/$everything", trust);
+  auto after = json(http_get(engine->http_port(), "/fhir/AuditEvent?agent=dr.rbt&subtype=everything", ig).body);
+  EXPECT_EQ(after["total"].GetInt(), before["total"].GetInt() + 1);
+}
+
 }  // namespace
 }  // namespace cc::test
