@@ -353,7 +353,7 @@ class Ingest {
               "The shared care record does not keep " + root_type +
                   " resources from GP feeds; it keeps Patient, AllergyIntolerance, "
                   "MedicationStatement, MedicationRequest, Medication, Condition, Observation, "
-                  "Immunization, Encounter, Procedure, DocumentReference, Flag, Practitioner, "
+                  "Immunization, Encounter, Procedure, DocumentReference, Flag, Consent, Practitioner, "
                   "PractitionerRole, Organization and Location.");
     }
     if (request_.kind == Request::Kind::kUpdate && e.source_id != request_.id) {

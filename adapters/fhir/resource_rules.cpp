@@ -65,6 +65,7 @@ const std::map<std::string_view, Paths, std::less<>>& event_times() {
       {"Observation",
        {{"issued"}, {"effectiveDateTime"}, {"effectiveInstant"}, {"effectivePeriod", "start"}}},
       {"Immunization", {{"recorded"}, {"occurrenceDateTime"}}},
+      {"Consent", {{"dateTime"}}},
       // An encounter's later version is the one that ended: prefer the end.
       {"Encounter", {{"period", "end"}, {"period", "start"}}},
       {"Procedure", {{"performedDateTime"}, {"performedPeriod", "end"}, {"performedPeriod", "start"}}},
@@ -85,7 +86,7 @@ Role role_of(std::string_view type) {
   if (type == "AllergyIntolerance" || type == "MedicationStatement" ||
       type == "MedicationRequest" || type == "Condition" || type == "Observation" ||
       type == "Immunization" || type == "Encounter" || type == "Procedure" ||
-      type == "DocumentReference" || type == "Flag")
+      type == "DocumentReference" || type == "Flag" || type == "Consent")
     return Role::kClinical;
   if (type == "Medication") return Role::kMedication;
   if (type == "Practitioner" || type == "PractitionerRole" || type == "Organization" ||
@@ -110,7 +111,7 @@ bool may_be_contained(std::string_view type) {
 
 std::string_view patient_element(std::string_view type) {
   if (role_of(type) != Role::kClinical) return {};
-  if (type == "AllergyIntolerance" || type == "Immunization") return "patient";
+  if (type == "AllergyIntolerance" || type == "Immunization" || type == "Consent") return "patient";
   return "subject";
 }
 

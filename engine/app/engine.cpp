@@ -270,8 +270,10 @@ int serve(Config config) {
     governance_settings.policy = std::move(policy).value();
   }
   governance_settings.organisations = governance::Organisations(config.organisations);
-  for (const FeedConfig& f : config.feeds)
+  for (const FeedConfig& f : config.feeds) {
     if (f.is_gp()) governance_settings.gp_feeds.insert(f.name);
+    if (!f.organisation_type.empty()) governance_settings.feed_types[f.name] = f.organisation_type;
+  }
   governance_settings.grants = grants->get();
   spdlog::info("governance policy {} ({})", governance_settings.policy.name(),
                config.policy_file.empty() ? "the default" : config.policy_file);

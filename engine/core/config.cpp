@@ -29,6 +29,7 @@ Config Config::development_default() {
   feed.name = "dev-adt";
   feed.sending_facilities = {"*"};
   feed.processing_ids = {"P", "T"};
+  feed.organisation_type = "acute";
   c.feeds.push_back(feed);
   // A council's social care extract, uploaded by a feed system of organisation DEVSC.
   FeedConfig extract;
@@ -36,12 +37,14 @@ Config Config::development_default() {
   extract.type = "extract";
   extract.owner_ods = "DEVSC";
   extract.mapping = "social-care-episodes";
+  extract.organisation_type = "social-care";
   c.feeds.push_back(extract);
   // A catch-all GP feed: any organisation's feed system may push GP records.
   FeedConfig gp;
   gp.name = "dev-gp";
   gp.type = "gp-fhir";
   gp.owner_ods = "*";
+  gp.organisation_type = "gp";
   c.feeds.push_back(gp);
   return c;
 }
@@ -97,6 +100,8 @@ Result<Config> Config::parse(const std::string& text, const std::string& origin)
     feed.name = f["name"].GetString();
     if (f.HasMember("type")) feed.type = f["type"].GetString();
     if (f.HasMember("owner_ods")) feed.owner_ods = f["owner_ods"].GetString();
+    if (f.HasMember("organisation_type")) feed.organisation_type = f["organisation_type"].GetString();
+    else if (feed.is_gp()) feed.organisation_type = "gp";
     if (f.HasMember("sending_facilities")) feed.sending_facilities = strings(f["sending_facilities"]);
     if (f.HasMember("format")) feed.format = f["format"].GetString();
     if (f.HasMember("delimiter")) feed.delimiter = f["delimiter"].GetString()[0];

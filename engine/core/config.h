@@ -14,6 +14,9 @@ struct FeedConfig {
   std::string name;
   std::string type = "hl7v2-mllp";
   std::string owner_ods;                          // ODS code of the organisation that owns the feed
+  // What kind of organisation sends it: gp, acute, mental-health, community, social-care, tertiary,
+  // ambulance ("" undeclared). Governance reads it (a policy may show social care only with consent).
+  std::string organisation_type;
   std::vector<std::string> sending_facilities;    // MSH-4 values accepted; "*" accepts any
   std::vector<std::string> processing_ids{"P"};   // MSH-11 values accepted; others get AR
   uint64_t max_message_bytes = 16u << 20;         // MDM letters carry base64 documents

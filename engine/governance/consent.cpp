@@ -70,12 +70,14 @@ ConsentState consent_state(const std::vector<store::StoredResource>& consents) {
   const Value* provision = member(latest, "provision");
   if (!provision) return s;
   if (str(*provision, "type") == "deny") apply_deny(*provision, s);
+  s.permits = str(*provision, "type") == "permit" && !s.dissent;
   if (const Value* nested = member(*provision, "provision"); nested && nested->IsArray())
     for (auto& p : nested->GetArray())
       if (str(p, "type") == "deny") {
         // An exception to a permit names what it withholds; a bare one withholds everything.
         apply_deny(p, s);
       }
+  if (s.dissent) s.permits = false;
   return s;
 }
 

@@ -17,6 +17,7 @@ struct ConsentState {
   std::set<std::string> withheld_types;   // resource types not shared
   std::set<std::string> withheld_sources; // ODS codes whose data are not shared
   std::string consent_id;                 // the Consent that says so ("" for none)
+  bool permits = false;                   // that Consent's provision permits sharing (exceptions aside)
   bool withholds_anything() const { return dissent || !withheld_types.empty() || !withheld_sources.empty(); }
 };
 
@@ -26,7 +27,8 @@ struct ConsentState {
 //   type "deny" with class (resource types) and/or actor (organisations, by ODS identifier):
 //     those types / those sources withheld;
 //   type "permit" with nested provisions of type "deny": each as above, as exceptions.
-// A latest active Consent that permits without exceptions ends an earlier dissent.
+// A latest active Consent that permits without exceptions ends an earlier dissent; one that permits
+// is the recorded consent a policy's consent_required_sources ask for.
 ConsentState consent_state(const std::vector<store::StoredResource>& consents);
 
 // What is wrong with a Consent posted by a reader (empty: acceptable): resourceType Consent; status

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "engine/fhir/datetime.h"
+#include "engine/governance/sensitive.h"
 
 namespace cc::governance {
 
@@ -61,6 +62,25 @@ store::AuditEntry audit_entry(const DisclosureContext& ctx, const char* action) 
 }
 }  // namespace
 
+std::string DisclosureService::item_refusal(const AccessDecision& d, const store::StoredResource& r) const {
+  return governance::item_refusal(settings_.policy, d, settings_.feed_types, r);
+}
+
+bool DisclosureService::might_withhold(const AccessDecision& d) const {
+  return !d.withheld_sources.empty() || !d.withheld_source_types.empty() || !d.hidden_categories.empty();
+}
+
+void DisclosureService::redact_if_restricted(store::StoredResource& patient) {
+  if (patient.type != "Patient") return;
+  bool restricted_person = restricted(patient.json);
+  if (!restricted_person) {
+    // Any registration of the person flagged restricted restricts them all.
+    auto registrations = record_.search_patient("Patient", record_.person_of(patient.id), 0, 500);
+    restricted_person = any_restricted(registrations.items);
+  }
+  if (restricted_person) patient.json = redact_restricted(patient.json);
+}
+
 AccessDecision DisclosureService::decide(const Reader& reader, const std::string& type, const std::string& person,
                                          int64_t now_ms) {
   std::vector<store::StoredResource> facts;
@@ -86,6 +106,9 @@ std::string refusal_sentence(const std::string& refusal) {
   if (refusal == "dissent")
     return "This patient has asked that their record not be shared, so it is not shown. In an emergency, record "
            "break-glass with POST /fhir/Patient/{id}/$access and a reason; it is reviewed.";
+  if (refusal == "policy")
+    return "Some of this patient's information is withheld from your role under the data sharing policy, and this "
+           "is part of it.";
   if (refusal == "withheld")
     return "This information is withheld at the patient's request. In an emergency, record break-glass with "
            "POST /fhir/Patient/{id}/$access and a reason; it is reviewed.";
@@ -146,23 +169,37 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
           // A type withheld at the patient's request: an empty answer that says something is withheld.
           result->page = store::Page{};
           withheld = true;
-        } else if (!d.withheld_sources.empty()) {
-          // Some sources withheld: filter the whole list, then page what is left, so totals and
-          // paging links count only what is shown.
-          store::Page all = record_.search_patient(pq->type, pq->patient_id, 0, 10000);
-          std::vector<store::StoredResource> shown;
-          for (auto& r : all.items)
-            if (!d.withheld_sources.count(source_of(r))) shown.push_back(std::move(r));
-          withheld = shown.size() < all.items.size();
-          result->page.total = static_cast<int64_t>(shown.size());
-          result->page.items.clear();
-          for (int64_t i = pq->offset; i < result->page.total && i < pq->offset + pq->count; ++i)
-            result->page.items.push_back(std::move(shown[static_cast<size_t>(i)]));
-          bases.insert(d.basis);
         } else {
           bases.insert(d.basis);
+          auto refused = [&](const store::StoredResource& r) { return !item_refusal(d, r).empty(); };
+          const bool whole = pq->offset == 0 && result->page.total == static_cast<int64_t>(result->page.items.size());
+          if (whole) {
+            // Everything on one page: leave out what is withheld; the total counts what is shown.
+            std::vector<store::StoredResource> shown;
+            for (auto& r : result->page.items)
+              if (!refused(r)) shown.push_back(std::move(r));
+            withheld = shown.size() < result->page.items.size();
+            result->page.items = std::move(shown);
+            result->page.total = static_cast<int64_t>(result->page.items.size());
+          } else if (might_withhold(d)) {
+            // Several pages: filter the whole list, then page what is left, so totals and paging
+            // links count only what is shown.
+            store::Page all = record_.search_patient(pq->type, pq->patient_id, 0, 10000);
+            std::vector<store::StoredResource> shown;
+            for (auto& r : all.items)
+              if (!refused(r)) shown.push_back(std::move(r));
+            withheld = shown.size() < all.items.size();
+            result->page.total = static_cast<int64_t>(shown.size());
+            result->page.items.clear();
+            for (int64_t i = pq->offset; i < result->page.total && i < pq->offset + pq->count; ++i)
+              result->page.items.push_back(std::move(shown[static_cast<size_t>(i)]));
+          }
         }
       } else {
+        // A version is judged with its resource's current version too: an item now sensitive (or
+        // from a withheld source) keeps its earlier versions to itself.
+        const bool versions = std::holds_alternative<HistoryQuery>(q) || std::holds_alternative<VersionQuery>(q);
+        std::map<std::string, std::string> current_refusal;  // type/id -> refusal of the current version
         std::vector<store::StoredResource> kept;
         for (auto& r : result->page.items) {
           if (r.patient_id.empty()) {  // supporting data about no patient (a practitioner, an organisation)
@@ -170,11 +207,19 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
             continue;
           }
           const AccessDecision& d = decision_for(r.patient_id);
-          const bool source_withheld =
-              d.permitted && !d.withheld_sources.empty() && d.withheld_sources.count(source_of(r)) > 0;
-          if (!d.permitted || source_withheld) {
+          std::string why = d.permitted ? item_refusal(d, r) : d.refusal;
+          if (why.empty() && versions) {
+            const std::string key = r.type + "/" + r.id;
+            auto it = current_refusal.find(key);
+            if (it == current_refusal.end()) {
+              auto current = record_.read(r.type, r.id);
+              it = current_refusal.emplace(key, current ? item_refusal(d, *current) : std::string()).first;
+            }
+            why = it->second;
+          }
+          if (!why.empty()) {
             refused_patient = record_.person_of(r.patient_id);
-            refusal = source_withheld ? "withheld" : d.refusal;
+            refusal = why;
             continue;
           }
           bases.insert(d.basis);
@@ -190,6 +235,8 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
         result->page.items = std::move(kept);
       }
       result->withheld = withheld;
+    } else {
+      for (auto& r : result->page.items) redact_if_restricted(r);
     }
   } catch (const std::exception& e) {
     done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() +
@@ -262,6 +309,7 @@ void DisclosureService::disclose_everything(const DisclosureContext& ctx, const 
         }
         return *access;
       };
+      if (any_restricted(facts) || restricted(patient->json)) patient->json = redact_restricted(patient->json);
       result->page.items.push_back(std::move(*patient));
       for (const std::string& type : q.types) {
         if (type == "Patient" || !settings_.policy.may_read_type(ctx.reader.role, type)) continue;  // not this role's
@@ -276,7 +324,7 @@ void DisclosureService::disclose_everything(const DisclosureContext& ctx, const 
         }
         bases.insert(d.basis);
         for (auto& r : record_.search_patient(type, person, 0, 10000).items) {
-          if (!d.withheld_sources.empty() && d.withheld_sources.count(source_of(r))) {
+          if (!item_refusal(d, r).empty()) {
             result->withheld = true;
             continue;
           }

@@ -2,6 +2,7 @@
 // writes the audit record, and only once that is committed hands the resources back.
 #pragma once
 #include <functional>
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -42,6 +43,7 @@ struct GovernanceSettings {
   DisclosurePolicy policy = DisclosurePolicy::default_policy();
   Organisations organisations;
   std::set<std::string> gp_feeds;
+  std::map<std::string, std::string> feed_types;  // feed name -> its organisation type (gp, social-care, ...)
   AccessGrants* grants = nullptr;
 };
 
@@ -104,6 +106,11 @@ class DisclosureService {
   // The governance steps for this reader, this patient and this type (decide_access on the
   // patient's record facts and the reader's recorded access).
   AccessDecision decide(const Reader& reader, const std::string& type, const std::string& person, int64_t now_ms);
+  // Item by item: governance::item_refusal under these settings ("" shown).
+  std::string item_refusal(const AccessDecision& d, const store::StoredResource& r) const;
+  bool might_withhold(const AccessDecision& d) const;
+  // A Patient of a restricted person (any registration flagged) loses address, telecom and practice.
+  void redact_if_restricted(store::StoredResource& patient);
   // $everything: one reading of the patient's facts decides every type; one audit entry.
   void disclose_everything(const DisclosureContext& ctx, const EverythingQuery& q,
                            std::function<void(Result<Disclosure>)> done);

@@ -52,6 +52,13 @@ Result<DisclosurePolicy> DisclosurePolicy::parse(const std::string& json, const 
     if (r.value.HasMember("access"))
       for (auto& v : r.value["access"].GetArray()) role.access.insert(*access_kind_from(v.GetString()));
     role.consent = r.value.HasMember("consent") && r.value["consent"].GetBool();
+    if (r.value.HasMember("sensitive"))
+      for (auto& v : r.value["sensitive"].GetArray()) {
+        if (!doc.HasMember("sensitive") || !doc["sensitive"].HasMember(v.GetString()))
+          return make_error("policy-role", origin + ": role " + std::string(r.name.GetString()) + " sees sensitive category \"" +
+                                               v.GetString() + "\", which the policy does not define under \"sensitive\".");
+        role.sensitive.insert(v.GetString());
+      }
     if (!role.clinical && (role.all_types || !role.types.empty() || !role.access.empty()))
       return make_error("policy-role", origin + ": role " + std::string(r.name.GetString()) +
                                            " is not clinical, so it can have no resource_types or access; make it "
@@ -67,6 +74,35 @@ Result<DisclosurePolicy> DisclosurePolicy::parse(const std::string& json, const 
                     doc["relationships"][name].GetBool();
     if (on) p.relationships_.insert(r);
   }
+  if (doc.HasMember("sensitive"))
+    for (auto& c : doc["sensitive"].GetObject()) {
+      SensitiveCategory category;
+      category.name = c.name.GetString();
+      auto lists = [&](const char* member, std::vector<CodeList>& out) {
+        if (!c.value.HasMember(member)) return;
+        for (auto& l : c.value[member].GetArray()) {
+          CodeList list;
+          list.system = l["system"].GetString();
+          if (l.HasMember("codes"))
+            for (auto& v : l["codes"].GetArray()) {
+              list.codes.insert(v.GetString());
+              p.any_code_.insert(v.GetString());
+            }
+          if (l.HasMember("prefixes"))
+            for (auto& v : l["prefixes"].GetArray()) {
+              list.prefixes.push_back(v.GetString());
+              p.any_prefix_.insert(v.GetString());
+            }
+          out.push_back(std::move(list));
+        }
+      };
+      lists("codes", category.codes);
+      lists("security", category.security);
+      if (!category.security.empty()) p.any_security_ = true;
+      p.sensitive_.push_back(std::move(category));
+    }
+  if (doc.HasMember("consent_required_sources"))
+    for (auto& v : doc["consent_required_sources"].GetArray()) p.consent_required_.insert(v.GetString());
   if (doc.HasMember("dissent_break_glass")) p.dissent_break_glass_ = doc["dissent_break_glass"].GetBool();
   for (AccessKind k : {AccessKind::kPermissionToView, AccessKind::kSelfDeclared, AccessKind::kBreakGlass})
     p.minutes_[k] = doc["access"][std::string(to_string(k)).c_str()].GetInt64();
@@ -106,6 +142,45 @@ bool DisclosurePolicy::may_record(const std::string& role_name, AccessKind kind)
 bool DisclosurePolicy::may_record_consent(const std::string& role_name) const {
   const RolePolicy* r = role(role_name);
   return r && r->consent;
+}
+
+bool CodeList::matches(std::string_view sys, std::string_view code) const {
+  if (sys != system) return false;
+  if (codes.count(std::string(code))) return true;
+  for (const std::string& prefix : prefixes)
+    if (code.substr(0, prefix.size()) == prefix) return true;
+  return false;
+}
+
+std::set<std::string> DisclosurePolicy::hidden_categories(const std::string& role_name) const {
+  std::set<std::string> hidden;
+  const RolePolicy* r = role(role_name);
+  for (const SensitiveCategory& c : sensitive_)
+    if (!r || !r->sensitive.count(c.name)) hidden.insert(c.name);
+  return hidden;
+}
+
+bool DisclosurePolicy::may_be_sensitive(std::string_view json) const {
+  if (sensitive_.empty()) return false;
+  if (any_security_ && json.find("\"security\"") != std::string_view::npos) return true;
+  // Every "code" member's string value: listed, or beginning with a listed prefix?
+  constexpr std::string_view kKey = "\"code\"";
+  for (size_t at = json.find(kKey); at != std::string_view::npos; at = json.find(kKey, at + kKey.size())) {
+    size_t i = at + kKey.size();
+    while (i < json.size() && (json[i] == ' ' || json[i] == '\t' || json[i] == '\n' || json[i] == '\r')) ++i;
+    if (i >= json.size() || json[i] != ':') continue;  // "code" as a value, not a key
+    ++i;
+    while (i < json.size() && (json[i] == ' ' || json[i] == '\t' || json[i] == '\n' || json[i] == '\r')) ++i;
+    if (i >= json.size() || json[i] != '"') continue;
+    const size_t start = ++i;
+    while (i < json.size() && json[i] != '"' && json[i] != '\\') ++i;
+    if (i >= json.size() || json[i] == '\\') return true;  // an escaped code: let the parse decide
+    const std::string_view code = json.substr(start, i - start);
+    if (any_code_.count(code)) return true;
+    for (size_t n = 1; n <= code.size(); ++n)
+      if (any_prefix_.count(code.substr(0, n))) return true;
+  }
+  return false;
 }
 
 int64_t DisclosurePolicy::access_minutes(AccessKind kind) const {

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/core/result.h"
 
@@ -28,6 +29,23 @@ struct RolePolicy {
   std::set<std::string> types;  // besides Patient
   std::set<AccessKind> access;
   bool consent = false;  // may record consent (POST /fhir/Consent)
+  std::set<std::string> sensitive;  // the sensitive categories it sees
+};
+
+// Codes of one system: listed exactly, or by prefix (hierarchical systems: ICD-10, Read).
+struct CodeList {
+  std::string system;
+  std::set<std::string> codes;
+  std::vector<std::string> prefixes;
+  bool matches(std::string_view system, std::string_view code) const;
+};
+
+// A category of sensitive or restricted information: items carrying one of its codes anywhere
+// (code, reasonCode, valueCodeableConcept, ...) or one of its security labels (meta.security).
+struct SensitiveCategory {
+  std::string name;
+  std::vector<CodeList> codes;
+  std::vector<CodeList> security;
 };
 
 class DisclosurePolicy {
@@ -48,6 +66,15 @@ class DisclosurePolicy {
   // Whether break-glass opens what a patient's consent withholds.
   bool dissent_break_glass() const { return dissent_break_glass_; }
   int64_t access_minutes(AccessKind kind) const;
+  const std::vector<SensitiveCategory>& sensitive() const { return sensitive_; }
+  // The categories this role does not see (every category, for a role not in the policy).
+  std::set<std::string> hidden_categories(const std::string& role) const;
+  // Whether data from sources of this organisation type are shown only with the patient's consent.
+  bool consent_required(const std::string& source_type) const { return consent_required_.count(source_type) > 0; }
+  bool any_consent_required() const { return !consent_required_.empty(); }
+  // A quick test on a resource's text: false when no code or label of any category can be in it
+  // (most items), so only the rest are parsed (sensitive.h).
+  bool may_be_sensitive(std::string_view json) const;
 
  private:
   std::string name_;
@@ -55,6 +82,12 @@ class DisclosurePolicy {
   std::set<RecordRelationship> relationships_;
   std::map<AccessKind, int64_t> minutes_;
   bool dissent_break_glass_ = true;
+  std::vector<SensitiveCategory> sensitive_;
+  std::set<std::string> consent_required_;
+  // Every listed code and prefix, of any category and system, for may_be_sensitive.
+  std::set<std::string, std::less<>> any_code_;
+  std::set<std::string, std::less<>> any_prefix_;
+  bool any_security_ = false;
 };
 
 // The default policy's text (deploy/default-policy.json), compiled in.

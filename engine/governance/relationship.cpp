@@ -1,6 +1,8 @@
 // See relationship.h.
 #include "engine/governance/relationship.h"
 
+#include "engine/governance/sensitive.h"
+
 #include <rapidjson/document.h>
 
 namespace cc::governance {
@@ -163,6 +165,10 @@ AccessDecision decide_access(const DisclosurePolicy& policy, const std::string& 
     return d;
   }
   if (!overrides) d.withheld_sources = consent.withheld_sources;
+  if (!overrides && !consent.permits && policy.any_consent_required())
+    for (const char* t : {"gp", "acute", "mental-health", "community", "social-care", "tertiary", "ambulance"})
+      if (policy.consent_required(t)) d.withheld_source_types.insert(t);
+  d.hidden_categories = policy.hidden_categories(role);  // break-glass opens no sensitive category
   if (overrides && consent.withholds_anything()) d.basis += ";consent-overridden";  // one word: the trail lists bases as names
   d.permitted = true;
   return d;
@@ -173,10 +179,46 @@ AccessDecision decide_access(const DisclosurePolicy& policy, const Organisations
                              const std::string& reader_org, const std::string& type,
                              const std::vector<store::StoredResource>& facts,
                              const std::function<std::string()>& recorded_access) {
-  if (!policy.may_read_type(role, type) || type == "Patient")
-    return decide_access(policy, role, type, std::nullopt, ConsentState{}, recorded_access);
-  return decide_access(policy, role, type, relationship_in_record(facts, reader_org, orgs, policy, gp_feeds),
-                       consent_state(facts), recorded_access);
+  AccessDecision d = !policy.may_read_type(role, type) || type == "Patient"
+                       ? decide_access(policy, role, type, std::nullopt, ConsentState{}, recorded_access)
+                       : decide_access(policy, role, type,
+                                       relationship_in_record(facts, reader_org, orgs, policy, gp_feeds),
+                                       consent_state(facts), recorded_access);
+  d.restricted_patient = any_restricted(facts);
+  return d;
+}
+
+bool any_restricted(const std::vector<store::StoredResource>& facts) {
+  for (const store::StoredResource& f : facts)
+    if (f.type == "Patient" && restricted(f.json)) return true;
+  return false;
+}
+
+std::string source_type_of(const store::StoredResource& r, const std::map<std::string, std::string>& feed_types) {
+  rapidjson::Document d;
+  d.Parse(r.json.c_str(), r.json.size());
+  if (!d.IsObject()) return {};
+  std::string facility, feed;
+  provenance_of(d, facility, feed);
+  auto it = feed_types.find(feed);
+  return it == feed_types.end() ? std::string() : it->second;
+}
+
+std::string item_refusal(const DisclosurePolicy& policy, const AccessDecision& d,
+                         const std::map<std::string, std::string>& feed_types, const store::StoredResource& item) {
+  if (!d.withheld_sources.empty() || !d.withheld_source_types.empty()) {
+    rapidjson::Document doc;
+    doc.Parse(item.json.c_str(), item.json.size());
+    std::string facility, feed;
+    if (doc.IsObject()) provenance_of(doc, facility, feed);
+    if (d.withheld_sources.count(facility)) return "withheld";
+    auto type = feed_types.find(feed);
+    if (type != feed_types.end() && d.withheld_source_types.count(type->second)) return "policy";
+  }
+  if (!d.hidden_categories.empty() && policy.may_be_sensitive(item.json))
+    for (const std::string& c : sensitive_categories(policy, item.json))
+      if (d.hidden_categories.count(c)) return "policy";
+  return "";
 }
 
 }  // namespace cc::governance

@@ -49,6 +49,9 @@ std::optional<RecordRelationship> relationship_in_record(const std::vector<store
                                                          const DisclosurePolicy& policy,
                                                          const std::set<std::string>& gp_feeds);
 
+// Whether any of these Patient resources (a person's registrations) is restricted (sensitive.h).
+bool any_restricted(const std::vector<store::StoredResource>& facts);
+
 // The decision for one reader, one patient and one resource type, in steps:
 //   role — may the role read the type? Patient (demographics, to find a patient) needs no more;
 //   relationship — one in the record, else the reader's unexpired recorded access
@@ -63,7 +66,21 @@ struct AccessDecision {
   std::string basis;
   std::string refusal;
   std::set<std::string> withheld_sources;  // ODS codes whose items the caller must leave out
+  // Item by item (item_refusal): the sensitive categories this role does not see, and the source
+  // organisation types shown only with consent the patient has not recorded.
+  std::set<std::string> hidden_categories;
+  std::set<std::string> withheld_source_types;
+  bool restricted_patient = false;  // PDS "S" flag: no address, telephone or registered practice
 };
+
+// Why one item, of a type `d` permits, is still not shown: "" (shown); "withheld" (a source the
+// patient withheld); "policy" (a sensitive category the role does not see, or a source type shown
+// only with consent). `feed_types` gives each feed's organisation type (its provenance names the feed).
+std::string item_refusal(const DisclosurePolicy& policy, const AccessDecision& d,
+                         const std::map<std::string, std::string>& feed_types, const store::StoredResource& item);
+
+// The organisation type of the feed that sent this version ("" when unknown).
+std::string source_type_of(const store::StoredResource& r, const std::map<std::string, std::string>& feed_types);
 // The same steps on what decide_access reads from the facts: the relationship found in the record
 // (nullopt for none), the patient's consent, and the reader's recorded access (asked only when
 // there is no relationship). One reading of the facts then serves every type of a whole-record read.

@@ -24,7 +24,7 @@ import sys
 ACCEPTED = [
     "Patient", "AllergyIntolerance", "MedicationStatement", "MedicationRequest", "Medication",
     "Condition", "Observation", "Immunization", "Encounter", "Procedure", "DocumentReference",
-    "Flag", "Practitioner", "PractitionerRole", "Organization", "Location",
+    "Flag", "Consent", "Practitioner", "PractitionerRole", "Organization", "Location",
 ]
 
 

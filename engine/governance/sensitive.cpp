@@ -1,0 +1,120 @@
+// See sensitive.h.
+#include "engine/governance/sensitive.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace cc::governance {
+
+namespace {
+using rapidjson::Value;
+
+std::string_view sv(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
+
+// Each Coding-shaped object (string system and code) in `v`, depth first.
+template <typename F>
+void each_coding(const Value& v, const F& f, int depth = 0) {
+  if (depth > 64) return;
+  if (v.IsObject()) {
+    auto system = v.FindMember("system");
+    auto code = v.FindMember("code");
+    if (system != v.MemberEnd() && code != v.MemberEnd() && system->value.IsString() && code->value.IsString())
+      f(sv(system->value), sv(code->value));
+    for (auto& m : v.GetObject())
+      if (depth > 0 || sv(m.name) != "meta") each_coding(m.value, f, depth + 1);
+  } else if (v.IsArray()) {
+    for (auto& e : v.GetArray()) each_coding(e, f, depth + 1);
+  }
+}
+
+const Value* security_of(const Value& d) {
+  if (!d.IsObject()) return nullptr;
+  auto meta = d.FindMember("meta");
+  if (meta == d.MemberEnd() || !meta->value.IsObject()) return nullptr;
+  auto security = meta->value.FindMember("security");
+  return security != meta->value.MemberEnd() && security->value.IsArray() ? &security->value : nullptr;
+}
+}  // namespace
+
+std::set<std::string> sensitive_categories(const DisclosurePolicy& policy, std::string_view json) {
+  std::set<std::string> found;
+  if (policy.sensitive().empty()) return found;
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  if (!d.IsObject()) return found;
+  each_coding(d, [&](std::string_view system, std::string_view code) {
+    for (const SensitiveCategory& c : policy.sensitive())
+      for (const CodeList& l : c.codes)
+        if (l.matches(system, code)) found.insert(c.name);
+  });
+  if (const Value* security = security_of(d))
+    for (auto& label : security->GetArray()) {
+      if (!label.IsObject() || !label.HasMember("system") || !label.HasMember("code") || !label["system"].IsString() ||
+          !label["code"].IsString())
+        continue;
+      for (const SensitiveCategory& c : policy.sensitive())
+        for (const CodeList& l : c.security)
+          if (l.matches(sv(label["system"]), sv(label["code"]))) found.insert(c.name);
+    }
+  return found;
+}
+
+bool restricted(std::string_view patient_json) {
+  if (patient_json.find(kConfidentialitySystem) == std::string_view::npos) return false;  // the common case
+  rapidjson::Document d;
+  d.Parse(patient_json.data(), patient_json.size());
+  const Value* security = security_of(d);
+  if (!security) return false;
+  for (auto& label : security->GetArray())
+    if (label.IsObject() && label.HasMember("system") && label.HasMember("code") && label["system"].IsString() &&
+        label["code"].IsString() && sv(label["system"]) == kConfidentialitySystem &&
+        (sv(label["code"]) == "R" || sv(label["code"]) == "V"))
+      return true;
+  return false;
+}
+
+std::string redact_restricted(const std::string& patient_json) {
+  rapidjson::Document d;
+  d.Parse(patient_json.c_str(), patient_json.size());
+  if (!d.IsObject()) return "{}";  // never the unredacted text
+  for (const char* member : {"address", "telecom", "generalPractitioner", "contact"}) d.RemoveMember(member);
+  // Another registration's differing postcode would say where they live too.
+  auto extensions = d.FindMember("extension");
+  if (extensions != d.MemberEnd() && extensions->value.IsArray())
+    for (auto& e : extensions->value.GetArray()) {
+      auto parts = e.IsObject() ? e.FindMember("extension") : e.MemberEnd();
+      if (!e.IsObject() || parts == e.MemberEnd() || !parts->value.IsArray()) continue;
+      for (auto it = parts->value.Begin(); it != parts->value.End();) {
+        if (it->IsObject() && it->HasMember("url") && (*it)["url"].IsString() && sv((*it)["url"]) == "postalCode")
+          it = parts->value.Erase(it);
+        else
+          ++it;
+      }
+    }
+  // Say why they are missing: the label on what is shown (a regional Patient, assembled from
+  // registrations, carries none of its own).
+  if (!restricted(patient_json)) {
+    auto& a = d.GetAllocator();
+    if (!d.HasMember("meta") || !d["meta"].IsObject()) {
+      d.RemoveMember("meta");
+      d.AddMember("meta", Value(rapidjson::kObjectType), a);
+    }
+    Value& meta = d["meta"];
+    if (!meta.HasMember("security") || !meta["security"].IsArray()) {
+      meta.RemoveMember("security");
+      meta.AddMember("security", Value(rapidjson::kArrayType), a);
+    }
+    Value label(rapidjson::kObjectType);
+    label.AddMember("system", Value(kConfidentialitySystem.data(), static_cast<rapidjson::SizeType>(kConfidentialitySystem.size()), a), a);
+    label.AddMember("code", "R", a);
+    label.AddMember("display", "restricted", a);
+    meta["security"].PushBack(label, a);
+  }
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  d.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace cc::governance

@@ -1,0 +1,27 @@
+// Sensitive and restricted information: which of the policy's sensitive categories an item falls
+// in (by the codes it carries or the security labels its source put on it), and what a restricted
+// patient's demographics leave out.
+#pragma once
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "engine/governance/policy.h"
+
+namespace cc::governance {
+
+// The categories of `policy` this resource falls in: a Coding (system and code) anywhere in it
+// outside meta matching a category's code list, or a meta.security Coding matching its security
+// list. Unreadable JSON falls in none (it was checked when stored).
+std::set<std::string> sensitive_categories(const DisclosurePolicy& policy, std::string_view json);
+
+// A restricted patient (the Personal Demographics Service's "S" flag): a Patient whose
+// meta.security carries v3-Confidentiality R (restricted) or V (very restricted).
+inline constexpr std::string_view kConfidentialitySystem = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+bool restricted(std::string_view patient_json);
+
+// A restricted patient's Patient as disclosed: without address, telecom, generalPractitioner,
+// contact, and any other registration's differing postcode (source-demographics extension).
+std::string redact_restricted(const std::string& patient_json);
+
+}  // namespace cc::governance
