@@ -15,7 +15,8 @@ namespace {
 
 std::string admission(const std::string& facility) {
   return "MSH|^~\\&|PAS|" + facility + "|CARERECORD|CHESHIRE|20260315101500||ADT^A01^ADT_A01|GOV1|P|2.4\r"
-         "EVN|A01|20260315101500\rPID|1||RBT555^^^RBT^MR~9991234578^^^NHS^NH||HARGREAVES^MARGARET^^^MRS||19480312|F\r"
+         "EVN|A01|20260315101500\rPID|1||RBT555^^^RBT^MR~9991234578^^^NHS^NH||HARGREAVES^MARGARET^^^MRS||19480312|F|||"
+         "4 MILL LANE^^CREWE^^CW1 3XY||01270 555123\r"
          "PV1|1|I|WD7^^12^RBT20||||||||||||||||VISIT77^^^RBT^VN|||||||||||||||||||||||||20260315101500\r";
 }
 
@@ -24,7 +25,8 @@ class GovernanceTest : public ::testing::Test {
   void SetUp() override {
     const std::string config = dir.path + "/governance.json";
     std::ofstream(config) << R"({"development": true, "organisations": {"RBT20": "RBT"},
-        "feeds": [{"name": "rbt-pas", "sending_facilities": ["*"]}]})";
+        "feeds": [{"name": "rbt-pas", "sending_facilities": ["*"]},
+                  {"name": "gp-a81001", "type": "gp-fhir", "owner_ods": "A81001"}]})";
     engine = std::make_unique<EngineProcess>(dir.path + "/data", std::vector<std::string>{"--config", config});
     trust = issue("ae-clinician", "dr.rbt", "RBT");
     other = issue("ae-clinician", "dr.rjr", "RJR");
@@ -241,6 +243,121 @@ TEST_F(GovernanceTest, EverythingIsOneGovernedAndAuditedDisclosure) {
   http_get(engine->http_port(), "/fhir/Patient/" + patient + "/$everything", trust);
   auto after = json(http_get(engine->http_port(), "/fhir/AuditEvent?agent=dr.rbt&subtype=everything", ig).body);
   EXPECT_EQ(after["total"].GetInt(), before["total"].GetInt() + 1);
+}
+
+// The practice's push: the patient flagged restricted (the PDS "S" flag, as meta.security R), a
+// sexually transmitted infection (ICD-10 A54.9) and an ordinary problem.
+const std::string kRestrictedGpRecord = R"({"resourceType": "Bundle", "type": "transaction", "entry": [
+  {"fullUrl": "urn:uuid:5d1c0000-0000-4000-8000-000000000001",
+   "resource": {"resourceType": "Patient",
+     "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]},
+     "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9991234578"}],
+     "name": [{"family": "HARGREAVES", "given": ["Margaret"]}], "gender": "female", "birthDate": "1948-03-12",
+     "address": [{"line": ["Refuge House"], "postalCode": "CW9 9ZZ"}],
+     "telecom": [{"system": "phone", "value": "07700 900999"}],
+     "generalPractitioner": [{"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "A81001"}}]},
+   "request": {"method": "POST", "url": "Patient"}},
+  {"fullUrl": "urn:uuid:5d1c0000-0000-4000-8000-000000000002",
+   "resource": {"resourceType": "Condition",
+     "identifier": [{"system": "https://fhir.a81001.nhs.uk/Id/problem", "value": "PR-STI"}],
+     "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "A54.9", "display": "Gonococcal infection"}],
+              "text": "Gonococcal infection"},
+     "subject": {"reference": "urn:uuid:5d1c0000-0000-4000-8000-000000000001"}, "recordedDate": "2025-06-01"},
+   "request": {"method": "POST", "url": "Condition"}},
+  {"fullUrl": "urn:uuid:5d1c0000-0000-4000-8000-000000000003",
+   "resource": {"resourceType": "Condition",
+     "identifier": [{"system": "https://fhir.a81001.nhs.uk/Id/problem", "value": "PR-HTN"}],
+     "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003", "display": "Hypertension"}],
+              "text": "Hypertension"},
+     "subject": {"reference": "urn:uuid:5d1c0000-0000-4000-8000-000000000001"}, "recordedDate": "2020-02-01"},
+   "request": {"method": "POST", "url": "Condition"}}]})";
+
+// The id the transaction response gives entry `n` (its location, "Type/id/_history/v").
+std::string pushed_id(const std::string& response, int n) {
+  auto d = json(response);
+  std::string location = d["entry"][n]["response"]["location"].GetString();
+  location = location.substr(location.find('/') + 1);
+  return location.substr(0, location.find('/'));
+}
+
+TEST_F(GovernanceTest, SensitiveItemsAndARestrictedPatientsWhereaboutsNeverLeave) {
+  ASSERT_FALSE(patient.empty());
+  const std::string practice = issue("feed-system", "gp.extract", "A81001");
+  auto pushed = http_request(engine->http_port(), "POST", "/fhir", practice, kRestrictedGpRecord);
+  ASSERT_EQ(pushed.status, 200) << pushed.body;
+  const std::string sti = pushed_id(pushed.body, 1);
+  const std::string gp_registration = pushed_id(pushed.body, 0);
+  auto conditions = get_until(engine->http_port(), "/fhir/Condition?patient=Patient/" + patient, trust,
+                              [](const HttpResult& h) { return total_of(h) == 1; });
+  ASSERT_EQ(conditions.status, 200) << conditions.body;
+  // The search: the ordinary problem only, counted alone, and the answer says something is withheld.
+  EXPECT_EQ(total_of(conditions), 1) << conditions.body;
+  EXPECT_NE(conditions.body.find("Hypertension"), std::string::npos) << conditions.body;
+  EXPECT_NE(conditions.body.find("\"suppressed\""), std::string::npos) << conditions.body;
+  // The practice itself (registered GP) and break-glass see it no more than anyone: the default
+  // policy gives the sensitive categories to no role.
+  const std::string gp = issue("gp", "dr.gp", "A81001");
+  ASSERT_EQ(record_access(engine->http_port(), other, patient, "break-glass", "Collapsed in the street"), 200);
+  const std::string paths[] = {"/fhir/Condition?patient=Patient/" + patient, "/fhir/Condition/" + sti,
+                               "/fhir/Condition/" + sti + "/_history", "/fhir/Condition/" + sti + "/_history/1",
+                               "/fhir/Condition?identifier=PR-STI", "/fhir/Patient/" + patient + "/$everything",
+                               "/fhir/Patient/" + patient, "/fhir/Patient/" + gp_registration,
+                               "/fhir/Patient?identifier=9991234578", "/fhir/Patient/" + gp_registration + "/_history"};
+  for (const std::string& reader : {trust, gp, other})
+    for (const std::string& path : paths) {
+      auto r = http_get(engine->http_port(), path, reader);
+      EXPECT_TRUE(r.status == 200 || r.status == 403) << path << ": " << r.status << " " << r.body;
+      for (const char* leak : {"A54", "Gonococcal", "Refuge House", "CW9 9ZZ", "07700 900999", "4 MILL LANE",
+                               "CW1 3XY", "01270 555123", "generalPractitioner"})
+        EXPECT_EQ(r.body.find(leak), std::string::npos) << leak << " leaked by " << path << ": " << r.body;
+      EXPECT_EQ(r.body.find(sti), r.status == 403 ? std::string::npos : r.body.find(sti))
+          << "a refusal names no item: " << r.body;
+    }
+  // The restricted patient is still found and named, to confirm identity, and says why their
+  // whereabouts are missing; the read of the sensitive item is refused without saying what it is.
+  auto found = http_get(engine->http_port(), "/fhir/Patient?identifier=9991234578", trust);
+  EXPECT_EQ(total_of(found), 1) << found.body;
+  EXPECT_NE(found.body.find("HARGREAVES"), std::string::npos) << found.body;
+  EXPECT_NE(found.body.find(R"("code":"R")"), std::string::npos) << found.body;
+  auto read = http_get(engine->http_port(), "/fhir/Condition/" + sti, trust);
+  EXPECT_EQ(read.status, 403) << read.body;
+  EXPECT_NE(read.body.find("withheld from your role"), std::string::npos) << read.body;
+  auto everything = json(http_get(engine->http_port(), "/fhir/Patient/" + patient + "/$everything", trust).body);
+  ASSERT_TRUE(everything.IsObject());
+  int conditions_in_everything = 0;
+  for (auto& e : everything["entry"].GetArray())
+    if (e["resource"]["resourceType"] == "Condition") ++conditions_in_everything;
+  EXPECT_EQ(conditions_in_everything, 1);
+  // The trail lists what was disclosed: never the withheld item.
+  auto trail = http_get(engine->http_port(), "/fhir/AuditEvent?patient=Patient/" + patient + "&_count=200", ig);
+  ASSERT_EQ(trail.status, 200);
+  EXPECT_EQ(trail.body.find(R"("reference":"Condition/)" + sti + "/_history/"), std::string::npos) << trail.body;
+}
+
+TEST_F(GovernanceTest, ADissentTheGpRecordsArrivesInItsFeedAndIsHonoured) {
+  ASSERT_FALSE(patient.empty());
+  ASSERT_EQ(total_of(encounters(trust)), 1);
+  const std::string practice = issue("feed-system", "gp.extract", "A81001");
+  const std::string dissent = R"({"resourceType": "Bundle", "type": "transaction", "entry": [
+    {"fullUrl": "urn:uuid:5d1c0000-0000-4000-8000-0000000000a1",
+     "resource": {"resourceType": "Patient",
+       "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9991234578"}],
+       "name": [{"family": "HARGREAVES", "given": ["Margaret"]}], "gender": "female", "birthDate": "1948-03-12"},
+     "request": {"method": "POST", "url": "Patient"}},
+    {"fullUrl": "urn:uuid:5d1c0000-0000-4000-8000-0000000000a2",
+     "resource": {"resourceType": "Consent", "status": "active",
+       "identifier": [{"system": "https://fhir.a81001.nhs.uk/Id/consent", "value": "SCR-OPT-OUT-1"}],
+       "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+       "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+       "patient": {"reference": "urn:uuid:5d1c0000-0000-4000-8000-0000000000a1"}, "dateTime": "2026-03-16T09:00:00Z",
+       "provision": {"type": "deny"}},
+     "request": {"method": "POST", "url": "Consent"}}]})";
+  auto pushed = http_request(engine->http_port(), "POST", "/fhir", practice, dissent);
+  ASSERT_EQ(pushed.status, 200) << pushed.body;
+  auto refused = get_until(engine->http_port(), "/fhir/Encounter?patient=Patient/" + patient, trust,
+                           [](const HttpResult& h) { return h.status == 403; });
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_NE(refused.body.find("asked that their record not be shared"), std::string::npos) << refused.body;
 }
 
 }  // namespace

@@ -77,6 +77,23 @@ store::StoredResource fact(const rapidjson::Value& f) {
     d.AddMember("provision", p, a);
     if (!s("dateTime").empty()) d.AddMember("dateTime", rapidjson::Value(s("dateTime").c_str(), a), a);
   }
+  // codings [[system, code]] in code; security [[system, code]] in meta.security.
+  auto codings = [&](const char* name) {
+    rapidjson::Value list(rapidjson::kArrayType);
+    if (f.HasMember(name))
+      for (auto& pair : f[name].GetArray()) {
+        rapidjson::Value coding(rapidjson::kObjectType);
+        coding.AddMember("system", rapidjson::Value(pair[0].GetString(), a), a);
+        coding.AddMember("code", rapidjson::Value(pair[1].GetString(), a), a);
+        list.PushBack(coding, a);
+      }
+    return list;
+  };
+  if (f.HasMember("codings")) {
+    rapidjson::Value code(rapidjson::kObjectType);
+    code.AddMember("coding", codings("codings"), a);
+    d.AddMember("code", code, a);
+  }
   if (!s("org").empty()) {
     if (type == "Encounter") d.AddMember("serviceProvider", org_ref(s("org")), a);
     if (type == "EpisodeOfCare") d.AddMember("managingOrganization", org_ref(s("org")), a);
@@ -108,6 +125,7 @@ store::StoredResource fact(const rapidjson::Value& f) {
   rapidjson::Value exts(rapidjson::kArrayType);
   exts.PushBack(prov, a);
   rapidjson::Value meta(rapidjson::kObjectType);
+  if (f.HasMember("security")) meta.AddMember("security", codings("security"), a);
   meta.AddMember("extension", exts, a);
   d.AddMember("meta", meta, a);
   rapidjson::StringBuffer sb;
@@ -122,13 +140,14 @@ TEST(PolicyCases, EachCaseGetsItsExpectedDecision) {
   ASSERT_TRUE(doc.IsObject());
   std::map<std::string, DisclosurePolicy> policies;
   policies.emplace("default", DisclosurePolicy::default_policy());
-  for (const char* name : {"no-encounters", "narrow"}) {
+  for (const char* name : {"no-encounters", "narrow", "sensitive-roles"}) {
     auto p = DisclosurePolicy::load(kDir + "/" + name + ".json");
     ASSERT_TRUE(p) << p.error().message;
     policies.emplace(name, std::move(p).value());
   }
   const Organisations orgs(std::map<std::string, std::string>{{"RBT20", "RBT"}});
   const std::set<std::string> gp_feeds{"gp"};
+  const std::map<std::string, std::string> feed_types{{"council", "social-care"}, {"pas", "acute"}, {"gp", "gp"}};
   int n = 0;
   for (auto& c : doc["cases"].GetArray()) {
     ++n;
@@ -147,6 +166,11 @@ TEST(PolicyCases, EachCaseGetsItsExpectedDecision) {
                                      c["type"].GetString(), facts, recorded);
     EXPECT_EQ(d.permitted ? "permit" : "deny", std::string(c["expect"].GetString())) << name;
     if (c.HasMember("basis")) EXPECT_EQ(d.basis, c["basis"].GetString()) << name;
+    if (c.HasMember("item")) {
+      EXPECT_TRUE(d.permitted) << name << ": an item is judged only where its type is permitted";
+      EXPECT_EQ(item_refusal(policies.at(policy), d, feed_types, fact(c["item"])), c["item_refusal"].GetString()) << name;
+    }
+    if (c.HasMember("restricted")) EXPECT_EQ(d.restricted_patient, c["restricted"].GetBool()) << name;
     if (c.HasMember("withheld_sources")) {
       std::set<std::string> want;
       for (auto& o : c["withheld_sources"].GetArray()) want.insert(o.GetString());

@@ -1,0 +1,76 @@
+// Sensitive and restricted data: the quick text test never misses what the parse finds (however the
+// JSON is laid out), categories are found wherever a Coding sits, a policy naming an undefined
+// category is refused, and a restricted patient's Patient loses its whereabouts and says why.
+#include <gtest/gtest.h>
+
+#include "engine/governance/policy.h"
+#include "engine/governance/sensitive.h"
+
+namespace cc::governance {
+namespace {
+
+TEST(Sensitive, TheQuickTestNeverMissesWhatTheParseFinds) {
+  const DisclosurePolicy policy = DisclosurePolicy::default_policy();
+  const char* items[] = {
+      // compact, as the store writes it
+      R"({"resourceType":"Condition","code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"A54.9"}]}})",
+      // spaced and across lines, as a feed might send it
+      "{\n  \"resourceType\" : \"Condition\",\n  \"code\" : { \"coding\" : [ { \"system\" : "
+      "\"http://snomed.info/sct\" ,\n \"code\" :\t\"15628003\" } ] }\n}",
+      // deep inside: a reason on a medication request
+      R"({"resourceType":"MedicationRequest","reasonCode":[{"coding":[{"code":"Z31.2","system":"http://hl7.org/fhir/sid/icd-10"}]}]})",
+      // an escaped character inside the code: the parse decides
+      R"({"resourceType":"Condition","code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"F64\u002E0"}]}})",
+      // a security label
+      R"({"resourceType":"Observation","meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"V"}]}})",
+  };
+  for (const char* item : items) {
+    EXPECT_FALSE(sensitive_categories(policy, item).empty()) << item;
+    EXPECT_TRUE(policy.may_be_sensitive(item)) << item;
+  }
+  const char* ordinary[] = {
+      R"({"resourceType":"Condition","code":{"coding":[{"system":"http://snomed.info/sct","code":"38341003"}]}})",
+      // "code" as a value, and a listed code under another system
+      R"({"resourceType":"Observation","note":[{"text":"code"}],"code":{"coding":[{"system":"http://loinc.org","code":"A54.9"}]}})",
+      // a label that restricts nothing
+      R"({"resourceType":"Observation","meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"N"}]}})",
+  };
+  for (const char* item : ordinary) EXPECT_TRUE(sensitive_categories(policy, item).empty()) << item;
+  EXPECT_FALSE(policy.may_be_sensitive(ordinary[0]));
+}
+
+TEST(Sensitive, APolicyNamingAnUndefinedCategoryIsRefused) {
+  auto p = DisclosurePolicy::parse(R"({"name": "x", "roles": {"gp": {"clinical": true, "sensitive": ["ivf"]}},
+      "access": {"permission-to-view": 1, "self-declared": 1, "break-glass": 1}})", "x.json");
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().message.find("ivf"), std::string::npos) << p.error().message;
+  auto empty = DisclosurePolicy::parse(R"({"name": "x", "roles": {"gp": {"clinical": true}},
+      "sensitive": {"ivf": {"codes": [{"system": "http://snomed.info/sct"}]}},
+      "access": {"permission-to-view": 1, "self-declared": 1, "break-glass": 1}})", "x.json");
+  EXPECT_FALSE(empty) << "a code list with neither codes nor prefixes is refused";
+}
+
+TEST(Sensitive, ARestrictedPatientLosesTheirWhereaboutsAndIsLabelled) {
+  const std::string registration =
+      R"({"resourceType":"Patient","meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}]},)"
+      R"("name":[{"family":"HARGREAVES"}],"address":[{"postalCode":"CW9 9ZZ"}],"telecom":[{"value":"07700 900999"}],)"
+      R"("generalPractitioner":[{"reference":"Organization/a81001"}],"contact":[{"name":{"family":"HARGREAVES"}}]})";
+  EXPECT_TRUE(restricted(registration));
+  const std::string shown = redact_restricted(registration);
+  for (const char* gone : {"CW9 9ZZ", "07700", "a81001", "contact"}) EXPECT_EQ(shown.find(gone), std::string::npos) << shown;
+  EXPECT_NE(shown.find("HARGREAVES"), std::string::npos);
+  // A regional Patient (no label of its own) with another source's differing postcode.
+  const std::string regional =
+      R"({"resourceType":"Patient","extension":[{"url":"urn:connecting-care:extension:source-demographics","extension":[)"
+      R"({"url":"registration","valueReference":{"reference":"Patient/x"}},{"url":"postalCode","valueString":"CW9 9ZZ"},)"
+      R"({"url":"family","valueString":"SMITH"}]}],"name":[{"family":"HARGREAVES"}],"address":[{"postalCode":"CW1 3XY"}]})";
+  EXPECT_FALSE(restricted(regional));
+  const std::string redacted = redact_restricted(regional);
+  EXPECT_EQ(redacted.find("CW9"), std::string::npos) << redacted;
+  EXPECT_EQ(redacted.find("CW1"), std::string::npos) << redacted;
+  EXPECT_NE(redacted.find("SMITH"), std::string::npos) << "other differences stay";
+  EXPECT_TRUE(restricted(redacted)) << "labelled, so the reader knows why: " << redacted;
+}
+
+}  // namespace
+}  // namespace cc::governance
