@@ -12,6 +12,7 @@
 #include <optional>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -570,6 +571,7 @@ void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
         return;
       }
       if (handle_access_reviews(req, path, peer, *reader, respond)) return;
+      if (handle_ig_reports(req, path, peer, *reader, respond)) return;
       if (handle_identity(req, path, peer, *reader, respond)) return;
       if (handle_admin(req, path, target, peer, *reader, respond)) return;
       respond(operation_outcome(404, "not-found", "No such admin endpoint: " + std::string(path) +
@@ -784,6 +786,164 @@ bool FhirApi::handle_access_reviews(const Request& req, std::string_view path, c
   respond(operation_outcome(405, "not-supported",
                             "GET /admin/ig/access-reviews[?all=true&_format=csv], or POST /admin/ig/access-reviews/{id} "
                             "with {\"note\": \"...\"} to mark one reviewed."));
+  return true;
+}
+
+bool FhirApi::handle_ig_reports(const Request& req, std::string_view path, const std::string& peer,
+                                const governance::Reader& reader, const Respond& respond) {
+  constexpr std::string_view kPrefix = "/admin/ig/reports/";
+  if (path.substr(0, kPrefix.size()) != kPrefix) return false;
+  const std::string report(path.substr(kPrefix.size()));
+  if (req.method() != http::verb::get || (report != "patient-access" && report != "unusual-access")) {
+    respond(operation_outcome(404, "not-found",
+                              "The reports are GET /admin/ig/reports/patient-access?patient={id} and GET "
+                              "/admin/ig/reports/unusual-access, each with date=ge../date=lt.. and _format=csv."));
+    return true;
+  }
+  governance::DisclosureContext ctx{reader, std::string(req.method_string()) + " " + std::string(req.target()), peer};
+  std::string_view target(req.target().data(), req.target().size());
+  const auto query = parse_query(target.find('?') == std::string_view::npos ? "" : target.substr(target.find('?') + 1));
+  int64_t from_ms = 0, to_ms = 0;
+  std::string patient;
+  bool csv = false;
+  governance::UnusualAccessThresholds thresholds;
+  for (auto& [k, v] : query) {
+    if (k == "date") {
+      const bool lt = v.rfind("lt", 0) == 0, ge = v.rfind("ge", 0) == 0;
+      auto ms = fhir::fhir_to_epoch_ms((lt || ge) ? v.substr(2) : v);
+      if (!ms || !(lt || ge)) {
+        respond(operation_outcome(400, "value", "date takes geYYYY-MM-DD[Thh:mm:ss] or ltYYYY-MM-DD[Thh:mm:ss], not " + v + "."));
+        return true;
+      }
+      (lt ? to_ms : from_ms) = *ms;
+    } else if (k == "_format") {
+      csv = v == "csv" || v == "text/csv";
+    } else if (k == "patient" && report == "patient-access") {
+      patient = v.rfind("Patient/", 0) == 0 ? v.substr(8) : v;
+    } else if ((k == "patients" || k == "recorded" || k == "refused") && report == "unusual-access") {
+      auto n = parse_int(v);
+      if (!n || *n < 1) {
+        respond(operation_outcome(400, "value", k + " is a threshold: a whole number from 1."));
+        return true;
+      }
+      (k == "patients" ? thresholds.patients : k == "recorded" ? thresholds.recorded : thresholds.refused) = *n;
+    } else {
+      respond(operation_outcome(400, "not-supported", "The " + report + " report takes " +
+                                                        (report == "patient-access" ? "patient, " : "patients, recorded, refused, ") +
+                                                        "date and _format, not " + k + "."));
+      return true;
+    }
+  }
+  auto fail = [respond](const Error& e) {
+    const unsigned status = e.code == "forbidden" ? 403 : e.code == "not-found" ? 404 : 503;
+    respond(operation_outcome(status, status == 403 ? "forbidden" : status == 404 ? "not-found" : "transient", e.message));
+  };
+  if (report == "patient-access") {
+    if (patient.empty()) {
+      respond(operation_outcome(400, "required", "Name the patient: patient=Patient/{id}."));
+      return true;
+    }
+    disclosure_.patient_access_report(ctx, patient, from_ms, to_ms, [respond, csv, fail](Result<std::vector<store::AuditEntry>> rows) {
+      if (!rows) {
+        fail(rows.error());
+        return;
+      }
+      // Each access: when, who (user, role, organisation), why (purpose, basis), what, the outcome.
+      auto basis_of = [](const std::string& resources, std::string& what) {
+        std::string basis;
+        std::istringstream in(resources);
+        for (std::string t; in >> t;) {
+          if (t.rfind("basis:", 0) == 0) basis += (basis.empty() ? "" : " ") + t.substr(6);
+          else what += (what.empty() ? "" : " ") + t;
+        }
+        return basis;
+      };
+      if (csv) {
+        std::string out = "time,user,role,org,purpose,action,outcome,basis,disclosed,request\r\n";
+        for (auto& e : *rows) {
+          std::string what;
+          const std::string basis = basis_of(e.resources, what);
+          out += fhir::fhir_instant_utc(e.time_ms) + "," + csv_field(e.user) + "," + csv_field(e.role) + "," +
+                 csv_field(e.org) + "," + csv_field(e.purpose_of_use) + "," + e.action + "," + e.outcome + "," +
+                 csv_field(basis) + "," + csv_field(what) + "," + csv_field(e.query) + "\r\n";
+        }
+        respond(json_response(200, std::move(out), "text/csv; charset=utf-8"));
+        return;
+      }
+      rapidjson::StringBuffer sb;
+      JsonWriter w(sb);
+      w.StartObject();
+      w.Key("items"); w.StartArray();
+      for (auto& e : *rows) {
+        std::string what;
+        const std::string basis = basis_of(e.resources, what);
+        w.StartObject();
+        w.Key("time"); w.String(fhir::fhir_instant_utc(e.time_ms).c_str());
+        w.Key("user"); w.String(e.user.c_str());
+        w.Key("role"); w.String(e.role.c_str());
+        w.Key("org"); w.String(e.org.c_str());
+        w.Key("purpose"); w.String(e.purpose_of_use.c_str());
+        w.Key("action"); w.String(e.action.c_str());
+        w.Key("outcome"); w.String(e.outcome.c_str());
+        w.Key("basis"); w.String(basis.c_str());
+        w.Key("disclosed"); w.String(what.c_str());
+        w.Key("request"); w.String(e.query.c_str());
+        w.Key("audit"); w.String(("AuditEvent/audit-" + std::to_string(e.id)).c_str());
+        w.EndObject();
+      }
+      w.EndArray();
+      w.EndObject();
+      respond(json_response(200, sb.GetString(), "application/json"));
+    });
+    return true;
+  }
+  // Unusual access: the last 24 hours unless a period is given.
+  if (from_ms == 0) from_ms = (to_ms ? to_ms : fhir::now_epoch_ms()) - 24LL * 3600 * 1000;
+  disclosure_.unusual_access_report(ctx, from_ms, to_ms, thresholds, [respond, csv, fail](Result<std::vector<governance::UnusualAccess>> rows) {
+    if (!rows) {
+      fail(rows.error());
+      return;
+    }
+    auto reasons = [](const governance::UnusualAccess& a) {
+      std::string out;
+      for (auto& r : a.reasons) out += (out.empty() ? "" : "; ") + r;
+      return out;
+    };
+    if (csv) {
+      std::string out = "user,role,org,patients,looked_up,by_recorded_access,break_glass,self_declared,refused,first,last,why\r\n";
+      for (auto& a : *rows)
+        out += csv_field(a.user) + "," + csv_field(a.role) + "," + csv_field(a.org) + "," + std::to_string(a.patients) +
+               "," + std::to_string(a.looked_up) + "," + std::to_string(a.by_recorded) + "," +
+               std::to_string(a.break_glass) + "," + std::to_string(a.self_declared) + "," + std::to_string(a.refused) +
+               "," + fhir::fhir_instant_utc(a.first_ms) + "," + fhir::fhir_instant_utc(a.last_ms) + "," +
+               csv_field(reasons(a)) + "\r\n";
+      respond(json_response(200, std::move(out), "text/csv; charset=utf-8"));
+      return;
+    }
+    rapidjson::StringBuffer sb;
+    JsonWriter w(sb);
+    w.StartObject();
+    w.Key("items"); w.StartArray();
+    for (auto& a : *rows) {
+      w.StartObject();
+      w.Key("user"); w.String(a.user.c_str());
+      w.Key("role"); w.String(a.role.c_str());
+      w.Key("org"); w.String(a.org.c_str());
+      w.Key("patients"); w.Int64(a.patients);
+      w.Key("looked_up"); w.Int64(a.looked_up);
+      w.Key("by_recorded_access"); w.Int64(a.by_recorded);
+      w.Key("break_glass"); w.Int64(a.break_glass);
+      w.Key("self_declared"); w.Int64(a.self_declared);
+      w.Key("refused"); w.Int64(a.refused);
+      w.Key("first"); w.String(fhir::fhir_instant_utc(a.first_ms).c_str());
+      w.Key("last"); w.String(fhir::fhir_instant_utc(a.last_ms).c_str());
+      w.Key("why"); w.String(reasons(a).c_str());
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    respond(json_response(200, sb.GetString(), "application/json"));
+  });
   return true;
 }
 

@@ -73,6 +73,11 @@ class FhirApi : public HttpHandler {
   // GET /admin/ig/access-reviews[?all=true&_format=csv], POST /admin/ig/access-reviews/{id} (ig-officer).
   bool handle_access_reviews(const Request& req, std::string_view path, const std::string& peer,
                              const governance::Reader& reader, const Respond& respond);
+  // GET /admin/ig/reports/patient-access?patient=&date=ge..&date=lt..[&_format=csv] (every access
+  // to one patient) and GET /admin/ig/reports/unusual-access?date=..&patients=&recorded=&refused=
+  // [&_format=csv] (ig-officer).
+  bool handle_ig_reports(const Request& req, std::string_view path, const std::string& peer,
+                         const governance::Reader& reader, const Respond& respond);
   // GET /admin/identity/worklist, POST /admin/identity/{link,new,reject,unmerge}.
   bool handle_identity(const Request& req, std::string_view path, const std::string& peer,
                        const governance::Reader& reader, const Respond& respond);

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -597,6 +598,101 @@ void DisclosureService::disclose_worklist(const DisclosureContext& ctx, bool ope
       return;
     }
     done(std::move(*items));
+  });
+}
+
+namespace {
+// The audit entries of a report are read in one go, up to this many (newest first).
+constexpr int64_t kReportLimit = 200'000;
+}  // namespace
+
+void DisclosureService::patient_access_report(const DisclosureContext& ctx, const std::string& patient_id,
+                                              int64_t from_ms, int64_t to_ms,
+                                              std::function<void(Result<std::vector<store::AuditEntry>>)> done) {
+  auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "report"));
+  entry->resources = "report:patient-access";
+  if (ctx.reader.role != "ig-officer") {
+    entry->outcome = "denied";
+    audit_.append(std::move(*entry), [done = std::move(done)](Status) {
+      done(make_error("forbidden", "Reports are for information governance officers (role ig-officer)."));
+    });
+    return;
+  }
+  auto rows = std::make_shared<std::vector<store::AuditEntry>>();
+  std::string person;
+  try {
+    person = record_.person_of(patient_id);
+    std::vector<std::string> ids{person};
+    if (patient_id != person) ids.push_back(patient_id);
+    for (auto& r : record_.search_patient("Patient", person, 0, 500).items)
+      if (std::find(ids.begin(), ids.end(), r.id) == ids.end()) ids.push_back(r.id);
+    if (!record_.read("Patient", person) && !record_.read("Patient", patient_id)) {
+      done(make_error("not-found", "No patient has id " + patient_id + "."));
+      return;
+    }
+    std::vector<std::vector<store::AuditEntry>> lists;
+    for (const std::string& id : ids) {
+      store::AuditFilter f;
+      f.patient_id = id;
+      f.from_ms = from_ms;
+      f.to_ms = to_ms;
+      auto found = audit_.search(f, 0, kReportLimit);
+      if (!found) {
+        done(found.error());
+        return;
+      }
+      lists.push_back(std::move(found->first));
+    }
+    *rows = merge_newest_first(std::move(lists));
+  } catch (const std::exception& e) {
+    done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() + ")."));
+    return;
+  }
+  entry->patient_id = person;
+  entry->outcome = rows->empty() ? "nothing-found" : "disclosed";
+  audit_.append(std::move(*entry), [rows, done = std::move(done)](Status st) {
+    if (!st) {
+      done(make_error("audit-unavailable", "The audit record could not be written, so nothing was disclosed."));
+      return;
+    }
+    done(std::move(*rows));
+  });
+}
+
+void DisclosureService::unusual_access_report(const DisclosureContext& ctx, int64_t from_ms, int64_t to_ms,
+                                              const UnusualAccessThresholds& thresholds,
+                                              std::function<void(Result<std::vector<UnusualAccess>>)> done) {
+  auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "report"));
+  entry->resources = "report:unusual-access";
+  if (ctx.reader.role != "ig-officer") {
+    entry->outcome = "denied";
+    audit_.append(std::move(*entry), [done = std::move(done)](Status) {
+      done(make_error("forbidden", "Reports are for information governance officers (role ig-officer)."));
+    });
+    return;
+  }
+  store::AuditFilter f;
+  f.from_ms = from_ms;
+  f.to_ms = to_ms;
+  auto found = audit_.search(f, 0, kReportLimit);
+  if (!found) {
+    done(found.error());
+    return;
+  }
+  auto rows = std::make_shared<std::vector<UnusualAccess>>();
+  try {
+    *rows = unusual_access(found->first, thresholds, [this](const std::string& id) { return record_.person_of(id); });
+  } catch (const std::exception& e) {
+    done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() + ")."));
+    return;
+  }
+  entry->outcome = rows->empty() ? "nothing-found" : "disclosed";
+  audit_.append(std::move(*entry), [rows, done = std::move(done)](Status st) {
+    if (!st) {
+      done(make_error("audit-unavailable", "The audit record could not be written, so nothing was disclosed."));
+      return;
+    }
+    done(std::move(*rows));
   });
 }
 

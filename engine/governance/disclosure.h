@@ -9,6 +9,7 @@
 
 #include "engine/core/result.h"
 #include "engine/governance/access_grants.h"
+#include "engine/governance/ig_reports.h"
 #include "engine/governance/policy.h"
 #include "engine/governance/relationship.h"
 #include "engine/governance/token.h"
@@ -76,6 +77,16 @@ class DisclosureService {
   // An IG officer marks one reviewed (audited). Errors as AccessGrants::mark_reviewed, and "forbidden".
   void review_access(const DisclosureContext& ctx, int64_t id, const std::string& note,
                      std::function<void(Result<AccessGrant>)> done);
+
+  // The IG officer's reports (role ig-officer; each audited before it is returned):
+  // every audit entry naming this patient (their person id or any registration's) in [from, to)
+  // (0: open), newest first — for a subject access request. Errors "forbidden", "not-found".
+  void patient_access_report(const DisclosureContext& ctx, const std::string& patient_id, int64_t from_ms,
+                             int64_t to_ms, std::function<void(Result<std::vector<store::AuditEntry>>)> done);
+  // Users whose activity in [from, to) passes a threshold (ig_reports.h). Error "forbidden".
+  void unusual_access_report(const DisclosureContext& ctx, int64_t from_ms, int64_t to_ms,
+                             const UnusualAccessThresholds& thresholds,
+                             std::function<void(Result<std::vector<UnusualAccess>>)> done);
 
   const GovernanceSettings& settings() const { return settings_; }
 

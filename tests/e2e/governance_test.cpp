@@ -360,5 +360,53 @@ TEST_F(GovernanceTest, ADissentTheGpRecordsArrivesInItsFeedAndIsHonoured) {
   EXPECT_NE(refused.body.find("asked that their record not be shared"), std::string::npos) << refused.body;
 }
 
+TEST_F(GovernanceTest, TheIgOfficerReportsEveryAccessToAPatientAndUnusualAccess) {
+  ASSERT_FALSE(patient.empty());
+  ASSERT_EQ(total_of(encounters(trust)), 1);
+  ASSERT_EQ(encounters(other).status, 403);
+  ASSERT_EQ(record_access(engine->http_port(), other, patient, "break-glass", "Found collapsed"), 200);
+  ASSERT_EQ(total_of(encounters(other)), 1);
+  // Every access to this patient, for a subject access request: who, when, why, what, the outcome.
+  const std::string report = "/admin/ig/reports/patient-access?patient=Patient/" + patient;
+  EXPECT_EQ(http_get(engine->http_port(), report, trust).status, 403) << "the IG officer's only";
+  auto r = http_get(engine->http_port(), report, ig);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto items = json(r.body);
+  ASSERT_TRUE(items.IsObject()) << r.body;
+  int trust_reads = 0, refusals = 0, break_glass_reads = 0;
+  for (auto& row : items["items"].GetArray()) {
+    const std::string user = row["user"].GetString(), outcome = row["outcome"].GetString(), basis = row["basis"].GetString();
+    if (user == "dr.rbt" && outcome == "disclosed" && basis == "open-encounter") ++trust_reads;
+    if (user == "dr.rjr" && outcome == "denied") ++refusals;
+    if (user == "dr.rjr" && outcome == "disclosed" && basis == "access:break-glass") ++break_glass_reads;
+  }
+  EXPECT_GE(trust_reads, 2) << r.body;
+  EXPECT_EQ(refusals, 1) << r.body;
+  EXPECT_EQ(break_glass_reads, 1) << r.body;
+  EXPECT_NE(r.body.find("Found collapsed"), std::string::npos) << "the reason recorded: " << r.body;
+  auto csv = http_get(engine->http_port(), report + "&_format=csv", ig);
+  EXPECT_EQ(csv.content_type.find("text/csv"), 0u);
+  EXPECT_EQ(csv.body.rfind("time,user,role,org,purpose,action,outcome,basis,disclosed,request\r\n", 0), 0u) << csv.body;
+  EXPECT_NE(csv.body.find(",dr.rjr,ae-clinician,RJR,"), std::string::npos) << csv.body;
+  EXPECT_EQ(http_get(engine->http_port(), "/admin/ig/reports/patient-access?patient=Patient/0123456789abcdef0123456789abcdef", ig).status, 404);
+  // Unusual access: with thresholds of one, the user who broke the glass is listed, and why.
+  auto unusual = http_get(engine->http_port(), "/admin/ig/reports/unusual-access?patients=5&recorded=1&refused=5", ig);
+  ASSERT_EQ(unusual.status, 200) << unusual.body;
+  auto u = json(unusual.body);
+  ASSERT_EQ(u["items"].Size(), 1u) << unusual.body;
+  EXPECT_STREQ(u["items"][0]["user"].GetString(), "dr.rjr");
+  EXPECT_EQ(u["items"][0]["by_recorded_access"].GetInt(), 1);
+  EXPECT_EQ(u["items"][0]["break_glass"].GetInt(), 1);
+  EXPECT_NE(std::string(u["items"][0]["why"].GetString()).find("break-glass"), std::string::npos);
+  EXPECT_EQ(json(http_get(engine->http_port(), "/admin/ig/reports/unusual-access", ig).body)["items"].Size(), 0u)
+      << "nobody passes the default thresholds here";
+  EXPECT_EQ(http_get(engine->http_port(), "/admin/ig/reports/unusual-access?patients=0", ig).status, 400);
+  EXPECT_EQ(http_get(engine->http_port(), "/admin/ig/reports/unusual-access", other).status, 403);
+  // The reports are on the trail too.
+  auto trail = http_get(engine->http_port(), "/fhir/AuditEvent?agent=ig.officer&subtype=report", ig);
+  EXPECT_NE(trail.body.find("report:patient-access"), std::string::npos) << trail.body;
+  EXPECT_NE(trail.body.find("report:unusual-access"), std::string::npos) << trail.body;
+}
+
 }  // namespace
 }  // namespace cc::test
