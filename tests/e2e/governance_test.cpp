@@ -337,6 +337,7 @@ TEST_F(GovernanceTest, SensitiveItemsAndARestrictedPatientsWhereaboutsNeverLeave
 TEST_F(GovernanceTest, ADissentTheGpRecordsArrivesInItsFeedAndIsHonoured) {
   ASSERT_FALSE(patient.empty());
   ASSERT_EQ(total_of(encounters(trust)), 1);
+  const std::string encounter = json(encounters(trust).body)["entry"][0]["resource"]["id"].GetString();
   const std::string practice = issue("feed-system", "gp.extract", "A81001");
   const std::string dissent = R"({"resourceType": "Bundle", "type": "transaction", "entry": [
     {"fullUrl": "urn:uuid:5d1c0000-0000-4000-8000-0000000000a1",
@@ -358,6 +359,21 @@ TEST_F(GovernanceTest, ADissentTheGpRecordsArrivesInItsFeedAndIsHonoured) {
                            [](const HttpResult& h) { return h.status == 403; });
   EXPECT_EQ(refused.status, 403) << refused.body;
   EXPECT_NE(refused.body.find("asked that their record not be shared"), std::string::npos) << refused.body;
+  // No read path lets the dissenting patient's record out: by patient, by id, its versions, by the
+  // visit number, the whole record; nor do the refusals or totals say what is there.
+  auto search = http_get(engine->http_port(), "/fhir/Encounter?identifier=VISIT77", trust);
+  EXPECT_EQ(total_of(search), 0) << search.body;
+  EXPECT_NE(search.body.find("\"suppressed\""), std::string::npos) << search.body;
+  for (const std::string& path :
+       {"/fhir/Encounter?patient=Patient/" + patient, std::string("/fhir/Encounter?identifier=VISIT77"),
+        "/fhir/Patient/" + patient + "/$everything", "/fhir/Condition?patient=Patient/" + patient,
+        "/fhir/Consent?patient=Patient/" + patient, "/fhir/Encounter/" + encounter,
+        "/fhir/Encounter/" + encounter + "/_history", "/fhir/Encounter/" + encounter + "/_history/1"}) {
+    auto r = http_get(engine->http_port(), path, trust);
+    EXPECT_TRUE(r.status == 403 || total_of(r) == 0) << path << ": " << r.body;
+    for (const char* leak : {"in-progress", "\"value\":\"VISIT77\"", "WD7", "SCR-OPT-OUT-1"})
+      EXPECT_EQ(r.body.find(leak), std::string::npos) << leak << " leaked by " << path << ": " << r.body;
+  }
 }
 
 TEST_F(GovernanceTest, TheIgOfficerReportsEveryAccessToAPatientAndUnusualAccess) {
