@@ -7,16 +7,56 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <cstdlib>
+#include <future>
 #include <iostream>
+#include <set>
+
+#include <unistd.h>
 
 #include "engine/app/demo_feed.h"
 #include "engine/app/engine.h"
 #include "engine/core/config.h"
 #include "engine/fhir/datetime.h"
+#include "engine/governance/ig_reports.h"
 #include "engine/governance/token.h"
 #include "engine/mapping/mapping_set.h"
 #include "engine/store/audit_log.h"
 #include "engine/store/sqlite_record_store.h"
+
+namespace {
+// Patient data printed by a command is a disclosure like any other: the audit entry (the local
+// operator, the command, the patients) is durable before anything is printed; if it cannot be
+// written, nothing is. Safe beside a running engine: the chain link is read inside the write.
+bool audit_local_read(const std::string& data_dir, const std::string& action, const std::string& command,
+                      const std::string& patients, int64_t items) {
+  auto log = cc::store::AuditLog::open(data_dir);
+  if (!log) {
+    std::cerr << log.error().message << "\nNothing is shown: the read could not be audited.\n";
+    return false;
+  }
+  const char* who = std::getenv("USER");
+  cc::store::AuditEntry e;
+  e.time_ms = cc::fhir::now_epoch_ms();
+  e.user = std::string("local:") + (who && *who ? who : std::to_string(::getuid()).c_str());
+  e.role = "local-operator";
+  e.purpose_of_use = "OPERATIONS";
+  e.action = action;
+  e.query = command;
+  e.patient_id = patients;
+  e.resources = std::to_string(items) + " item(s)";
+  e.outcome = items ? "disclosed" : "nothing-found";
+  std::promise<cc::Status> written;
+  (*log)->append(std::move(e), [&written](cc::Status st) { written.set_value(std::move(st)); });
+  cc::Status st = written.get_future().get();
+  (*log)->stop();
+  if (!st) {
+    std::cerr << st.error().message << "\nNothing is shown: the read could not be audited.\n";
+    return false;
+  }
+  return true;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   // Logs go to stderr; stdout carries only what scripts read (listening lines, a token, reports).
@@ -187,6 +227,14 @@ int main(int argc, char** argv) {
       return 1;
     }
     auto items = (*store)->worklist(!wl_all, 100000);
+    std::set<std::string> patients;
+    for (auto& e : items)
+      if (!e.patient_id.empty()) patients.insert(e.patient_id);
+    std::string patient_list;
+    for (auto& p : patients) patient_list += (patient_list.empty() ? "" : " ") + p;
+    if (!audit_local_read(wl_dir, "cli-worklist", std::string("carerecord worklist") + (wl_all ? " --all" : ""),
+                          patient_list, static_cast<int64_t>(items.size())))
+      return 1;
     std::printf("%-6s %-20s %-34s %-8s %-10s %s\n", "id", "kind", "patient", "inbox", "state", "detail");
     for (auto& e : items)
       std::printf("%-6lld %-20s %-34s %-8lld %-10s %s\n", static_cast<long long>(e.id), e.kind.c_str(),
@@ -219,6 +267,14 @@ int main(int argc, char** argv) {
       std::cerr << entries.error().message << "\n";
       return 1;
     }
+    std::set<std::string> patients;
+    for (auto& e : *entries)
+      for (auto& p : cc::governance::patients_of(e)) patients.insert(p);
+    std::string patient_list;
+    for (auto& p : patients) patient_list += (patient_list.empty() ? "" : " ") + p;
+    if (!audit_local_read(audit_dir, "cli-audit-list", "carerecord audit list --limit " + std::to_string(audit_limit),
+                          patient_list, static_cast<int64_t>(entries->size())))
+      return 1;
     for (auto& e : *entries)
       std::printf("%lld %s user=%s role=%s org=%s action=%s outcome=%s patient=%s resources=%s request=\"%s\"\n",
                   static_cast<long long>(e.id), cc::fhir::fhir_instant_utc(e.time_ms).c_str(), e.user.c_str(),

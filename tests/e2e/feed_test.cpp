@@ -228,6 +228,13 @@ TEST_F(FeedTest, MissingNhsNumberIsAAThenResolvedWhenANumberArrives) {
   auto cli = run_carerecord({"worklist", "--all", "--data-dir", dir.path + "/data"});
   EXPECT_NE(cli.find("no-nhs-number"), std::string::npos) << cli;
   EXPECT_NE(cli.find("resolved"), std::string::npos) << cli;
+  // The command printed patient data, so it is on the trail (the local operator, the command), and
+  // the chain holds with the running engine writing beside it.
+  auto trail = run_carerecord({"audit", "list", "--data-dir", dir.path + "/data"});
+  EXPECT_NE(trail.find("action=cli-worklist"), std::string::npos) << trail;
+  EXPECT_NE(trail.find("role=local-operator"), std::string::npos) << trail;
+  ASSERT_EQ(http_get(engine->http_port(), "/admin/worklist", admin).status, 200);
+  EXPECT_NE(run_carerecord({"audit", "verify", "--data-dir", dir.path + "/data"}).find("verified"), std::string::npos);
 }
 
 TEST_F(FeedTest, SameKeySameContentGetsTheFirstAckAndIsNotProcessedAgain) {
