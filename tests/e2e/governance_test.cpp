@@ -424,5 +424,43 @@ TEST_F(GovernanceTest, TheIgOfficerReportsEveryAccessToAPatientAndUnusualAccess)
   EXPECT_NE(trail.body.find("report:unusual-access"), std::string::npos) << trail.body;
 }
 
+TEST_F(GovernanceTest, EveryRequestLeavesExactlyTheExpectedAuditEvents) {
+  ASSERT_FALSE(patient.empty());
+  const std::string encounter = json(encounters(trust).body)["entry"][0]["resource"]["id"].GetString();
+  const std::string reader = issue("ae-clinician", "seq.rbt", "RBT");
+  const std::string stranger = issue("ae-clinician", "seq.rjr", "RJR");
+  const int port = engine->http_port();
+  // One reader's requests, each with the status it gets.
+  EXPECT_EQ(http_get(port, "/fhir/Patient?identifier=9991234578", reader).status, 200);
+  EXPECT_EQ(http_get(port, "/fhir/Encounter?patient=Patient/" + patient, reader).status, 200);
+  EXPECT_EQ(http_get(port, "/fhir/Encounter/" + encounter, reader).status, 200);
+  EXPECT_EQ(http_get(port, "/fhir/Encounter/" + encounter + "/_history/1", reader).status, 200);
+  EXPECT_EQ(http_get(port, "/fhir/Encounter/" + encounter + "/_history", reader).status, 200);
+  EXPECT_EQ(http_get(port, "/fhir/DiagnosticReport?patient=Patient/" + patient, reader).status, 200);
+  EXPECT_EQ(http_get(port, "/fhir/Patient/" + patient + "/$everything", reader).status, 200);
+  EXPECT_EQ(http_get(port, "/admin/worklist", reader).status, 403);
+  EXPECT_EQ(http_get(port, "/fhir/AuditEvent", reader).status, 403);
+  EXPECT_EQ(record_access(port, reader, patient), 200);
+  EXPECT_EQ(http_get(port, "/fhir/Encounter?patient=Patient/" + patient, stranger).status, 403);
+  EXPECT_EQ(record_access(port, stranger, patient, "break-glass"), 400);  // no reason: refused before any decision
+  EXPECT_EQ(http_get(port, "/fhir/Encounter?patient=Patient/" + patient, "not-a-token").status, 401);
+
+  auto subtypes_of = [&](const std::string& user) {
+    auto trail = json(http_get(port, "/fhir/AuditEvent?agent=" + user + "&_count=100", ig).body);
+    std::vector<std::string> seen;
+    if (!trail.IsObject() || !trail.HasMember("entry")) return seen;
+    for (auto& e : trail["entry"].GetArray())  // newest first
+      seen.insert(seen.begin(), std::string(e["resource"]["subtype"][0]["code"].GetString()) + ":" +
+                                    e["resource"]["outcomeDesc"].GetString());
+    return seen;
+  };
+  const std::vector<std::string> expected{"search:disclosed", "search:disclosed",  "read:disclosed",
+                                          "vread:disclosed",  "history:disclosed", "search:nothing-found",
+                                          "everything:disclosed", "worklist:denied", "audit-search:denied",
+                                          "access:permitted"};
+  EXPECT_EQ(subtypes_of("seq.rbt"), expected);
+  EXPECT_EQ(subtypes_of("seq.rjr"), std::vector<std::string>{"search:denied"});
+}
+
 }  // namespace
 }  // namespace cc::test
