@@ -274,6 +274,15 @@ int serve(Config config) {
     if (f.is_gp()) governance_settings.gp_feeds.insert(f.name);
     if (!f.organisation_type.empty()) governance_settings.feed_types[f.name] = f.organisation_type;
   }
+  if (governance_settings.policy.any_role_limits_sources())
+    for (const FeedConfig& f : config.feeds)
+      if (f.organisation_type.empty()) {
+        spdlog::critical("the governance policy shows some roles only some sources, so every feed must say what kind of "
+                         "organisation sends it: feed {} has no organisation_type (gp, acute, mental-health, community, "
+                         "social-care, tertiary, ambulance); the engine does not start",
+                         f.name);
+        return 1;
+      }
   governance_settings.grants = grants->get();
   spdlog::info("governance policy {} ({})", governance_settings.policy.name(),
                config.policy_file.empty() ? "the default" : config.policy_file);

@@ -68,7 +68,8 @@ std::string DisclosureService::item_refusal(const AccessDecision& d, const store
 }
 
 bool DisclosureService::might_withhold(const AccessDecision& d) const {
-  return !d.withheld_sources.empty() || !d.withheld_source_types.empty() || !d.hidden_categories.empty();
+  return !d.withheld_sources.empty() || !d.withheld_source_types.empty() || !d.hidden_categories.empty() ||
+         !d.allowed_source_types.empty();
 }
 
 void DisclosureService::redact_if_restricted(store::StoredResource& patient) {
@@ -102,6 +103,11 @@ std::string type_of(const Query& q) {
   return std::visit([](const auto& x) { return x.type; }, q);
 }
 
+std::string purpose_sentence(const std::string& purpose) {
+  return "The shared care record discloses patient data for direct care; purpose of use " + purpose +
+         " is not one the data sharing policy allows.";
+}
+
 // Why a patient's clinical data are not shown, in words that name no patient data.
 std::string refusal_sentence(const std::string& refusal) {
   if (refusal == "dissent")
@@ -133,7 +139,12 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
     entry->patient_id = patient;
     audit_.append(std::move(*entry), [done = std::move(done), why](Status) { done(make_error("forbidden", why)); });
   };
-  // 1. Role: may it read this type at all (the policy's resource types; Patient for clinical roles)?
+  // 1. Purpose and role: is this a purpose the record is shared for, and may the role read this type
+  // at all (the policy's resource types; Patient for clinical roles)?
+  if (!settings_.policy.allows_purpose(ctx.reader.purpose_of_use)) {
+    deny(purpose_sentence(ctx.reader.purpose_of_use), "");
+    return;
+  }
   if (!settings_.policy.may_read_type(ctx.reader.role, type)) {
     const RolePolicy* role = settings_.policy.role(ctx.reader.role);
     deny(role && role->clinical
@@ -279,6 +290,10 @@ void DisclosureService::disclose_everything(const DisclosureContext& ctx, const 
     entry->patient_id = patient;
     audit_.append(std::move(*entry), [done = std::move(done), why](Status) { done(make_error("forbidden", why)); });
   };
+  if (!settings_.policy.allows_purpose(ctx.reader.purpose_of_use)) {
+    deny(purpose_sentence(ctx.reader.purpose_of_use), "");
+    return;
+  }
   const RolePolicy* role = settings_.policy.role(ctx.reader.role);
   if (!role || !role->clinical) {
     deny("Role " + ctx.reader.role + " reads no patient records under the data sharing policy (" +

@@ -52,6 +52,8 @@ Result<DisclosurePolicy> DisclosurePolicy::parse(const std::string& json, const 
     if (r.value.HasMember("access"))
       for (auto& v : r.value["access"].GetArray()) role.access.insert(*access_kind_from(v.GetString()));
     role.consent = r.value.HasMember("consent") && r.value["consent"].GetBool();
+    if (r.value.HasMember("sources"))
+      for (auto& v : r.value["sources"].GetArray()) role.sources.insert(v.GetString());
     if (r.value.HasMember("sensitive"))
       for (auto& v : r.value["sensitive"].GetArray()) {
         if (!doc.HasMember("sensitive") || !doc["sensitive"].HasMember(v.GetString()))
@@ -101,6 +103,10 @@ Result<DisclosurePolicy> DisclosurePolicy::parse(const std::string& json, const 
       if (!category.security.empty()) p.any_security_ = true;
       p.sensitive_.push_back(std::move(category));
     }
+  if (doc.HasMember("purposes_of_use")) {
+    p.purposes_.clear();
+    for (auto& v : doc["purposes_of_use"].GetArray()) p.purposes_.insert(v.GetString());
+  }
   if (doc.HasMember("consent_required_sources"))
     for (auto& v : doc["consent_required_sources"].GetArray()) p.consent_required_.insert(v.GetString());
   if (doc.HasMember("dissent_break_glass")) p.dissent_break_glass_ = doc["dissent_break_glass"].GetBool();
@@ -142,6 +148,16 @@ bool DisclosurePolicy::may_record(const std::string& role_name, AccessKind kind)
 bool DisclosurePolicy::may_record_consent(const std::string& role_name) const {
   const RolePolicy* r = role(role_name);
   return r && r->consent;
+}
+
+bool DisclosurePolicy::allows_purpose(const std::string& purpose) const {
+  return purposes_.count(purpose.empty() ? "DIRECT_CARE" : purpose) > 0;
+}
+
+bool DisclosurePolicy::any_role_limits_sources() const {
+  for (auto& [name, r] : roles_)
+    if (!r.sources.empty()) return true;
+  return false;
 }
 
 bool CodeList::matches(std::string_view sys, std::string_view code) const {

@@ -30,6 +30,7 @@ struct RolePolicy {
   std::set<AccessKind> access;
   bool consent = false;  // may record consent (POST /fhir/Consent)
   std::set<std::string> sensitive;  // the sensitive categories it sees
+  std::set<std::string> sources;    // the source organisation types it sees (empty: every one)
 };
 
 // Codes of one system: listed exactly, or by prefix (hierarchical systems: ICD-10, Read).
@@ -72,6 +73,11 @@ class DisclosurePolicy {
   // Whether data from sources of this organisation type are shown only with the patient's consent.
   bool consent_required(const std::string& source_type) const { return consent_required_.count(source_type) > 0; }
   bool any_consent_required() const { return !consent_required_.empty(); }
+  // Whether patient data may be disclosed for this purpose of use ("" reads as direct care).
+  bool allows_purpose(const std::string& purpose) const;
+  const std::set<std::string>& purposes() const { return purposes_; }
+  // Whether some role sees only some source types (then every feed must declare its type).
+  bool any_role_limits_sources() const;
   // A quick test on a resource's text: false when no code or label of any category can be in it
   // (most items), so only the rest are parsed (sensitive.h).
   bool may_be_sensitive(std::string_view json) const;
@@ -84,6 +90,7 @@ class DisclosurePolicy {
   bool dissent_break_glass_ = true;
   std::vector<SensitiveCategory> sensitive_;
   std::set<std::string> consent_required_;
+  std::set<std::string> purposes_{"DIRECT_CARE"};
   // Every listed code and prefix, of any category and system, for may_be_sensitive.
   std::set<std::string, std::less<>> any_code_;
   std::set<std::string, std::less<>> any_prefix_;

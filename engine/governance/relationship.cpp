@@ -169,6 +169,7 @@ AccessDecision decide_access(const DisclosurePolicy& policy, const std::string& 
     for (const char* t : {"gp", "acute", "mental-health", "community", "social-care", "tertiary", "ambulance"})
       if (policy.consent_required(t)) d.withheld_source_types.insert(t);
   d.hidden_categories = policy.hidden_categories(role);  // break-glass opens no sensitive category
+  if (const RolePolicy* r = policy.role(role)) d.allowed_source_types = r->sources;
   if (overrides && consent.withholds_anything()) d.basis += ";consent-overridden";  // one word: the trail lists bases as names
   d.permitted = true;
   return d;
@@ -206,14 +207,16 @@ std::string source_type_of(const store::StoredResource& r, const std::map<std::s
 
 std::string item_refusal(const DisclosurePolicy& policy, const AccessDecision& d,
                          const std::map<std::string, std::string>& feed_types, const store::StoredResource& item) {
-  if (!d.withheld_sources.empty() || !d.withheld_source_types.empty()) {
+  if (!d.withheld_sources.empty() || !d.withheld_source_types.empty() || !d.allowed_source_types.empty()) {
     rapidjson::Document doc;
     doc.Parse(item.json.c_str(), item.json.size());
     std::string facility, feed;
     if (doc.IsObject()) provenance_of(doc, facility, feed);
     if (d.withheld_sources.count(facility)) return "withheld";
     auto type = feed_types.find(feed);
-    if (type != feed_types.end() && d.withheld_source_types.count(type->second)) return "policy";
+    const std::string source_type = type == feed_types.end() ? std::string() : type->second;
+    if (!d.allowed_source_types.empty() && !d.allowed_source_types.count(source_type)) return "policy";
+    if (!source_type.empty() && d.withheld_source_types.count(source_type)) return "policy";
   }
   if (!d.hidden_categories.empty() && policy.may_be_sensitive(item.json))
     for (const std::string& c : sensitive_categories(policy, item.json))

@@ -70,12 +70,13 @@ struct AccessDecision {
   // organisation types shown only with consent the patient has not recorded.
   std::set<std::string> hidden_categories;
   std::set<std::string> withheld_source_types;
+  std::set<std::string> allowed_source_types;  // the role's sources (empty: every source)
   bool restricted_patient = false;  // PDS "S" flag: no address, telephone or registered practice
 };
 
 // Why one item, of a type `d` permits, is still not shown: "" (shown); "withheld" (a source the
-// patient withheld); "policy" (a sensitive category the role does not see, or a source type shown
-// only with consent). `feed_types` gives each feed's organisation type (its provenance names the feed).
+// patient withheld); "policy" (a sensitive category the role does not see, a source type the role
+// does not see — an undeclared type counts as not seen —, or a source type shown only with consent). `feed_types` gives each feed's organisation type (its provenance names the feed).
 std::string item_refusal(const DisclosurePolicy& policy, const AccessDecision& d,
                          const std::map<std::string, std::string>& feed_types, const store::StoredResource& item);
 

@@ -462,5 +462,37 @@ TEST_F(GovernanceTest, EveryRequestLeavesExactlyTheExpectedAuditEvents) {
   EXPECT_EQ(subtypes_of("seq.rjr"), std::vector<std::string>{"search:denied"});
 }
 
+TEST_F(GovernanceTest, PatientDataAreDisclosedForDirectCareOnly) {
+  ASSERT_FALSE(patient.empty());
+  std::string research = run_carerecord({"token", "--role", "ae-clinician", "--user", "dr.research", "--org", "RBT",
+                                         "--purpose", "RESEARCH", "--data-dir", dir.path + "/data"});
+  research.erase(research.find_last_not_of("\r\n") + 1);
+  for (const std::string& path : {std::string("/fhir/Patient?identifier=9991234578"), "/fhir/Encounter?patient=Patient/" + patient,
+                                  "/fhir/Patient/" + patient + "/$everything"}) {
+    auto r = http_get(engine->http_port(), path, research);
+    EXPECT_EQ(r.status, 403) << path << ": " << r.body;
+    EXPECT_NE(r.body.find("direct care"), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find("HARGREAVES"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(total_of(encounters(trust)), 1) << "the same role for direct care reads";
+  auto trail = http_get(engine->http_port(), "/fhir/AuditEvent?agent=dr.research&outcome=denied", ig);
+  EXPECT_EQ(total_of(trail), 3) << trail.body;
+  EXPECT_NE(trail.body.find("RESEARCH"), std::string::npos) << trail.body;
+}
+
+TEST(GovernancePolicy, APolicyThatLimitsRolesBySourceNeedsEveryFeedsTypeAtStartUp) {
+  TempDir dir;
+  std::ofstream(dir.path + "/policy.json") << R"({"name": "by-source",
+      "roles": {"social-worker": {"clinical": true, "resource_types": "*", "sources": ["social-care"]}},
+      "access": {"permission-to-view": 60, "self-declared": 60, "break-glass": 30}})";
+  std::ofstream(dir.path + "/c.json") << R"({"development": true, "policy_file": ")" + dir.path + R"(/policy.json",
+      "feeds": [{"name": "pas", "sending_facilities": ["*"]},
+                {"name": "council", "type": "extract", "owner_ods": "CHE01", "mapping": "social-care-episodes",
+                 "organisation_type": "social-care"}]})";
+  auto r = run_serve_expecting_exit({"--config", dir.path + "/c.json", "--data-dir", dir.path + "/data"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("feed pas has no organisation_type"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace cc::test

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -46,6 +47,8 @@ EngineProcess::EngineProcess(const std::string& data_dir, std::vector<std::strin
   args.insert(args.end(), extra.begin(), extra.end());
   pid_ = fork();
   if (pid_ == 0) {
+    // A test that crashes takes its engine with it, rather than leaving it listening.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(out[1], 1);
     int err = open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     dup2(err, 2);
@@ -126,6 +129,7 @@ RunResult run_serve_expecting_exit(const std::vector<std::string>& args, int tim
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   pid_t pid = fork();
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 1);
     int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);

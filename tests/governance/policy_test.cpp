@@ -140,7 +140,7 @@ TEST(PolicyCases, EachCaseGetsItsExpectedDecision) {
   ASSERT_TRUE(doc.IsObject());
   std::map<std::string, DisclosurePolicy> policies;
   policies.emplace("default", DisclosurePolicy::default_policy());
-  for (const char* name : {"no-encounters", "narrow", "sensitive-roles"}) {
+  for (const char* name : {"no-encounters", "narrow", "sensitive-roles", "by-source"}) {
     auto p = DisclosurePolicy::load(kDir + "/" + name + ".json");
     ASSERT_TRUE(p) << p.error().message;
     policies.emplace(name, std::move(p).value());

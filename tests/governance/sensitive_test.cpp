@@ -72,5 +72,19 @@ TEST(Sensitive, ARestrictedPatientLosesTheirWhereaboutsAndIsLabelled) {
   EXPECT_TRUE(restricted(redacted)) << "labelled, so the reader knows why: " << redacted;
 }
 
+TEST(Purpose, TheRecordIsSharedForDirectCareUnlessThePolicySaysMore) {
+  const DisclosurePolicy p = DisclosurePolicy::default_policy();
+  EXPECT_TRUE(p.allows_purpose("DIRECT_CARE"));
+  EXPECT_TRUE(p.allows_purpose("")) << "a token naming no purpose (CIS2) is read as direct care";
+  EXPECT_FALSE(p.allows_purpose("RESEARCH"));
+  EXPECT_FALSE(p.allows_purpose("direct_care")) << "codes are matched exactly";
+  auto wider = DisclosurePolicy::parse(R"({"name": "x", "roles": {"gp": {"clinical": true}},
+      "purposes_of_use": ["DIRECT_CARE", "RESEARCH"],
+      "access": {"permission-to-view": 1, "self-declared": 1, "break-glass": 1}})", "x.json");
+  ASSERT_TRUE(wider) << wider.error().message;
+  EXPECT_TRUE(wider->allows_purpose("RESEARCH"));
+  EXPECT_FALSE(p.any_role_limits_sources());
+}
+
 }  // namespace
 }  // namespace cc::governance
