@@ -75,27 +75,58 @@ bool DisclosureService::might_withhold(const AccessDecision& d) const {
 void DisclosureService::redact_if_restricted(store::StoredResource& patient) {
   if (patient.type != "Patient") return;
   bool restricted_person = restricted(patient.json);
-  if (!restricted_person) {
-    // Any registration of the person flagged restricted restricts them all.
-    auto registrations = record_.search_patient("Patient", record_.person_of(patient.id), 0, 500);
-    restricted_person = any_restricted(registrations.items);
-  }
+  // Any registration of the person flagged restricted restricts them all.
+  if (!restricted_person) restricted_person = facts_for(record_.person_of(patient.id))->restricted;
   if (restricted_person) patient.json = redact_restricted(patient.json);
+}
+
+std::shared_ptr<DisclosureService::PersonFacts> DisclosureService::facts_for(const std::string& person) {
+  // The generation is read before the facts: a write committed meanwhile leaves this entry older
+  // than the store, so the next reader reads afresh.
+  const int64_t generation = record_.generation();
+  if (generation >= 0) {
+    std::lock_guard lock(cache_mutex_);
+    auto it = cache_.find(person);
+    if (it != cache_.end() && it->second->generation == generation) return it->second;
+  }
+  auto pf = std::make_shared<PersonFacts>();
+  pf->generation = generation;
+  for (const std::string& t : governance_fact_types()) {
+    auto page = record_.search_patient(t, person, 0, 500);
+    for (auto& r : page.items) pf->facts.push_back(std::move(r));
+  }
+  pf->consent = consent_state(pf->facts);
+  pf->restricted = any_restricted(pf->facts);
+  if (generation >= 0) {
+    std::lock_guard lock(cache_mutex_);
+    if (cache_.size() >= 4096) cache_.clear();  // bounded; a miss costs one reading of the facts
+    cache_[person] = pf;
+  }
+  return pf;
+}
+
+std::optional<RecordRelationship> DisclosureService::relationship_for(PersonFacts& pf, const std::string& reader_org) {
+  std::lock_guard lock(pf.m);
+  auto it = pf.relationship_by_org.find(reader_org);
+  if (it == pf.relationship_by_org.end())
+    it = pf.relationship_by_org
+             .emplace(reader_org, relationship_in_record(pf.facts, reader_org, settings_.organisations,
+                                                         settings_.policy, settings_.gp_feeds))
+             .first;
+  return it->second;
 }
 
 AccessDecision DisclosureService::decide(const Reader& reader, const std::string& type, const std::string& person,
                                          int64_t now_ms) {
-  std::vector<store::StoredResource> facts;
-  for (const std::string& t : governance_fact_types()) {
-    auto page = record_.search_patient(t, person, 0, 500);
-    for (auto& r : page.items) facts.push_back(std::move(r));
-  }
-  return decide_access(settings_.policy, settings_.organisations, settings_.gp_feeds, reader.role, reader.org, type,
-                       facts, [&]() -> std::string {
-                         if (!settings_.grants) return "";
-                         auto g = settings_.grants->active(reader.user, person, now_ms);
-                         return g ? g->kind : "";
-                       });
+  auto pf = facts_for(person);
+  AccessDecision d = decide_access(settings_.policy, reader.role, type, relationship_for(*pf, reader.org), pf->consent,
+                                   [&]() -> std::string {
+                                     if (!settings_.grants) return "";
+                                     auto g = settings_.grants->active(reader.user, person, now_ms);
+                                     return g ? g->kind : "";
+                                   });
+  d.restricted_patient = pf->restricted;
+  return d;
 }
 
 namespace {
@@ -308,14 +339,9 @@ void DisclosureService::disclose_everything(const DisclosureContext& ctx, const 
     person = record_.person_of(q.patient_id);
     auto patient = record_.read("Patient", q.patient_id);
     if (patient) {
-      std::vector<store::StoredResource> facts;
-      for (const std::string& t : governance_fact_types()) {
-        auto page = record_.search_patient(t, person, 0, 500);
-        for (auto& r : page.items) facts.push_back(std::move(r));
-      }
-      const auto relationship = relationship_in_record(facts, ctx.reader.org, settings_.organisations,
-                                                       settings_.policy, settings_.gp_feeds);
-      const ConsentState consent = consent_state(facts);
+      auto pf = facts_for(person);
+      const auto relationship = relationship_for(*pf, ctx.reader.org);
+      const ConsentState& consent = pf->consent;
       const int64_t now = fhir::now_epoch_ms();
       std::optional<std::string> access;  // asked once
       auto recorded = [&]() -> std::string {
@@ -325,7 +351,7 @@ void DisclosureService::disclose_everything(const DisclosureContext& ctx, const 
         }
         return *access;
       };
-      if (any_restricted(facts) || restricted(patient->json)) patient->json = redact_restricted(patient->json);
+      if (pf->restricted || restricted(patient->json)) patient->json = redact_restricted(patient->json);
       result->page.items.push_back(std::move(*patient));
       for (const std::string& type : q.types) {
         if (type == "Patient" || !settings_.policy.may_read_type(ctx.reader.role, type)) continue;  // not this role's

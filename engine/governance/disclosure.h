@@ -3,6 +3,10 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -126,9 +130,25 @@ class DisclosureService {
   void disclose_everything(const DisclosureContext& ctx, const EverythingQuery& q,
                            std::function<void(Result<Disclosure>)> done);
 
+  // What governance reads about a person — their registrations, encounters, episodes, care teams
+  // and consents — with what follows from them, kept while the record's generation stands (any
+  // write starts afresh). The relationship depends on the reader's organisation: one per org.
+  struct PersonFacts {
+    int64_t generation = -1;
+    std::vector<store::StoredResource> facts;
+    ConsentState consent;
+    bool restricted = false;
+    std::mutex m;
+    std::map<std::string, std::optional<RecordRelationship>> relationship_by_org;
+  };
+  std::shared_ptr<PersonFacts> facts_for(const std::string& person);
+  std::optional<RecordRelationship> relationship_for(PersonFacts& pf, const std::string& reader_org);
+
   store::RecordStore& record_;
   store::AuditLog& audit_;
   GovernanceSettings settings_;
+  std::mutex cache_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<PersonFacts>> cache_;  // person id -> facts
 };
 
 }  // namespace cc::governance

@@ -400,6 +400,7 @@ Result<IdentityActionResult> SqliteRecordStore::resolve_identity(const std::stri
     result.patient_id = after->person_id;
     result.state = std::string(identity::to_string(after->state));
     tx.commit();
+    generation_.fetch_add(1, std::memory_order_release);
     return result;
   } catch (const SqliteError& e) {
     return make_error("record-write", std::string("The patient index could not be changed: ") + e.what());

@@ -407,6 +407,7 @@ Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool 
       cursor.run();
     }
     tx.commit();
+    generation_.fetch_add(1, std::memory_order_release);
     checkpointer_->restart_log_if_long();
     return {};
   } catch (const SqliteError& e) {

@@ -1,6 +1,7 @@
 // SQLite implementation of RecordStore: one writer (the mapper), a pool of read-only
 // connections for the API threads, WAL so readers never wait for the writer.
 #pragma once
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,6 +21,8 @@ class SqliteRecordStore : public RecordStore {
 
   Status apply(std::vector<MappedBatchItem>& batch) override;
   Status apply_remap(std::vector<MappedBatchItem>& batch) override;
+  // Bumped after each commit (never before: a reader that saw the old number re-reads).
+  int64_t generation() const override { return generation_.load(std::memory_order_acquire); }
   std::vector<UnmappedCodeRow> unmapped_codes(int64_t limit) override;
   std::vector<UnmappedMessages> unmapped_messages(int64_t limit) override;
   int64_t mapping_cursor() override;
@@ -92,6 +95,7 @@ class SqliteRecordStore : public RecordStore {
   std::string path_;
   std::unique_ptr<Database> writer_;
   std::unique_ptr<Checkpointer> checkpointer_;  // after writer_: stops before the connection closes
+  std::atomic<int64_t> generation_{0};
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<Database>> pool_;
 };

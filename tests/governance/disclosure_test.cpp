@@ -106,3 +106,47 @@ TEST(Disclosure, WorklistIsOnlyForIntegrationAdminsAndIsAudited) {
 
 }  // namespace
 }  // namespace cc::governance
+
+namespace cc::governance {
+namespace {
+
+// What a decision read about a patient is kept only until the record's next write: an encounter
+// that ends takes the relationship with it at once, and one that opens gives it at once.
+TEST(Disclosure, ADecisionNeverOutlivesTheWriteThatChangesIt) {
+  World w;
+  int64_t inbox = 1;
+  auto write_encounter = [&](const std::string& status) {
+    std::vector<store::MappedBatchItem> batch(1);
+    batch[0].inbox_id = ++inbox;
+    batch[0].outcome = "mapped";
+    batch[0].provenance = store::Provenance{"feed", "RBT", "CTL" + std::to_string(inbox), inbox, inbox};
+    store::ResourceWrite e;
+    e.type = "Encounter";
+    e.id = "e1";
+    e.resource.Parse((R"({"resourceType":"Encounter","id":"e1","status":")" + status + R"("})").c_str());
+    e.event_time_ms = inbox;
+    e.patient_id = "p1";
+    batch[0].writes.push_back(std::move(e));
+    ASSERT_TRUE(w.record->apply(batch).ok());
+  };
+  auto encounters = [&]() {
+    std::promise<Result<Disclosure>> p;
+    auto f = p.get_future();
+    DisclosureContext ctx{Reader{"dr.a", "ae-clinician", "RBT", "", "DIRECT_CARE"}, "GET /fhir/Encounter", "peer"};
+    w.service->disclose(ctx, PatientQuery{"Encounter", "p1", 0, 50}, [&p](Result<Disclosure> r) { p.set_value(std::move(r)); });
+    return f.get();
+  };
+  EXPECT_FALSE(encounters()) << "no relationship yet";
+  write_encounter("in-progress");
+  auto open = encounters();
+  ASSERT_TRUE(open) << open.error().message;
+  EXPECT_EQ(open->page.items.size(), 1u);
+  ASSERT_TRUE(encounters()) << "and again, from what was kept";
+  write_encounter("finished");
+  auto ended = encounters();
+  ASSERT_FALSE(ended) << "the discharge ends the relationship at once";
+  EXPECT_EQ(ended.error().code, "forbidden");
+}
+
+}  // namespace
+}  // namespace cc::governance
