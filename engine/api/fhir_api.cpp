@@ -13,6 +13,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <variant>
 
 #include <spdlog/spdlog.h>
 
@@ -701,6 +702,53 @@ std::string csv_field(const std::string& v) {
   for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
 }
+
+// An IG report: named columns and rows of cells. A cell is text, a number, or nothing (left out of
+// the JSON object, empty in CSV).
+using Cell = std::variant<std::monostate, std::string, int64_t>;
+struct Table {
+  std::vector<const char*> columns;
+  std::vector<std::vector<Cell>> rows;
+};
+
+// {"items": [{column: value, ...}, ...]}, or CSV: a header line, then a line a row.
+std::pair<std::string, const char*> render(const Table& t, bool csv) {
+  if (csv) {
+    std::string out;
+    for (size_t i = 0; i < t.columns.size(); ++i) out += (i ? "," : "") + std::string(t.columns[i]);
+    out += "\r\n";
+    for (auto& row : t.rows) {
+      for (size_t i = 0; i < row.size(); ++i) {
+        if (i) out += ',';
+        if (auto* text = std::get_if<std::string>(&row[i])) out += csv_field(*text);
+        if (auto* n = std::get_if<int64_t>(&row[i])) out += std::to_string(*n);
+      }
+      out += "\r\n";
+    }
+    return {std::move(out), "text/csv; charset=utf-8"};
+  }
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("items");
+  w.StartArray();
+  for (auto& row : t.rows) {
+    w.StartObject();
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (auto* text = std::get_if<std::string>(&row[i])) {
+        w.Key(t.columns[i]);
+        w.String(text->c_str(), static_cast<rapidjson::SizeType>(text->size()));
+      } else if (auto* n = std::get_if<int64_t>(&row[i])) {
+        w.Key(t.columns[i]);
+        w.Int64(*n);
+      }
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return {sb.GetString(), "application/json"};
+}
 }  // namespace
 
 bool FhirApi::handle_access_reviews(const Request& req, std::string_view path, const std::string& peer,
@@ -719,42 +767,17 @@ bool FhirApi::handle_access_reviews(const Request& req, std::string_view path, c
         respond(operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", items.error().message));
         return;
       }
-      if (csv) {
-        std::string out = "id,kind,user,role,org,patient,reason,granted,expires,reviewed,reviewer,note\r\n";
-        for (auto& g : *items)
-          out += std::to_string(g.id) + "," + g.kind + "," + csv_field(g.user) + "," + g.role + "," + g.org +
-                 ",Patient/" + g.patient_id + "," + csv_field(g.reason) + "," + fhir::fhir_instant_utc(g.granted_ms) +
-                 "," + fhir::fhir_instant_utc(g.expires_ms) + "," +
-                 (g.reviewed_ms ? fhir::fhir_instant_utc(g.reviewed_ms) : "") + "," + csv_field(g.reviewer) + "," +
-                 csv_field(g.review_note) + "\r\n";
-        respond(json_response(200, std::move(out), "text/csv; charset=utf-8"));
-        return;
-      }
-      rapidjson::StringBuffer sb;
-      JsonWriter w(sb);
-      w.StartObject();
-      w.Key("items"); w.StartArray();
+      Table t{{"id", "kind", "user", "role", "org", "patient", "reason", "granted", "expires", "reviewed", "reviewer",
+               "note"},
+              {}};
       for (auto& g : *items) {
-        w.StartObject();
-        w.Key("id"); w.Int64(g.id);
-        w.Key("kind"); w.String(g.kind.c_str());
-        w.Key("user"); w.String(g.user.c_str());
-        w.Key("role"); w.String(g.role.c_str());
-        w.Key("org"); w.String(g.org.c_str());
-        w.Key("patient"); w.String(("Patient/" + g.patient_id).c_str());
-        w.Key("reason"); w.String(g.reason.c_str());
-        w.Key("granted"); w.String(fhir::fhir_instant_utc(g.granted_ms).c_str());
-        w.Key("expires"); w.String(fhir::fhir_instant_utc(g.expires_ms).c_str());
-        if (g.reviewed_ms) {
-          w.Key("reviewed"); w.String(fhir::fhir_instant_utc(g.reviewed_ms).c_str());
-          w.Key("reviewer"); w.String(g.reviewer.c_str());
-          w.Key("note"); w.String(g.review_note.c_str());
-        }
-        w.EndObject();
+        auto when = [](int64_t ms) -> Cell { return ms ? Cell(fhir::fhir_instant_utc(ms)) : Cell(); };
+        t.rows.push_back({g.id, g.kind, g.user, g.role, g.org, "Patient/" + g.patient_id, g.reason,
+                          when(g.granted_ms), when(g.expires_ms), when(g.reviewed_ms),
+                          g.reviewed_ms ? Cell(g.reviewer) : Cell(), g.reviewed_ms ? Cell(g.review_note) : Cell()});
       }
-      w.EndArray();
-      w.EndObject();
-      respond(json_response(200, sb.GetString(), "application/json"));
+      auto [body, type] = render(t, csv);
+      respond(json_response(200, std::move(body), type));
     });
     return true;
   }
@@ -849,51 +872,21 @@ bool FhirApi::handle_ig_reports(const Request& req, std::string_view path, const
         return;
       }
       // Each access: when, who (user, role, organisation), why (purpose, basis), what, the outcome.
-      auto basis_of = [](const std::string& resources, std::string& what) {
-        std::string basis;
-        std::istringstream in(resources);
-        for (std::string t; in >> t;) {
-          if (t.rfind("basis:", 0) == 0) basis += (basis.empty() ? "" : " ") + t.substr(6);
-          else what += (what.empty() ? "" : " ") + t;
-        }
-        return basis;
-      };
-      if (csv) {
-        std::string out = "time,user,role,org,purpose,action,outcome,basis,disclosed,request\r\n";
-        for (auto& e : *rows) {
-          std::string what;
-          const std::string basis = basis_of(e.resources, what);
-          out += fhir::fhir_instant_utc(e.time_ms) + "," + csv_field(e.user) + "," + csv_field(e.role) + "," +
-                 csv_field(e.org) + "," + csv_field(e.purpose_of_use) + "," + e.action + "," + e.outcome + "," +
-                 csv_field(basis) + "," + csv_field(what) + "," + csv_field(e.query) + "\r\n";
-        }
-        respond(json_response(200, std::move(out), "text/csv; charset=utf-8"));
-        return;
-      }
-      rapidjson::StringBuffer sb;
-      JsonWriter w(sb);
-      w.StartObject();
-      w.Key("items"); w.StartArray();
+      Table t{{"time", "user", "role", "org", "purpose", "action", "outcome", "basis", "disclosed", "request", "audit"}, {}};
       for (auto& e : *rows) {
-        std::string what;
-        const std::string basis = basis_of(e.resources, what);
-        w.StartObject();
-        w.Key("time"); w.String(fhir::fhir_instant_utc(e.time_ms).c_str());
-        w.Key("user"); w.String(e.user.c_str());
-        w.Key("role"); w.String(e.role.c_str());
-        w.Key("org"); w.String(e.org.c_str());
-        w.Key("purpose"); w.String(e.purpose_of_use.c_str());
-        w.Key("action"); w.String(e.action.c_str());
-        w.Key("outcome"); w.String(e.outcome.c_str());
-        w.Key("basis"); w.String(basis.c_str());
-        w.Key("disclosed"); w.String(what.c_str());
-        w.Key("request"); w.String(e.query.c_str());
-        w.Key("audit"); w.String(("AuditEvent/audit-" + std::to_string(e.id)).c_str());
-        w.EndObject();
+        std::string basis, what;
+        std::istringstream in(e.resources);
+        for (std::string item; in >> item;) {
+          if (item.rfind("basis:", 0) == 0)
+            basis += (basis.empty() ? "" : " ") + item.substr(6);
+          else
+            what += (what.empty() ? "" : " ") + item;
+        }
+        t.rows.push_back({fhir::fhir_instant_utc(e.time_ms), e.user, e.role, e.org, e.purpose_of_use, e.action,
+                          e.outcome, basis, what, e.query, "AuditEvent/audit-" + std::to_string(e.id)});
       }
-      w.EndArray();
-      w.EndObject();
-      respond(json_response(200, sb.GetString(), "application/json"));
+      auto [body, type] = render(t, csv);
+      respond(json_response(200, std::move(body), type));
     });
     return true;
   }
@@ -904,45 +897,17 @@ bool FhirApi::handle_ig_reports(const Request& req, std::string_view path, const
       fail(rows.error());
       return;
     }
-    auto reasons = [](const governance::UnusualAccess& a) {
-      std::string out;
-      for (auto& r : a.reasons) out += (out.empty() ? "" : "; ") + r;
-      return out;
-    };
-    if (csv) {
-      std::string out = "user,role,org,patients,looked_up,by_recorded_access,break_glass,self_declared,refused,first,last,why\r\n";
-      for (auto& a : *rows)
-        out += csv_field(a.user) + "," + csv_field(a.role) + "," + csv_field(a.org) + "," + std::to_string(a.patients) +
-               "," + std::to_string(a.looked_up) + "," + std::to_string(a.by_recorded) + "," +
-               std::to_string(a.break_glass) + "," + std::to_string(a.self_declared) + "," + std::to_string(a.refused) +
-               "," + fhir::fhir_instant_utc(a.first_ms) + "," + fhir::fhir_instant_utc(a.last_ms) + "," +
-               csv_field(reasons(a)) + "\r\n";
-      respond(json_response(200, std::move(out), "text/csv; charset=utf-8"));
-      return;
-    }
-    rapidjson::StringBuffer sb;
-    JsonWriter w(sb);
-    w.StartObject();
-    w.Key("items"); w.StartArray();
+    Table t{{"user", "role", "org", "patients", "looked_up", "by_recorded_access", "break_glass", "self_declared",
+             "refused", "first", "last", "why"},
+            {}};
     for (auto& a : *rows) {
-      w.StartObject();
-      w.Key("user"); w.String(a.user.c_str());
-      w.Key("role"); w.String(a.role.c_str());
-      w.Key("org"); w.String(a.org.c_str());
-      w.Key("patients"); w.Int64(a.patients);
-      w.Key("looked_up"); w.Int64(a.looked_up);
-      w.Key("by_recorded_access"); w.Int64(a.by_recorded);
-      w.Key("break_glass"); w.Int64(a.break_glass);
-      w.Key("self_declared"); w.Int64(a.self_declared);
-      w.Key("refused"); w.Int64(a.refused);
-      w.Key("first"); w.String(fhir::fhir_instant_utc(a.first_ms).c_str());
-      w.Key("last"); w.String(fhir::fhir_instant_utc(a.last_ms).c_str());
-      w.Key("why"); w.String(reasons(a).c_str());
-      w.EndObject();
+      std::string why;
+      for (auto& r : a.reasons) why += (why.empty() ? "" : "; ") + r;
+      t.rows.push_back({a.user, a.role, a.org, a.patients, a.looked_up, a.by_recorded, a.break_glass, a.self_declared,
+                        a.refused, fhir::fhir_instant_utc(a.first_ms), fhir::fhir_instant_utc(a.last_ms), why});
     }
-    w.EndArray();
-    w.EndObject();
-    respond(json_response(200, sb.GetString(), "application/json"));
+    auto [body, type] = render(t, csv);
+    respond(json_response(200, std::move(body), type));
   });
   return true;
 }

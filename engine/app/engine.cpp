@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -148,6 +149,94 @@ std::shared_ptr<const mapping::MappingSet> load_mappings(const Config& config, s
   return set;
 }
 }  // namespace
+
+bool audit_local(const std::string& data_dir, const std::string& action, const std::string& command,
+                 const std::string& patients, const std::string& resources, const std::string& outcome) {
+  auto log = store::AuditLog::open(data_dir);
+  if (!log) {
+    std::fprintf(stderr, "%s\nNothing was done or shown: it could not be audited.\n", log.error().message.c_str());
+    return false;
+  }
+  const char* who = std::getenv("USER");
+  store::AuditEntry e;
+  e.time_ms = fhir::now_epoch_ms();
+  e.user = "local:" + (who && *who ? std::string(who) : std::to_string(::getuid()));
+  e.role = "local-operator";
+  e.purpose_of_use = "OPERATIONS";
+  e.action = action;
+  e.query = command;
+  e.patient_id = patients;
+  e.resources = resources;
+  e.outcome = outcome;
+  std::promise<Status> written;
+  (*log)->append(std::move(e), [&written](Status st) { written.set_value(std::move(st)); });
+  Status st = written.get_future().get();
+  (*log)->stop();
+  if (!st) {
+    std::fprintf(stderr, "%s\nNothing was done or shown: it could not be audited.\n", st.error().message.c_str());
+    return false;
+  }
+  return true;
+}
+
+int identity_offline(const std::string& data_dir, const std::string& action, const std::string& registration,
+                     const std::string& patient, const std::string& reason) {
+  std::string why;
+  if (!lock_data_dir(data_dir, why)) {
+    std::fprintf(stderr, "%s; while the engine runs, use GET /admin/identity/worklist and POST /admin/identity/%s\n",
+                 why.c_str(), action == "worklist" ? "{link,new,reject,unmerge}" : action.c_str());
+    return 1;
+  }
+  auto record = store::SqliteRecordStore::open(data_dir);
+  if (!record) {
+    std::fprintf(stderr, "%s\n", record.error().message.c_str());
+    return 1;
+  }
+  auto bare = [](const std::string& ref) { return ref.rfind("Patient/", 0) == 0 ? ref.substr(8) : ref; };
+  if (action == "worklist") {
+    auto tasks = (*record)->identity_worklist(500);
+    std::string patients;
+    for (auto& t : tasks) patients += (patients.empty() ? "" : " ") + t.registration_id;
+    if (!audit_local(data_dir, "cli-identity-worklist", "carerecord identity worklist", patients,
+                     std::to_string(tasks.size()) + " item(s)", tasks.empty() ? "nothing-found" : "disclosed"))
+      return 1;
+    for (auto& t : tasks) {
+      const auto& d = t.demographics;
+      std::printf("Patient/%s %s nhs=%s feed=%s %s, %s %s %s %s\n", t.registration_id.c_str(), t.state.c_str(),
+                  t.nhs_number.empty() ? "-" : t.nhs_number.c_str(), t.feed.c_str(), d.family.c_str(), d.given.c_str(),
+                  d.birth_date.c_str(), d.gender.c_str(), d.postcode.c_str());
+      for (auto& c : t.candidates) {
+        std::string reasons;
+        for (auto& r : c.reasons) reasons += (reasons.empty() ? "" : "; ") + r;
+        std::printf("  candidate Patient/%s score %d nhs=%s (%s)\n", c.patient_id.c_str(), c.score,
+                    c.nhs_number.empty() ? "-" : c.nhs_number.c_str(), reasons.c_str());
+      }
+    }
+    std::printf("%zu registration(s) to look at\n", tasks.size());
+    return 0;
+  }
+  if (registration.empty() || reason.empty() || (action == "link" && patient.empty())) {
+    std::fprintf(stderr, "--registration%s and --reason are required: every change to the patient index says why.\n",
+                 action == "link" ? ", --patient" : "");
+    return 2;
+  }
+  const std::string subject = bare(registration);
+  if (!audit_local(data_dir, "identity",
+                   "carerecord identity " + action + " (reason: " + reason + ")",
+                   subject, "identity-" + action + " Patient/" + subject + (patient.empty() ? "" : " Patient/" + bare(patient)),
+                   "permitted"))
+    return 1;
+  const char* who = std::getenv("USER");
+  auto r = (*record)->resolve_identity(action, registration, patient,
+                                       "local:" + (who && *who ? std::string(who) : std::to_string(::getuid())), reason);
+  if (!r) {
+    std::fprintf(stderr, "%s\n", r.error().message.c_str());
+    return r.error().code == "not-found" || r.error().code == "invalid" ? 2 : 1;
+  }
+  std::printf("Patient/%s is now read under Patient/%s (%s); %lld registration(s) moved\n", r->registration_id.c_str(),
+              r->patient_id.c_str(), r->state.c_str(), static_cast<long long>(r->moved));
+  return 0;
+}
 
 int remap_offline(Config config, const std::string& feed, int64_t since_ms) {
   std::string why;

@@ -21,4 +21,18 @@ bool lock_data_dir(const std::string& data_dir, std::string& why);
 // after `since_ms` with the mappings in force, with no engine running. Returns the exit code.
 int remap_offline(Config config, const std::string& feed, int64_t since_ms);
 
+// Writes one audit entry for something done or read outside the engine (a command): user
+// local:$USER, role local-operator, with `patients` (space separated) and `resources`; waits until
+// it is durable. False, with the problem printed, when it could not be written: do nothing then.
+// Safe beside a running engine: the chain link is read inside the write.
+bool audit_local(const std::string& data_dir, const std::string& action, const std::string& command,
+                 const std::string& patients, const std::string& resources, const std::string& outcome);
+
+// `carerecord identity worklist|link|new|reject|unmerge`: the identity work-list, or one decision
+// on it (`registration`, `patient` for link, a `reason`), with no engine running (the data
+// directory's lock; while it runs, the same decisions go through POST /admin/identity/...).
+// Audited before anything is shown or changed. Returns the exit code.
+int identity_offline(const std::string& data_dir, const std::string& action, const std::string& registration,
+                     const std::string& patient, const std::string& reason);
+
 }  // namespace cc::app

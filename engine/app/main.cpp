@@ -1,4 +1,5 @@
-// carerecord: the engine's command line — serve, token, worklist, demo-feed.
+// carerecord: the engine's command line — serve, token, worklist, audit, identity, mappings, remap,
+// demo-feed.
 // Flags follow the outside contract in the design notes.
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -7,12 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <cstdlib>
-#include <future>
 #include <iostream>
 #include <set>
-
-#include <unistd.h>
 
 #include "engine/app/demo_feed.h"
 #include "engine/app/engine.h"
@@ -23,40 +20,6 @@
 #include "engine/mapping/mapping_set.h"
 #include "engine/store/audit_log.h"
 #include "engine/store/sqlite_record_store.h"
-
-namespace {
-// Patient data printed by a command is a disclosure like any other: the audit entry (the local
-// operator, the command, the patients) is durable before anything is printed; if it cannot be
-// written, nothing is. Safe beside a running engine: the chain link is read inside the write.
-bool audit_local_read(const std::string& data_dir, const std::string& action, const std::string& command,
-                      const std::string& patients, int64_t items) {
-  auto log = cc::store::AuditLog::open(data_dir);
-  if (!log) {
-    std::cerr << log.error().message << "\nNothing is shown: the read could not be audited.\n";
-    return false;
-  }
-  const char* who = std::getenv("USER");
-  cc::store::AuditEntry e;
-  e.time_ms = cc::fhir::now_epoch_ms();
-  e.user = std::string("local:") + (who && *who ? who : std::to_string(::getuid()).c_str());
-  e.role = "local-operator";
-  e.purpose_of_use = "OPERATIONS";
-  e.action = action;
-  e.query = command;
-  e.patient_id = patients;
-  e.resources = std::to_string(items) + " item(s)";
-  e.outcome = items ? "disclosed" : "nothing-found";
-  std::promise<cc::Status> written;
-  (*log)->append(std::move(e), [&written](cc::Status st) { written.set_value(std::move(st)); });
-  cc::Status st = written.get_future().get();
-  (*log)->stop();
-  if (!st) {
-    std::cerr << st.error().message << "\nNothing is shown: the read could not be audited.\n";
-    return false;
-  }
-  return true;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   // Logs go to stderr; stdout carries only what scripts read (listening lines, a token, reports).
@@ -145,6 +108,24 @@ int main(int argc, char** argv) {
   remap->add_option("--mappings", mappings_dir, "Directory of mapping files")->check(CLI::ExistingDirectory);
 
   // demo-feed
+  // identity: the matching work-list and its decisions, with the engine stopped
+  auto* identity = app.add_subcommand("identity", "The identity work-list and its decisions (engine stopped)");
+  identity->require_subcommand(1);
+  std::string id_dir = "./data", id_registration, id_patient, id_reason, id_action;
+  for (const char* name : {"worklist", "link", "new", "reject", "unmerge"}) {
+    auto* sub = identity->add_subcommand(name, std::string(name) == "worklist"
+                                                   ? "List registrations waiting for a person, with scored candidates"
+                                                   : std::string("Decide: ") + name);
+    sub->add_option("--data-dir", id_dir, "Data directory");
+    if (std::string(name) != "worklist") {
+      sub->add_option("--registration", id_registration, "The registration (Patient/ID or ID)")->required();
+      if (std::string(name) == "link")
+        sub->add_option("--patient", id_patient, "The patient to link it to (Patient/ID or ID)")->required();
+      sub->add_option("--reason", id_reason, "Why (kept on the audit trail and in the identity history)")->required();
+    }
+    sub->callback([&id_action, name] { id_action = name; });
+  }
+
   auto* demo = app.add_subcommand("demo-feed", "Stream a synthetic hospital ADT feed over MLLP, or write it to a file");
   int demo_port = 0, demo_patients = 200, demo_messages = 1000, demo_window = 1;
   double demo_rate = 0;
@@ -232,8 +213,9 @@ int main(int argc, char** argv) {
       if (!e.patient_id.empty()) patients.insert(e.patient_id);
     std::string patient_list;
     for (auto& p : patients) patient_list += (patient_list.empty() ? "" : " ") + p;
-    if (!audit_local_read(wl_dir, "cli-worklist", std::string("carerecord worklist") + (wl_all ? " --all" : ""),
-                          patient_list, static_cast<int64_t>(items.size())))
+    if (!cc::app::audit_local(wl_dir, "cli-worklist", std::string("carerecord worklist") + (wl_all ? " --all" : ""),
+                              patient_list, std::to_string(items.size()) + " item(s)",
+                              items.empty() ? "nothing-found" : "disclosed"))
       return 1;
     std::printf("%-6s %-20s %-34s %-8s %-10s %s\n", "id", "kind", "patient", "inbox", "state", "detail");
     for (auto& e : items)
@@ -272,8 +254,9 @@ int main(int argc, char** argv) {
       for (auto& p : cc::governance::patients_of(e)) patients.insert(p);
     std::string patient_list;
     for (auto& p : patients) patient_list += (patient_list.empty() ? "" : " ") + p;
-    if (!audit_local_read(audit_dir, "cli-audit-list", "carerecord audit list --limit " + std::to_string(audit_limit),
-                          patient_list, static_cast<int64_t>(entries->size())))
+    if (!cc::app::audit_local(audit_dir, "cli-audit-list", "carerecord audit list --limit " + std::to_string(audit_limit),
+                              patient_list, std::to_string(entries->size()) + " item(s)",
+                              entries->empty() ? "nothing-found" : "disclosed"))
       return 1;
     for (auto& e : *entries)
       std::printf("%lld %s user=%s role=%s org=%s action=%s outcome=%s patient=%s resources=%s request=\"%s\"\n",
@@ -282,6 +265,8 @@ int main(int argc, char** argv) {
                   e.resources.c_str(), e.query.c_str());
     return 0;
   }
+
+  if (*identity) return cc::app::identity_offline(id_dir, id_action, id_registration, id_patient, id_reason);
 
   if (*remap) {
     cc::Config config = cc::Config::development_default();

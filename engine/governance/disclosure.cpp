@@ -48,6 +48,31 @@ const char* action_of(const Query& q) {
     default: return "search";
   }
 }
+// Writes the refusal's audit entry, then answers "forbidden" with `why`.
+template <typename T>
+void refuse(store::AuditLog& audit, std::shared_ptr<store::AuditEntry> entry, std::string why,
+            std::function<void(Result<T>)> done) {
+  entry->outcome = "denied";
+  audit.append(std::move(*entry), [why = std::move(why), done = std::move(done)](Status) {
+    done(make_error("forbidden", why));
+  });
+}
+
+// Writes the audit entry of a disclosure; once it is durable hands `result` over, and if it could
+// not be written, only "audit-unavailable": nothing leaves without its record.
+template <typename T>
+void disclose_after(store::AuditLog& audit, std::shared_ptr<store::AuditEntry> entry, std::shared_ptr<T> result,
+                    std::function<void(Result<T>)> done) {
+  audit.append(std::move(*entry), [result, done = std::move(done)](Status st) {
+    if (!st) {
+      done(make_error("audit-unavailable",
+                      "The audit record could not be written, so nothing was disclosed. Try again shortly."));
+      return;
+    }
+    done(std::move(*result));
+  });
+}
+
 // Who asked, for what, when: the part of an audit entry every disclosure shares.
 store::AuditEntry audit_entry(const DisclosureContext& ctx, const char* action) {
   store::AuditEntry entry;
@@ -303,14 +328,7 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
   }
   entry->outcome = result->page.items.empty() ? "nothing-found" : "disclosed";
 
-  audit_.append(std::move(*entry), [result, done = std::move(done)](Status st) {
-    if (!st) {
-      done(make_error("audit-unavailable",
-                      "The audit record could not be written, so nothing was disclosed. Try again shortly."));
-      return;
-    }
-    done(std::move(*result));
-  });
+  disclose_after(audit_, entry, result, std::move(done));
 }
 
 void DisclosureService::disclose_everything(const DisclosureContext& ctx, const EverythingQuery& q,
@@ -385,14 +403,7 @@ void DisclosureService::disclose_everything(const DisclosureContext& ctx, const 
   for (auto& b : bases) entry->resources += (entry->resources.empty() ? "" : " ") + ("basis:" + b);
   entry->patient_id = person;
   entry->outcome = result->page.items.empty() ? "nothing-found" : "disclosed";
-  audit_.append(std::move(*entry), [result, done = std::move(done)](Status st) {
-    if (!st) {
-      done(make_error("audit-unavailable",
-                      "The audit record could not be written, so nothing was disclosed. Try again shortly."));
-      return;
-    }
-    done(std::move(*result));
-  });
+  disclose_after(audit_, entry, result, std::move(done));
 }
 
 void DisclosureService::record_access(const DisclosureContext& ctx, const std::string& patient_id,
@@ -509,13 +520,7 @@ void DisclosureService::access_reviews(const DisclosureContext& ctx, bool awaiti
   for (auto& g : *items) patients.insert(g.patient_id);
   for (auto& p : patients) entry->patient_id += (entry->patient_id.empty() ? "" : " ") + p;
   entry->outcome = items->empty() ? "nothing-found" : "disclosed";
-  audit_.append(std::move(*entry), [items, done = std::move(done)](Status st) {
-    if (!st) {
-      done(make_error("audit-unavailable", "The audit record could not be written, so nothing was disclosed."));
-      return;
-    }
-    done(std::move(*items));
-  });
+  disclose_after(audit_, entry, items, std::move(done));
 }
 
 void DisclosureService::review_access(const DisclosureContext& ctx, int64_t id, const std::string& note,
@@ -645,6 +650,7 @@ void DisclosureService::disclose_worklist(const DisclosureContext& ctx, bool ope
 namespace {
 // The audit entries of a report are read in one go, up to this many (newest first).
 constexpr int64_t kReportLimit = 200'000;
+constexpr const char* kReportsForIgOfficers = "Reports are for information governance officers (role ig-officer).";
 }  // namespace
 
 void DisclosureService::patient_access_report(const DisclosureContext& ctx, const std::string& patient_id,
@@ -653,24 +659,22 @@ void DisclosureService::patient_access_report(const DisclosureContext& ctx, cons
   auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "report"));
   entry->resources = "report:patient-access";
   if (ctx.reader.role != "ig-officer") {
-    entry->outcome = "denied";
-    audit_.append(std::move(*entry), [done = std::move(done)](Status) {
-      done(make_error("forbidden", "Reports are for information governance officers (role ig-officer)."));
-    });
+    refuse(audit_, entry, kReportsForIgOfficers, std::move(done));
     return;
   }
   auto rows = std::make_shared<std::vector<store::AuditEntry>>();
   std::string person;
   try {
     person = record_.person_of(patient_id);
-    std::vector<std::string> ids{person};
-    if (patient_id != person) ids.push_back(patient_id);
-    for (auto& r : record_.search_patient("Patient", person, 0, 500).items)
-      if (std::find(ids.begin(), ids.end(), r.id) == ids.end()) ids.push_back(r.id);
     if (!record_.read("Patient", person) && !record_.read("Patient", patient_id)) {
       done(make_error("not-found", "No patient has id " + patient_id + "."));
       return;
     }
+    // The person and every registration: entries name whichever the reader asked by.
+    std::vector<std::string> ids{person};
+    if (patient_id != person) ids.push_back(patient_id);
+    for (auto& r : record_.search_patient("Patient", person, 0, 500).items)
+      if (std::find(ids.begin(), ids.end(), r.id) == ids.end()) ids.push_back(r.id);
     std::vector<std::vector<store::AuditEntry>> lists;
     for (const std::string& id : ids) {
       store::AuditFilter f;
@@ -691,13 +695,7 @@ void DisclosureService::patient_access_report(const DisclosureContext& ctx, cons
   }
   entry->patient_id = person;
   entry->outcome = rows->empty() ? "nothing-found" : "disclosed";
-  audit_.append(std::move(*entry), [rows, done = std::move(done)](Status st) {
-    if (!st) {
-      done(make_error("audit-unavailable", "The audit record could not be written, so nothing was disclosed."));
-      return;
-    }
-    done(std::move(*rows));
-  });
+  disclose_after(audit_, entry, rows, std::move(done));
 }
 
 void DisclosureService::unusual_access_report(const DisclosureContext& ctx, int64_t from_ms, int64_t to_ms,
@@ -706,10 +704,7 @@ void DisclosureService::unusual_access_report(const DisclosureContext& ctx, int6
   auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "report"));
   entry->resources = "report:unusual-access";
   if (ctx.reader.role != "ig-officer") {
-    entry->outcome = "denied";
-    audit_.append(std::move(*entry), [done = std::move(done)](Status) {
-      done(make_error("forbidden", "Reports are for information governance officers (role ig-officer)."));
-    });
+    refuse(audit_, entry, kReportsForIgOfficers, std::move(done));
     return;
   }
   store::AuditFilter f;
@@ -728,13 +723,7 @@ void DisclosureService::unusual_access_report(const DisclosureContext& ctx, int6
     return;
   }
   entry->outcome = rows->empty() ? "nothing-found" : "disclosed";
-  audit_.append(std::move(*entry), [rows, done = std::move(done)](Status st) {
-    if (!st) {
-      done(make_error("audit-unavailable", "The audit record could not be written, so nothing was disclosed."));
-      return;
-    }
-    done(std::move(*rows));
-  });
+  disclose_after(audit_, entry, rows, std::move(done));
 }
 
 }  // namespace cc::governance

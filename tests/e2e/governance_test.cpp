@@ -402,7 +402,7 @@ TEST_F(GovernanceTest, TheIgOfficerReportsEveryAccessToAPatientAndUnusualAccess)
   EXPECT_NE(r.body.find("Found collapsed"), std::string::npos) << "the reason recorded: " << r.body;
   auto csv = http_get(engine->http_port(), report + "&_format=csv", ig);
   EXPECT_EQ(csv.content_type.find("text/csv"), 0u);
-  EXPECT_EQ(csv.body.rfind("time,user,role,org,purpose,action,outcome,basis,disclosed,request\r\n", 0), 0u) << csv.body;
+  EXPECT_EQ(csv.body.rfind("time,user,role,org,purpose,action,outcome,basis,disclosed,request,audit\r\n", 0), 0u) << csv.body;
   EXPECT_NE(csv.body.find(",dr.rjr,ae-clinician,RJR,"), std::string::npos) << csv.body;
   EXPECT_EQ(http_get(engine->http_port(), "/admin/ig/reports/patient-access?patient=Patient/0123456789abcdef0123456789abcdef", ig).status, 404);
   // Unusual access: with thresholds of one, the user who broke the glass is listed, and why.

@@ -185,6 +185,43 @@ TEST_F(IdentityTest, ARightNhsNumberWithAWrongBirthDateIsHeldUntilAPersonLinksIt
   EXPECT_NE(trail.body.find("PAS corrected"), std::string::npos) << trail.body;
 }
 
+TEST_F(IdentityTest, ThePatientIndexIsWorkedFromTheCommandLineWithTheEngineStopped) {
+  ASSERT_EQ(post("/fhir", gp, kGpBundle).status, 200);
+  const std::string patient = patient_by(kNhs);
+  ASSERT_FALSE(patient.empty());
+  MllpClient pas(engine->mllp_port());
+  ASSERT_EQ(hl7_field(pas.exchange(adt("A01", "ADM1", "RBT555", kNhs, "19841203")), "MSA", 1), "AA");
+  get_until(engine->http_port(), "/admin/worklist", admin,
+            [](const HttpResult& h) { return h.body.find("identity-conflict") != std::string::npos; });
+  ASSERT_EQ(record_access(engine->http_port(), clinician, patient), 200);
+  const std::string data = dir.path + "/data";
+  EXPECT_THROW(run_carerecord({"identity", "worklist", "--data-dir", data}), std::exception)
+      << "not while the engine runs: its decisions go through the API then";
+  ASSERT_EQ(engine->terminate(), 0);
+
+  const std::string list = run_carerecord({"identity", "worklist", "--data-dir", data});
+  EXPECT_NE(list.find(" held "), std::string::npos) << list;
+  EXPECT_NE(list.find("candidate Patient/" + patient), std::string::npos) << list;
+  const std::string registration = list.substr(0, list.find(' '));
+  ASSERT_EQ(registration.rfind("Patient/", 0), 0u) << list;
+  EXPECT_THROW(run_carerecord({"identity", "link", "--registration", registration, "--patient", "Patient/" + patient,
+                               "--data-dir", data}),
+               std::exception)
+      << "a reason is required";
+  const std::string done = run_carerecord({"identity", "link", "--registration", registration, "--patient",
+                                           "Patient/" + patient, "--reason", "Birth date confirmed by telephone",
+                                           "--data-dir", data});
+  EXPECT_NE(done.find("now read under Patient/" + patient), std::string::npos) << done;
+  const std::string trail = run_carerecord({"audit", "list", "--data-dir", data});
+  EXPECT_NE(trail.find("action=cli-identity-worklist"), std::string::npos) << trail;
+  EXPECT_NE(trail.find("identity-link " + registration), std::string::npos) << trail;
+  EXPECT_NE(trail.find("Birth date confirmed by telephone"), std::string::npos) << trail;
+
+  engine = std::make_unique<EngineProcess>(data, std::vector<std::string>{"--config", dir.path + "/feeds.json"});
+  EXPECT_EQ(count("Encounter", patient, 1), 1) << "the linked registration's encounter is on the patient's record";
+  EXPECT_EQ(json(http_get(engine->http_port(), "/admin/identity/worklist", admin).body)["items"].Size(), 0u);
+}
+
 TEST_F(IdentityTest, AHospitalMergeMovesTheDataAndAnUnmergeMovesItBack) {
   MllpClient pas(engine->mllp_port());
   ASSERT_EQ(hl7_field(pas.exchange(adt("A01", "ADM1", "RBT555", kNhs)), "MSA", 1), "AA");
