@@ -614,14 +614,14 @@ int serve(Config config) {
       return;
     }
     auto push = std::make_shared<std::string>(std::move(body));
-    disclosure.authorise_feed_write(ctx, feed->name, feed->owner_ods, [&, feed, push, kind, type, id, peer = ctx.peer, org = ctx.reader.org, done](Status st) {
+    disclosure.authorise_feed_write(ctx, feed->name, feed->owner_ods, [&, feed, push, kind, type, id, ctx, peer = ctx.peer, org = ctx.reader.org, done](Status st) {
       if (!st) {
         const bool forbidden = st.error().code == "forbidden";
         done(forbidden ? 403 : 503,
              api::operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", st.error().message).body());
         return;
       }
-      asio::post(io, [&, feed, push, kind, type, id, peer, org, done] {
+      asio::post(io, [&, feed, push, kind, type, id, ctx, peer, org, done] {
         const int64_t now = fhir::now_epoch_ms();
         auto result = run_gp_ingest(*feed, kind, type, id, *push, now, **record);
         rapidjson::StringBuffer sb;
@@ -632,30 +632,53 @@ int serve(Config config) {
           done(static_cast<unsigned>(result.http_status), std::move(response));
           return;
         }
-        store::InboxMessage m;
-        m.feed = feed->name;
-        m.peer = peer;
-        m.received_ms = now;
-        m.sending_app = "gp-fhir";
-        m.sending_facility = org;
-        // The same push as this organisation's newest is a resend (its first answer, nothing changes);
-        // the same bytes as an older one are new (a resource set back to an earlier state).
-        m.message_type = gp_message_type(kind, type, id);
-        m.control_id = delivery_id(**inbox, feed->name, org, "gp-fhir", csv::file_digest(*push) + "|" + m.message_type,
-                                   m.received_ms);
-        m.ack_code = result.accepted_all() ? "AA" : "AE";
-        m.ack = std::to_string(result.http_status) + " " + response;
-        m.raw = std::move(*push);
-        (*inbox)->submit(std::move(m), [&builder, done](Result<store::Receipt> r) {
-          if (!r) {
-            done(503, api::operation_outcome(503, "transient", "The push could not be stored (" + r.error().message +
-                                                                   "); send it again.").body());
+        auto store_push = [&, feed, push, kind, type, id, peer, org, now, response, result_status = result.http_status,
+                           accepted_all = result.accepted_all(), done] {
+          store::InboxMessage m;
+          m.feed = feed->name;
+          m.peer = peer;
+          m.received_ms = now;
+          m.sending_app = "gp-fhir";
+          m.sending_facility = org;
+          // The same push as this organisation's newest is a resend (its first answer, nothing changes);
+          // the same bytes as an older one are new (a resource set back to an earlier state).
+          m.message_type = gp_message_type(kind, type, id);
+          m.control_id = delivery_id(**inbox, feed->name, org, "gp-fhir", csv::file_digest(*push) + "|" + m.message_type,
+                                     m.received_ms);
+          m.ack_code = accepted_all ? "AA" : "AE";
+          m.ack = std::to_string(result_status) + " " + response;
+          m.raw = std::move(*push);
+          (*inbox)->submit(std::move(m), [&builder, done](Result<store::Receipt> r) {
+            if (!r) {
+              done(503, api::operation_outcome(503, "transient", "The push could not be stored (" + r.error().message +
+                                                                     "); send it again.").body());
+              return;
+            }
+            // "STATUS BODY" as answered the first time: a resent push gets the same answer.
+            const size_t space = r->ack.find(' ');
+            done(static_cast<unsigned>(std::stoi(r->ack.substr(0, space))), r->ack.substr(space + 1));
+            if (!r->duplicate) builder.wake();
+          });
+        };
+        // Consent in the push (a dissent recorded at the practice) is a governance decision: on the
+        // trail before it is stored.
+        std::vector<std::string> consents;
+        std::string consent_patient;
+        for (auto& r : result.resources)
+          if (r.mapped.type == "Consent") {
+            consents.push_back(r.mapped.id);
+            consent_patient = r.mapped.patient_id;
+          }
+        if (consents.empty()) {
+          store_push();
+          return;
+        }
+        disclosure.record_feed_consent(ctx, feed->name, consent_patient, consents, [store_push, done](Status st) {
+          if (!st) {
+            done(503, api::operation_outcome(503, "transient", st.error().message).body());
             return;
           }
-          // "STATUS BODY" as answered the first time: a resent push gets the same answer.
-          const size_t space = r->ack.find(' ');
-          done(static_cast<unsigned>(std::stoi(r->ack.substr(0, space))), r->ack.substr(space + 1));
-          if (!r->duplicate) builder.wake();
+          store_push();
         });
       });
     });

@@ -503,6 +503,24 @@ void DisclosureService::authorise_consent(const DisclosureContext& ctx, const st
   });
 }
 
+void DisclosureService::record_feed_consent(const DisclosureContext& ctx, const std::string& feed,
+                                            const std::string& patient_id, const std::vector<std::string>& consent_ids,
+                                            std::function<void(Status)> done) {
+  store::AuditEntry entry = audit_entry(ctx, "consent");
+  entry.resources = "consent feed:" + feed;
+  for (const std::string& id : consent_ids) entry.resources += " Consent/" + id;
+  entry.patient_id = record_.person_of(patient_id);
+  entry.outcome = "permitted";
+  audit_.append(std::move(entry), [done = std::move(done)](Status st) {
+    if (!st) {
+      done(make_error("audit-unavailable",
+                      "The audit record of the consent could not be written, so the push was not stored. Send it again."));
+      return;
+    }
+    done({});
+  });
+}
+
 void DisclosureService::access_reviews(const DisclosureContext& ctx, bool awaiting_only,
                                        std::function<void(Result<std::vector<AccessGrant>>)> done) {
   auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "access-review"));

@@ -75,6 +75,11 @@ class DisclosureService {
   // patient is read under. Errors: "forbidden", "not-found", "audit-unavailable".
   void authorise_consent(const DisclosureContext& ctx, const std::string& patient_id,
                          std::function<void(Result<std::string>)> done);
+  // A feed's push carries the patient's consent (a GP's record of a dissent, say): the change is a
+  // governance decision of its own on the trail — the feed, the patient, the Consents — written
+  // before the push is stored. Error "audit-unavailable" (then nothing is stored).
+  void record_feed_consent(const DisclosureContext& ctx, const std::string& feed, const std::string& patient_id,
+                           const std::vector<std::string>& consent_ids, std::function<void(Status)> done);
   // The IG officer's review list (self-declared and break-glass accesses), audited; role ig-officer.
   void access_reviews(const DisclosureContext& ctx, bool awaiting_only,
                       std::function<void(Result<std::vector<AccessGrant>>)> done);

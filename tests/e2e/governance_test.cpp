@@ -355,6 +355,17 @@ TEST_F(GovernanceTest, ADissentTheGpRecordsArrivesInItsFeedAndIsHonoured) {
      "request": {"method": "POST", "url": "Consent"}}]})";
   auto pushed = http_request(engine->http_port(), "POST", "/fhir", practice, dissent);
   ASSERT_EQ(pushed.status, 200) << pushed.body;
+  // The consent change is a governance decision of its own on the trail, naming the practice's
+  // registration of the patient, so the subject access report finds it.
+  auto change = http_get(engine->http_port(), "/fhir/AuditEvent?agent=gp.extract&subtype=consent", ig);
+  EXPECT_EQ(total_of(change), 1) << change.body;
+  EXPECT_NE(change.body.find("feed:gp-a81001"), std::string::npos) << change.body;
+  EXPECT_NE(change.body.find("\"Consent/"), std::string::npos) << change.body;
+  const std::string registration = pushed_id(pushed.body, 0);
+  EXPECT_NE(change.body.find("Patient/" + registration), std::string::npos) << change.body;
+  auto report = get_until(engine->http_port(), "/admin/ig/reports/patient-access?patient=Patient/" + patient, ig,
+                          [](const HttpResult& h) { return h.body.find("consent feed:") != std::string::npos; });
+  EXPECT_NE(report.body.find("consent feed:gp-a81001"), std::string::npos) << report.body;
   auto refused = get_until(engine->http_port(), "/fhir/Encounter?patient=Patient/" + patient, trust,
                            [](const HttpResult& h) { return h.status == 403; });
   EXPECT_EQ(refused.status, 403) << refused.body;
