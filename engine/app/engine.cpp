@@ -195,8 +195,14 @@ int identity_offline(const std::string& data_dir, const std::string& action, con
   auto bare = [](const std::string& ref) { return ref.rfind("Patient/", 0) == 0 ? ref.substr(8) : ref; };
   if (action == "worklist") {
     auto tasks = (*record)->identity_worklist(500);
+    // Every patient the listing names: the registrations and their candidates.
+    std::set<std::string> named;
+    for (auto& t : tasks) {
+      named.insert(t.registration_id);
+      for (auto& c : t.candidates) named.insert(c.patient_id);
+    }
     std::string patients;
-    for (auto& t : tasks) patients += (patients.empty() ? "" : " ") + t.registration_id;
+    for (auto& p : named) patients += (patients.empty() ? "" : " ") + p;
     if (!audit_local(data_dir, "cli-identity-worklist", "carerecord identity worklist", patients,
                      std::to_string(tasks.size()) + " item(s)", tasks.empty() ? "nothing-found" : "disclosed"))
       return 1;
@@ -363,12 +369,13 @@ int serve(Config config) {
     if (f.is_gp()) governance_settings.gp_feeds.insert(f.name);
     if (!f.organisation_type.empty()) governance_settings.feed_types[f.name] = f.organisation_type;
   }
-  if (governance_settings.policy.any_role_limits_sources())
+  if (governance_settings.policy.any_role_limits_sources() || governance_settings.policy.any_consent_required())
     for (const FeedConfig& f : config.feeds)
       if (f.organisation_type.empty()) {
-        spdlog::critical("the governance policy shows some roles only some sources, so every feed must say what kind of "
-                         "organisation sends it: feed {} has no organisation_type (gp, acute, mental-health, community, "
-                         "social-care, tertiary, ambulance); the engine does not start",
+        spdlog::critical("the governance policy treats sources by their kind (a role's sources, or sources shown only "
+                         "with consent), so every feed must say what kind of organisation sends it: feed {} has no "
+                         "organisation_type (gp, acute, mental-health, community, social-care, tertiary, ambulance); "
+                         "the engine does not start",
                          f.name);
         return 1;
       }

@@ -1,6 +1,11 @@
 // See consent.h.
 #include "engine/governance/consent.h"
 
+#include <climits>
+#include <utility>
+
+#include "engine/fhir/datetime.h"
+
 namespace cc::governance {
 
 namespace {
@@ -16,6 +21,17 @@ const Value* member(const Value& v, const char* name) {
   if (!v.IsObject()) return nullptr;
   auto it = v.FindMember(name);
   return it == v.MemberEnd() ? nullptr : &it->value;
+}
+
+// Only privacy consents speak about sharing the record: a treatment or research Consent (another
+// scope) says nothing about it, whatever its provision.
+bool privacy_scope(const Value& consent) {
+  const Value* scope = member(consent, "scope");
+  const Value* codings = scope ? member(*scope, "coding") : nullptr;
+  if (!codings || !codings->IsArray()) return false;
+  for (auto& c : codings->GetArray())
+    if (str(c, "code") == "patient-privacy") return true;
+  return false;
 }
 
 // A deny provision: what it withholds (everything when it names no class and no actor).
@@ -49,16 +65,18 @@ std::string consent_patient(const Value& consent) {
 ConsentState consent_state(const std::vector<store::StoredResource>& consents) {
   ConsentState s;
   rapidjson::Document latest;
-  std::string latest_time;
+  std::pair<int64_t, std::string> latest_time{INT64_MIN, ""};
   std::string latest_id;
   for (const store::StoredResource& r : consents) {
     if (r.type != "Consent") continue;
     rapidjson::Document d;
     d.Parse(r.json.c_str(), r.json.size());
-    if (!d.IsObject() || str(d, "status") != "active") continue;
-    // Stored time breaks a tie (or stands in for a missing dateTime): meta.lastUpdated.
+    if (!d.IsObject() || str(d, "status") != "active" || !privacy_scope(d)) continue;
+    // Latest by dateTime as an instant (offsets and date-only values compared as times), then by
+    // when it was stored (meta.lastUpdated), which also stands in for a missing dateTime.
     const Value* meta = member(d, "meta");
-    const std::string when = str(d, "dateTime") + "|" + (meta ? str(*meta, "lastUpdated") : "");
+    auto when_ms = fhir::fhir_to_epoch_ms(str(d, "dateTime"));
+    const std::pair<int64_t, std::string> when{when_ms ? *when_ms : INT64_MIN, meta ? str(*meta, "lastUpdated") : ""};
     if (!latest.IsObject() || when > latest_time) {
       latest_time = when;
       latest_id = r.id;

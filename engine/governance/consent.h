@@ -21,8 +21,9 @@ struct ConsentState {
   bool withholds_anything() const { return dissent || !withheld_types.empty() || !withheld_sources.empty(); }
 };
 
-// The patient's effective consent: among their Consent resources with status "active", the one with
-// the latest dateTime (then the latest stored). Its provision:
+// The patient's effective consent: among their Consent resources with status "active" and scope
+// patient-privacy (a treatment or research consent says nothing about sharing), the one with the
+// latest dateTime as an instant (then the latest stored). Its provision:
 //   type "deny" with no class, actor or nested provision: dissent from the shared record;
 //   type "deny" with class (resource types) and/or actor (organisations, by ODS identifier):
 //     those types / those sources withheld;

@@ -106,10 +106,11 @@ void DisclosureService::redact_if_restricted(store::StoredResource& patient) {
 }
 
 std::shared_ptr<DisclosureService::PersonFacts> DisclosureService::facts_for(const std::string& person) {
-  // The generation is read before the facts: a write committed meanwhile leaves this entry older
-  // than the store, so the next reader reads afresh.
+  // Kept facts are used and stored only at an even generation (no commit under way), and stored
+  // only if it has not moved while they were read: a commit in between leaves nothing behind.
   const int64_t generation = record_.generation();
-  if (generation >= 0) {
+  const bool keep = generation >= 0 && generation % 2 == 0;
+  if (keep) {
     std::lock_guard lock(cache_mutex_);
     auto it = cache_.find(person);
     if (it != cache_.end() && it->second->generation == generation) return it->second;
@@ -122,7 +123,7 @@ std::shared_ptr<DisclosureService::PersonFacts> DisclosureService::facts_for(con
   }
   pf->consent = consent_state(pf->facts);
   pf->restricted = any_restricted(pf->facts);
-  if (generation >= 0) {
+  if (keep && record_.generation() == generation) {
     std::lock_guard lock(cache_mutex_);
     if (cache_.size() >= 4096) cache_.clear();  // bounded; a miss costs one reading of the facts
     cache_[person] = pf;
@@ -267,6 +268,10 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
         // A version is judged with its resource's current version too: an item now sensitive (or
         // from a withheld source) keeps its earlier versions to itself.
         const bool versions = std::holds_alternative<HistoryQuery>(q) || std::holds_alternative<VersionQuery>(q);
+        // A search by identifier is judged whole, then paged, so totals and paging links count only
+        // what this reader is shown (whatever page they ask for).
+        const auto* iq = std::get_if<IdentifierQuery>(&q);
+        if (iq) result->page = record_.search_identifier(iq->type, iq->system, iq->value, 0, 10000);
         std::map<std::string, std::string> current_refusal;  // type/id -> refusal of the current version
         std::vector<store::StoredResource> kept;
         for (auto& r : result->page.items) {
@@ -299,8 +304,14 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
           deny(refusal_sentence(refusal), refused_patient);
           return;
         }
-        if (withheld) result->page.total = static_cast<int64_t>(kept.size());
-        result->page.items = std::move(kept);
+        if (iq) {
+          result->page.total = static_cast<int64_t>(kept.size());
+          result->page.items.clear();
+          for (int64_t i = iq->offset; i < result->page.total && i < iq->offset + iq->count; ++i)
+            result->page.items.push_back(std::move(kept[static_cast<size_t>(i)]));
+        } else {
+          result->page.items = std::move(kept);
+        }
       }
       result->withheld = withheld;
     } else {
@@ -509,7 +520,11 @@ void DisclosureService::record_feed_consent(const DisclosureContext& ctx, const 
   store::AuditEntry entry = audit_entry(ctx, "consent");
   entry.resources = "consent feed:" + feed;
   for (const std::string& id : consent_ids) entry.resources += " Consent/" + id;
-  entry.patient_id = record_.person_of(patient_id);
+  try {
+    entry.patient_id = record_.person_of(patient_id);
+  } catch (const std::exception&) {
+    entry.patient_id = patient_id;  // the registration itself: the trail must not wait on the record
+  }
   entry.outcome = "permitted";
   audit_.append(std::move(entry), [done = std::move(done)](Status st) {
     if (!st) {

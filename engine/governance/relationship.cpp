@@ -216,7 +216,9 @@ std::string item_refusal(const DisclosurePolicy& policy, const AccessDecision& d
     auto type = feed_types.find(feed);
     const std::string source_type = type == feed_types.end() ? std::string() : type->second;
     if (!d.allowed_source_types.empty() && !d.allowed_source_types.count(source_type)) return "policy";
-    if (!source_type.empty() && d.withheld_source_types.count(source_type)) return "policy";
+    // An undeclared type (a feed since removed from the configuration) might be one that needs consent.
+    if (!d.withheld_source_types.empty() && (source_type.empty() || d.withheld_source_types.count(source_type)))
+      return "policy";
   }
   if (!d.hidden_categories.empty() && policy.may_be_sensitive(item.json))
     for (const std::string& c : sensitive_categories(policy, item.json))

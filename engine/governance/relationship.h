@@ -76,7 +76,8 @@ struct AccessDecision {
 
 // Why one item, of a type `d` permits, is still not shown: "" (shown); "withheld" (a source the
 // patient withheld); "policy" (a sensitive category the role does not see, a source type the role
-// does not see — an undeclared type counts as not seen —, or a source type shown only with consent). `feed_types` gives each feed's organisation type (its provenance names the feed).
+// does not see, or a source type shown only with consent the patient has not given — an undeclared
+// type counts as not seen and as needing consent). `feed_types` gives each feed's organisation type (its provenance names the feed).
 std::string item_refusal(const DisclosurePolicy& policy, const AccessDecision& d,
                          const std::map<std::string, std::string>& feed_types, const store::StoredResource& item);
 

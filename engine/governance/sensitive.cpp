@@ -1,6 +1,8 @@
 // See sensitive.h.
 #include "engine/governance/sensitive.h"
 
+#include <set>
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -78,20 +80,40 @@ std::string redact_restricted(const std::string& patient_json) {
   rapidjson::Document d;
   d.Parse(patient_json.c_str(), patient_json.size());
   if (!d.IsObject()) return "{}";  // never the unredacted text
-  for (const char* member : {"address", "telecom", "generalPractitioner", "contact"}) d.RemoveMember(member);
-  // Another registration's differing postcode would say where they live too.
+  // Only what confirms who they are is kept; anything else may say where they are (an address in
+  // the narrative, a contained practice, a nominated pharmacy, the practice's feed in provenance).
+  static const std::set<std::string_view> kept{"resourceType", "id", "meta", "identifier", "active", "name", "gender",
+                                                "birthDate", "deceasedBoolean", "deceasedDateTime", "link", "extension"};
+  for (auto it = d.MemberBegin(); it != d.MemberEnd();)
+    it = kept.count(sv(it->name)) ? it + 1 : d.EraseMember(it);
+  if (d.HasMember("meta") && d["meta"].IsObject()) {
+    static const std::set<std::string_view> kept_meta{"versionId", "lastUpdated", "profile", "security"};
+    Value& meta = d["meta"];
+    for (auto it = meta.MemberBegin(); it != meta.MemberEnd();)
+      it = kept_meta.count(sv(it->name)) ? it + 1 : meta.EraseMember(it);
+  }
+  // Of the extensions, only the other sources' differing demographics, without their postcodes.
   auto extensions = d.FindMember("extension");
-  if (extensions != d.MemberEnd() && extensions->value.IsArray())
-    for (auto& e : extensions->value.GetArray()) {
-      auto parts = e.IsObject() ? e.FindMember("extension") : e.MemberEnd();
-      if (!e.IsObject() || parts == e.MemberEnd() || !parts->value.IsArray()) continue;
-      for (auto it = parts->value.Begin(); it != parts->value.End();) {
-        if (it->IsObject() && it->HasMember("url") && (*it)["url"].IsString() && sv((*it)["url"]) == "postalCode")
-          it = parts->value.Erase(it);
-        else
-          ++it;
+  if (extensions != d.MemberEnd() && extensions->value.IsArray()) {
+    Value& list = extensions->value;
+    for (auto e = list.Begin(); e != list.End();) {
+      const bool ours = e->IsObject() && e->HasMember("url") && (*e)["url"].IsString() &&
+                        sv((*e)["url"]) == "urn:connecting-care:extension:source-demographics";
+      if (!ours) {
+        e = list.Erase(e);
+        continue;
       }
+      auto parts = e->FindMember("extension");
+      if (parts != e->MemberEnd() && parts->value.IsArray())
+        for (auto it = parts->value.Begin(); it != parts->value.End();) {
+          if (it->IsObject() && it->HasMember("url") && (*it)["url"].IsString() && sv((*it)["url"]) == "postalCode")
+            it = parts->value.Erase(it);
+          else
+            ++it;
+        }
+      ++e;
     }
+  }
   // Say why they are missing: the label on what is shown (a regional Patient, assembled from
   // registrations, carries none of its own).
   if (!restricted(patient_json)) {

@@ -20,8 +20,10 @@ std::set<std::string> sensitive_categories(const DisclosurePolicy& policy, std::
 inline constexpr std::string_view kConfidentialitySystem = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
 bool restricted(std::string_view patient_json);
 
-// A restricted patient's Patient as disclosed: without address, telecom, generalPractitioner,
-// contact, and any other registration's differing postcode (source-demographics extension).
+// A restricted patient's Patient as disclosed: only what confirms who they are (identifiers, name,
+// gender, birth date, death, links, meta without provenance, and other sources' differing
+// demographics without their postcodes) — no address, telecom, practice, contacts, narrative,
+// contained resources or other extensions — labelled R.
 std::string redact_restricted(const std::string& patient_json);
 
 }  // namespace cc::governance

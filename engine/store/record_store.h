@@ -157,8 +157,9 @@ class RecordStore {
   virtual Status apply(std::vector<MappedBatchItem>& batch) = 0;
   // Writes re-mapped messages without moving the cursor (they are behind it already).
   virtual Status apply_remap(std::vector<MappedBatchItem>& batch) = 0;
-  // A number that changes after every write this store commits (for any patient), so a reader may
-  // keep what it derived from the record until it changes; -1: not tracked (derive afresh).
+  // A number that changes around every write this store commits (for any patient), so a reader may
+  // keep what it derived from the record until it changes: odd while a commit is under way (keep
+  // nothing then), even otherwise; -1: not tracked (derive afresh).
   virtual int64_t generation() const { return -1; }
   // The last inbox id whose mapping has been committed.
   virtual int64_t mapping_cursor() = 0;

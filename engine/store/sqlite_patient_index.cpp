@@ -399,8 +399,10 @@ Result<IdentityActionResult> SqliteRecordStore::resolve_identity(const std::stri
     auto after = load_link(db, registration);
     result.patient_id = after->person_id;
     result.state = std::string(identity::to_string(after->state));
-    tx.commit();
-    generation_.fetch_add(1, std::memory_order_release);
+    {
+      CommitGeneration bump(generation_);
+      tx.commit();
+    }
     return result;
   } catch (const SqliteError& e) {
     return make_error("record-write", std::string("The patient index could not be changed: ") + e.what());

@@ -406,8 +406,10 @@ Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool 
       cursor.bind(1, batch.back().inbox_id);
       cursor.run();
     }
-    tx.commit();
-    generation_.fetch_add(1, std::memory_order_release);
+    {
+      CommitGeneration bump(generation_);
+      tx.commit();
+    }
     checkpointer_->restart_log_if_long();
     return {};
   } catch (const SqliteError& e) {

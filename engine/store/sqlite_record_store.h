@@ -21,7 +21,7 @@ class SqliteRecordStore : public RecordStore {
 
   Status apply(std::vector<MappedBatchItem>& batch) override;
   Status apply_remap(std::vector<MappedBatchItem>& batch) override;
-  // Bumped after each commit (never before: a reader that saw the old number re-reads).
+  // Odd while a commit is under way, even otherwise; two more after each commit.
   int64_t generation() const override { return generation_.load(std::memory_order_acquire); }
   std::vector<UnmappedCodeRow> unmapped_codes(int64_t limit) override;
   std::vector<UnmappedMessages> unmapped_messages(int64_t limit) override;
@@ -96,6 +96,13 @@ class SqliteRecordStore : public RecordStore {
   std::unique_ptr<Database> writer_;
   std::unique_ptr<Checkpointer> checkpointer_;  // after writer_: stops before the connection closes
   std::atomic<int64_t> generation_{0};
+  // Around a commit: the generation is odd from just before it until just after it (also when it
+  // throws), so no reader keeps what it read across one.
+  struct CommitGeneration {
+    explicit CommitGeneration(std::atomic<int64_t>& g) : g_(g) { g_.fetch_add(1, std::memory_order_acq_rel); }
+    ~CommitGeneration() { g_.fetch_add(1, std::memory_order_acq_rel); }
+    std::atomic<int64_t>& g_;
+  };
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<Database>> pool_;
 };

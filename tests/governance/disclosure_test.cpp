@@ -150,3 +150,51 @@ TEST(Disclosure, ADecisionNeverOutlivesTheWriteThatChangesIt) {
 
 }  // namespace
 }  // namespace cc::governance
+
+namespace cc::governance {
+namespace {
+
+// A search by identifier over several patients: its total and pages count only what this reader is
+// shown, whichever page is asked for.
+TEST(Disclosure, AnIdentifierSearchIsCountedAndPagedOverWhatTheReaderIsShown) {
+  World w;
+  std::vector<store::MappedBatchItem> batch(1);
+  batch[0].inbox_id = 2;
+  batch[0].outcome = "mapped";
+  batch[0].provenance = store::Provenance{"feed", "RBT", "CTL2", 2, 2};
+  auto add = [&](const std::string& type, const std::string& id, const std::string& patient, const std::string& body) {
+    store::ResourceWrite r;
+    r.type = type;
+    r.id = id;
+    r.patient_id = patient;
+    r.event_time_ms = 2;
+    r.resource.Parse(("{\"resourceType\":\"" + type + "\",\"id\":\"" + id + "\"," + body + "}").c_str());
+    if (type == "Observation") r.identifiers.emplace_back("urn:lab", "SPECIMEN-1");
+    batch[0].writes.push_back(std::move(r));
+  };
+  add("Patient", "p2", "p2", R"("active":true)");
+  add("Encounter", "e1", "p1", R"("status":"in-progress","serviceProvider":{"identifier":{"value":"RBT"}})");
+  // The first by id belongs to the patient this reader has no relationship with.
+  add("Observation", "a-theirs", "p2", R"("identifier":[{"system":"urn:lab","value":"SPECIMEN-1"}],"status":"final")");
+  add("Observation", "b-mine", "p1", R"("identifier":[{"system":"urn:lab","value":"SPECIMEN-1"}],"status":"final")");
+  ASSERT_TRUE(w.record->apply(batch).ok());
+  auto search = [&](int64_t offset) {
+    std::promise<Result<Disclosure>> p;
+    auto f = p.get_future();
+    DisclosureContext ctx{Reader{"dr.a", "ae-clinician", "RBT", "", "DIRECT_CARE"}, "GET /fhir/Observation", "peer"};
+    w.service->disclose(ctx, IdentifierQuery{"Observation", "urn:lab", "SPECIMEN-1", offset, 1},
+                        [&p](Result<Disclosure> r) { p.set_value(std::move(r)); });
+    return f.get();
+  };
+  for (int64_t offset : {0, 1}) {
+    auto page = search(offset);
+    ASSERT_TRUE(page) << page.error().message;
+    EXPECT_EQ(page->page.total, 1) << "offset " << offset;
+    EXPECT_TRUE(page->withheld);
+    EXPECT_EQ(page->page.items.size(), offset == 0 ? 1u : 0u);
+    for (auto& r : page->page.items) EXPECT_EQ(r.id, "b-mine");
+  }
+}
+
+}  // namespace
+}  // namespace cc::governance

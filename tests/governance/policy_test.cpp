@@ -75,6 +75,13 @@ store::StoredResource fact(const rapidjson::Value& f) {
       p.AddMember("provision", nested, a);
     }
     d.AddMember("provision", p, a);
+    // scope: patient-privacy unless the case names another (treatment, research).
+    rapidjson::Value scope(rapidjson::kObjectType), codings(rapidjson::kArrayType), coding(rapidjson::kObjectType);
+    coding.AddMember("system", "http://terminology.hl7.org/CodeSystem/consentscope", a);
+    coding.AddMember("code", rapidjson::Value(s("scope").empty() ? "patient-privacy" : s("scope").c_str(), a), a);
+    codings.PushBack(coding, a);
+    scope.AddMember("coding", codings, a);
+    d.AddMember("scope", scope, a);
     if (!s("dateTime").empty()) d.AddMember("dateTime", rapidjson::Value(s("dateTime").c_str(), a), a);
   }
   // codings [[system, code]] in code; security [[system, code]] in meta.security.

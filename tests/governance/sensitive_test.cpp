@@ -59,6 +59,24 @@ TEST(Sensitive, ARestrictedPatientLosesTheirWhereaboutsAndIsLabelled) {
   const std::string shown = redact_restricted(registration);
   for (const char* gone : {"CW9 9ZZ", "07700", "a81001", "contact"}) EXPECT_EQ(shown.find(gone), std::string::npos) << shown;
   EXPECT_NE(shown.find("HARGREAVES"), std::string::npos);
+  // Whatever else a source puts on the Patient that could say where they are goes too; who they
+  // are stays.
+  const std::string gp_patient =
+      R"({"resourceType":"Patient","id":"r1","meta":{"versionId":"2","source":"urn:connecting-care:feed:gp-a81001",)"
+      R"("security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}],)"
+      R"("extension":[{"url":"urn:connecting-care:extension:provenance","extension":[{"url":"sendingFacility","valueString":"A81001"}]}]},)"
+      R"("text":{"status":"generated","div":"<div>Refuge House, CW9 9ZZ</div>"},)"
+      R"("contained":[{"resourceType":"Organization","id":"o","name":"Wistaston Practice"}],)"
+      R"("extension":[{"url":"https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NominatedPharmacy","valueReference":{"reference":"#o"}}],)"
+      R"("identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9991234578"}],"name":[{"family":"HARGREAVES"}],)"
+      R"("gender":"female","birthDate":"1948-03-12","managingOrganization":{"reference":"#o"},"photo":[{"data":"AAAA"}],)"
+      R"("communication":[{"language":{"text":"English"}}]})";
+  const std::string safe = redact_restricted(gp_patient);
+  for (const char* gone : {"Refuge", "CW9", "Wistaston", "NominatedPharmacy", "gp-a81001", "A81001", "managingOrganization",
+                           "photo", "contained", "communication", "provenance"})
+    EXPECT_EQ(safe.find(gone), std::string::npos) << gone << " in " << safe;
+  for (const char* kept : {"9991234578", "HARGREAVES", "female", "1948-03-12", "\"versionId\":\"2\"", "\"code\":\"R\""})
+    EXPECT_NE(safe.find(kept), std::string::npos) << kept << " missing from " << safe;
   // A regional Patient (no label of its own) with another source's differing postcode.
   const std::string regional =
       R"({"resourceType":"Patient","extension":[{"url":"urn:connecting-care:extension:source-demographics","extension":[)"
