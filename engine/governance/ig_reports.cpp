@@ -54,12 +54,14 @@ std::vector<UnusualAccess> unusual_access(const std::vector<store::AuditEntry>& 
   for (const store::AuditEntry& e : entries) {
     if (e.user.empty()) continue;
     Tally& t = users[e.user];
-    t.a.user = e.user;
-    t.a.role = e.role;
-    t.a.org = e.org;
+    if (t.a.user.empty()) {  // entries come newest first: the role and organisation they hold now
+      t.a.user = e.user;
+      t.a.role = e.role;
+      t.a.org = e.org;
+    }
     t.a.first_ms = t.a.first_ms == 0 ? e.time_ms : std::min(t.a.first_ms, e.time_ms);
     t.a.last_ms = std::max(t.a.last_ms, e.time_ms);
-    if (e.outcome == "denied" && (is_disclosure(e.action) || e.action == "access")) ++t.a.refused;
+    if (e.outcome == "denied") ++t.a.refused;  // any refusal: records, accesses, reports, work-lists
     if (e.action == "access" && e.outcome == "permitted") {
       if (has_token(e.resources, "access:break-glass")) ++t.a.break_glass;
       if (has_token(e.resources, "access:self-declared")) ++t.a.self_declared;

@@ -30,12 +30,13 @@ struct UnusualAccess {
   int64_t by_recorded = 0;     // distinct patients shown on a self-declared or break-glass basis
   int64_t break_glass = 0;     // break-glass accesses recorded
   int64_t self_declared = 0;   // self-declared accesses recorded
-  int64_t refused = 0;         // requests refused
+  int64_t refused = 0;         // requests refused (records, accesses, reports, work-lists, admin)
   int64_t first_ms = 0, last_ms = 0;
   std::vector<std::string> reasons;  // which thresholds it passed, as sentences
 };
 
-// Users whose activity in `entries` passes a threshold, most patients first. `person_of` reads a
+// Users whose activity in `entries` (newest first) passes a threshold, most patients first; role
+// and organisation as in their newest entry. `person_of` reads a
 // registration's person, so a person and their registrations count once.
 std::vector<UnusualAccess> unusual_access(const std::vector<store::AuditEntry>& entries,
                                           const UnusualAccessThresholds& thresholds,
