@@ -294,6 +294,13 @@ TEST_F(GovernanceTest, SensitiveItemsAndARestrictedPatientsWhereaboutsNeverLeave
   EXPECT_EQ(total_of(conditions), 1) << conditions.body;
   EXPECT_NE(conditions.body.find("Hypertension"), std::string::npos) << conditions.body;
   EXPECT_NE(conditions.body.find("\"suppressed\""), std::string::npos) << conditions.body;
+  // Paged one at a time: one page, one item, no link to a page the withheld item would fill.
+  auto paged = http_get(engine->http_port(), "/fhir/Condition?patient=Patient/" + patient + "&_count=1", trust);
+  EXPECT_EQ(total_of(paged), 1) << paged.body;
+  EXPECT_EQ(paged.body.find("\"next\""), std::string::npos) << paged.body;
+  auto second = http_get(engine->http_port(), "/fhir/Condition?patient=Patient/" + patient + "&_count=1&_offset=1", trust);
+  EXPECT_EQ(total_of(second), 1) << second.body;
+  EXPECT_EQ(second.body.find("Gonococcal"), std::string::npos) << second.body;
   // The practice itself (registered GP) and break-glass see it no more than anyone: the default
   // policy gives the sensitive categories to no role.
   const std::string gp = issue("gp", "dr.gp", "A81001");
