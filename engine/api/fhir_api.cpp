@@ -920,15 +920,29 @@ bool FhirApi::handle_identity(const Request& req, std::string_view path, const s
   const std::string action(path.substr(kPrefix.size()));
   governance::DisclosureContext ctx{reader, std::string(req.method_string()) + " " + std::string(req.target()), peer};
   if (action == "worklist" && req.method() == http::verb::get) {
-    // It names patients and their demographics: an integration administrator's, audited first.
-    disclosure_.authorise_admin(ctx, "identity-worklist", [this, respond](Status st) {
-      if (!st) {
-        const bool forbidden = st.error().code == "forbidden";
-        respond(operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", st.error().message));
-        return;
-      }
-      respond(json_response(200, identity_worklist_json(options_.admin.identity_worklist()), "application/json"));
-    });
+    // It names patients and their demographics: an integration administrator's, audited first with
+    // every patient it names (the registrations and their candidates), so a subject access report
+    // finds it. Read before the decision, shown only after it.
+    auto tasks = std::make_shared<std::vector<store::IdentityTask>>();
+    if (reader.role == "integration-admin") *tasks = options_.admin.identity_worklist();  // a refusal names no one
+    std::set<std::string> named;
+    for (auto& t : *tasks) {
+      named.insert(t.registration_id);
+      for (auto& c : t.candidates) named.insert(c.patient_id);
+    }
+    std::string patients;
+    for (auto& p : named) patients += (patients.empty() ? "" : " ") + p;
+    disclosure_.authorise_admin(
+        ctx, "identity-worklist",
+        [tasks, respond](Status st) {
+          if (!st) {
+            const bool forbidden = st.error().code == "forbidden";
+            respond(operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", st.error().message));
+            return;
+          }
+          respond(json_response(200, identity_worklist_json(*tasks), "application/json"));
+        },
+        patients);
     return true;
   }
   if (action != "link" && action != "new" && action != "reject" && action != "unmerge") return false;

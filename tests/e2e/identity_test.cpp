@@ -124,6 +124,10 @@ TEST_F(IdentityTest, OnePersonFromFourFeedsIsOnePatient) {
   ASSERT_GE(items["items"][0]["candidates"].Size(), 1u) << work.body;
   EXPECT_EQ(std::string(items["items"][0]["candidates"][0]["patient"].GetString()), "Patient/" + patient);
   EXPECT_EQ(http_get(engine->http_port(), "/admin/identity/worklist", clinician).status, 403);
+  // Reading the work-list showed this patient's demographics as a candidate: the trail says so,
+  // and their subject access report lists it.
+  auto seen = http_get(engine->http_port(), "/admin/ig/reports/patient-access?patient=Patient/" + patient, ig);
+  EXPECT_NE(seen.body.find("identity-worklist"), std::string::npos) << seen.body;
 
   // Its next file carries the NHS number: joined, the work-list empties.
   ASSERT_EQ(post("/ingest/social-care", council, kHeader + extract_row("P0012345", kNhs, "EP-1", "Home care")).status,
