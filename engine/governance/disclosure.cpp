@@ -313,6 +313,11 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
           result->page.items = std::move(kept);
         }
       }
+      // A restricted patient's key contacts are shown without their address (often the patient's).
+      if (type == "RelatedPerson")
+        for (auto& r : result->page.items)
+          if (!r.patient_id.empty() && decision_for(r.patient_id).restricted_patient)
+            r.json = redact_contact_address(r.json);
       result->withheld = withheld;
     } else {
       for (auto& r : result->page.items) redact_if_restricted(r);
@@ -399,6 +404,7 @@ void DisclosureService::disclose_everything(const DisclosureContext& ctx, const 
             result->withheld = true;
             continue;
           }
+          if (pf->restricted && r.type == "RelatedPerson") r.json = redact_contact_address(r.json);
           result->page.items.push_back(std::move(r));
         }
       }

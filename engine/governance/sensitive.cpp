@@ -139,4 +139,16 @@ std::string redact_restricted(const std::string& patient_json) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
+std::string redact_contact_address(const std::string& related_person_json) {
+  rapidjson::Document d;
+  d.Parse(related_person_json.c_str(), related_person_json.size());
+  if (!d.IsObject()) return "{}";
+  d.RemoveMember("address");
+  d.RemoveMember("text");  // the narrative may repeat it
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  d.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
 }  // namespace cc::governance

@@ -26,4 +26,8 @@ bool restricted(std::string_view patient_json);
 // contained resources or other extensions — labelled R.
 std::string redact_restricted(const std::string& patient_json);
 
+// A restricted patient's key contact (RelatedPerson) as disclosed: without their address, which is
+// often the patient's; name, relationship and telephone stay, so they can be reached.
+std::string redact_contact_address(const std::string& related_person_json);
+
 }  // namespace cc::governance

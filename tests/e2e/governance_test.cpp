@@ -294,6 +294,26 @@ TEST_F(GovernanceTest, SensitiveItemsAndARestrictedPatientsWhereaboutsNeverLeave
   EXPECT_EQ(total_of(conditions), 1) << conditions.body;
   EXPECT_NE(conditions.body.find("Hypertension"), std::string::npos) << conditions.body;
   EXPECT_NE(conditions.body.find("\"suppressed\""), std::string::npos) << conditions.body;
+  // The restricted patient's key contact (from the hospital's NK1) is shown, to be reached, but
+  // without the address they likely share.
+  MllpClient pas(engine->mllp_port());
+  ASSERT_EQ(hl7_field(pas.exchange(
+                "MSH|^~\\&|PAS|RBT20|CARERECORD|CHESHIRE|20260315111500||ADT^A08^ADT_A01|GOV2|P|2.4\r"
+                "EVN|A08|20260315111500\rPID|1||RBT555^^^RBT^MR~9991234578^^^NHS^NH||HARGREAVES^MARGARET^^^MRS||19480312|F\r"
+                "NK1|1|HARGREAVES^JOHN|SPO^Spouse|12 SAFE STREET^^CREWE^^CW1 4ZZ|01270 999888\r"
+                "PV1|1|I|WD7^^12^RBT20||||||||||||||||VISIT77^^^RBT^VN|||||||||||||||||||||||||20260315101500\r"),
+                      "MSA", 1),
+            "AA");
+  auto contacts = get_until(engine->http_port(), "/fhir/RelatedPerson?patient=Patient/" + patient, trust,
+                            [](const HttpResult& h) { return total_of(h) == 1; });
+  ASSERT_EQ(total_of(contacts), 1) << contacts.body;
+  EXPECT_NE(contacts.body.find("JOHN"), std::string::npos) << contacts.body;
+  EXPECT_NE(contacts.body.find("01270 999888"), std::string::npos) << contacts.body;
+  for (const char* gone : {"SAFE STREET", "CW1 4ZZ"}) {
+    EXPECT_EQ(contacts.body.find(gone), std::string::npos) << contacts.body;
+    auto all = http_get(engine->http_port(), "/fhir/Patient/" + patient + "/$everything", trust);
+    EXPECT_EQ(all.body.find(gone), std::string::npos) << all.body;
+  }
   // Paged one at a time: one page, one item, no link to a page the withheld item would fill.
   auto paged = http_get(engine->http_port(), "/fhir/Condition?patient=Patient/" + patient + "&_count=1", trust);
   EXPECT_EQ(total_of(paged), 1) << paged.body;
