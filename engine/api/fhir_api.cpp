@@ -930,8 +930,7 @@ bool FhirApi::handle_identity(const Request& req, std::string_view path, const s
       named.insert(t.registration_id);
       for (auto& c : t.candidates) named.insert(c.patient_id);
     }
-    std::string patients;
-    for (auto& p : named) patients += (patients.empty() ? "" : " ") + p;
+    const std::string patients = governance::id_list(named);
     disclosure_.authorise_admin(
         ctx, "identity-worklist",
         [tasks, respond](Status st) {

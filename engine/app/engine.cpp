@@ -40,6 +40,7 @@
 #include "engine/fhir/datetime.h"
 #include "engine/governance/consent.h"
 #include "engine/governance/disclosure.h"
+#include "engine/governance/ig_reports.h"
 #include "engine/governance/token.h"
 #include "engine/governance/token_verifier.h"
 #include "engine/mapping/mapping_set.h"
@@ -201,9 +202,7 @@ int identity_offline(const std::string& data_dir, const std::string& action, con
       named.insert(t.registration_id);
       for (auto& c : t.candidates) named.insert(c.patient_id);
     }
-    std::string patients;
-    for (auto& p : named) patients += (patients.empty() ? "" : " ") + p;
-    if (!audit_local(data_dir, "cli-identity-worklist", "carerecord identity worklist", patients,
+    if (!audit_local(data_dir, "cli-identity-worklist", "carerecord identity worklist", governance::id_list(named),
                      std::to_string(tasks.size()) + " item(s)", tasks.empty() ? "nothing-found" : "disclosed"))
       return 1;
     for (auto& t : tasks) {

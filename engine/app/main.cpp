@@ -107,7 +107,6 @@ int main(int argc, char** argv) {
       ->required();
   remap->add_option("--mappings", mappings_dir, "Directory of mapping files")->check(CLI::ExistingDirectory);
 
-  // demo-feed
   // identity: the matching work-list and its decisions, with the engine stopped
   auto* identity = app.add_subcommand("identity", "The identity work-list and its decisions (engine stopped)");
   identity->require_subcommand(1);
@@ -126,6 +125,7 @@ int main(int argc, char** argv) {
     sub->callback([&id_action, name] { id_action = name; });
   }
 
+  // demo-feed
   auto* demo = app.add_subcommand("demo-feed", "Stream a synthetic hospital ADT feed over MLLP, or write it to a file");
   int demo_port = 0, demo_patients = 200, demo_messages = 1000, demo_window = 1;
   double demo_rate = 0;
@@ -211,10 +211,8 @@ int main(int argc, char** argv) {
     std::set<std::string> patients;
     for (auto& e : items)
       if (!e.patient_id.empty()) patients.insert(e.patient_id);
-    std::string patient_list;
-    for (auto& p : patients) patient_list += (patient_list.empty() ? "" : " ") + p;
     if (!cc::app::audit_local(wl_dir, "cli-worklist", std::string("carerecord worklist") + (wl_all ? " --all" : ""),
-                              patient_list, std::to_string(items.size()) + " item(s)",
+                              cc::governance::id_list(patients), std::to_string(items.size()) + " item(s)",
                               items.empty() ? "nothing-found" : "disclosed"))
       return 1;
     std::printf("%-6s %-20s %-34s %-8s %-10s %s\n", "id", "kind", "patient", "inbox", "state", "detail");
@@ -252,10 +250,8 @@ int main(int argc, char** argv) {
     std::set<std::string> patients;
     for (auto& e : *entries)
       for (auto& p : cc::governance::patients_of(e)) patients.insert(p);
-    std::string patient_list;
-    for (auto& p : patients) patient_list += (patient_list.empty() ? "" : " ") + p;
     if (!cc::app::audit_local(audit_dir, "cli-audit-list", "carerecord audit list --limit " + std::to_string(audit_limit),
-                              patient_list, std::to_string(entries->size()) + " item(s)",
+                              cc::governance::id_list(patients), std::to_string(entries->size()) + " item(s)",
                               entries->empty() ? "nothing-found" : "disclosed"))
       return 1;
     for (auto& e : *entries)

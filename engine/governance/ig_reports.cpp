@@ -15,6 +15,12 @@ std::vector<std::string> patients_of(const store::AuditEntry& e) {
   return out;
 }
 
+std::string id_list(const std::set<std::string>& ids) {
+  std::string out;
+  for (const std::string& id : ids) out += (out.empty() ? "" : " ") + id;
+  return out;
+}
+
 std::vector<store::AuditEntry> merge_newest_first(std::vector<std::vector<store::AuditEntry>> lists) {
   std::map<int64_t, store::AuditEntry, std::greater<>> by_id;
   for (auto& list : lists)

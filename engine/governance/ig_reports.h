@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@ namespace cc::governance {
 
 // The patient ids an entry names (its space-separated list).
 std::vector<std::string> patients_of(const store::AuditEntry& e);
+// The other way: ids as an entry's space-separated list.
+std::string id_list(const std::set<std::string>& ids);
 
 // The entries naming any of `ids` (a person and their registrations), newest first, each once.
 std::vector<store::AuditEntry> merge_newest_first(std::vector<std::vector<store::AuditEntry>> lists);
