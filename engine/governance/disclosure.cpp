@@ -88,6 +88,12 @@ store::AuditEntry audit_entry(const DisclosureContext& ctx, const char* action) 
 }
 }  // namespace
 
+std::optional<std::string> DisclosureService::person_if_known(const std::string& patient_id) {
+  std::string person = record_.person_of(patient_id);
+  if (!record_.read("Patient", person) && !record_.read("Patient", patient_id)) return std::nullopt;
+  return person;
+}
+
 std::string DisclosureService::item_refusal(const AccessDecision& d, const store::StoredResource& r) const {
   return governance::item_refusal(settings_.policy, d, settings_.feed_types, r);
 }
@@ -453,11 +459,12 @@ void DisclosureService::record_access(const DisclosureContext& ctx, const std::s
   }
   std::string person;
   try {
-    person = record_.person_of(patient_id);
-    if (!record_.read("Patient", person) && !record_.read("Patient", patient_id)) {
+    auto found = person_if_known(patient_id);
+    if (!found) {
       done(make_error("not-found", "No patient has id " + patient_id + "."));
       return;
     }
+    person = *found;
   } catch (const std::exception& e) {
     done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() + ")."));
     return;
@@ -500,11 +507,12 @@ void DisclosureService::authorise_consent(const DisclosureContext& ctx, const st
   }
   std::string person;
   try {
-    person = record_.person_of(patient_id);
-    if (!record_.read("Patient", person) && !record_.read("Patient", patient_id)) {
+    auto found = person_if_known(patient_id);
+    if (!found) {
       done(make_error("not-found", "No patient has id " + patient_id + "."));
       return;
     }
+    person = *found;
   } catch (const std::exception& e) {
     done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() + ")."));
     return;
@@ -704,11 +712,12 @@ void DisclosureService::patient_access_report(const DisclosureContext& ctx, cons
   auto rows = std::make_shared<std::vector<store::AuditEntry>>();
   std::string person;
   try {
-    person = record_.person_of(patient_id);
-    if (!record_.read("Patient", person) && !record_.read("Patient", patient_id)) {
+    auto found = person_if_known(patient_id);
+    if (!found) {
       done(make_error("not-found", "No patient has id " + patient_id + "."));
       return;
     }
+    person = *found;
     // The person and every registration: entries name whichever the reader asked by.
     std::vector<std::string> ids{person};
     if (patient_id != person) ids.push_back(patient_id);
