@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   token->add_option("--role", role, "Role, e.g. ae-clinician, integration-admin")->required();
   token->add_option("--user", user, "User id")->required();
   token->add_option("--org", org, "Organisation ODS code")->required();
-  token->add_option("--rbac-role", rbac_role, "National RBAC job role code");
+  token->add_option("--rbac-role", rbac_role, "National RBAC job role code (default: R8000 for a clinical role)");
   token->add_option("--purpose", purpose, "Purpose of use");
   token->add_option("--data-dir", token_dir, "Data directory holding the development key");
   token->add_option("--ttl", ttl, "Lifetime in seconds")->check(CLI::Range(1, 7 * 24 * 3600));
@@ -192,6 +192,7 @@ int main(int argc, char** argv) {
       std::cerr << key.error().message << "\n";
       return 1;
     }
+    if (rbac_role.empty()) rbac_role = cc::governance::default_rbac_role(role);
     cc::governance::Reader reader{user, role, org, rbac_role, purpose};
     std::cout << cc::governance::sign_dev_token(reader, *key, cc::fhir::now_epoch_ms() / 1000, ttl) << "\n";
     return 0;

@@ -301,4 +301,10 @@ Result<std::string> load_or_create_dev_key(const std::string& data_dir) {
   return read_key_file(path);
 }
 
+std::string default_rbac_role(const std::string& role) {
+  for (const char* clinical : {"ae-clinician", "gp", "mental-health-clinician", "ambulance-clinician", "social-worker"})
+    if (role == clinical) return "R8000";
+  return "";
+}
+
 }  // namespace cc::governance

@@ -20,6 +20,11 @@ struct Reader {
 
 // Signs a token for `reader` that expires `ttl_seconds` after `now_epoch_s`
 // (claims: sub, role, org, rbac_role, purpose_of_use, iat, nbf, exp, iss "carerecord-dev").
+// The national RBAC job role a development token carries when `carerecord token` is given none:
+// R8000 (Clinical Practitioner Access Role) for the clinical roles of the default policy; "" for
+// the others (an IG officer, an integration administrator or a feed system has no clinical job role).
+std::string default_rbac_role(const std::string& role);
+
 std::string sign_dev_token(const Reader& reader, std::string_view key, int64_t now_epoch_s,
                            int64_t ttl_seconds = 8 * 3600);
 

@@ -305,4 +305,11 @@ TEST_F(DevKeyFile, UncreatableDirectoryIsReported) {
   EXPECT_NE(loaded.error().message.find("plain-file"), std::string::npos);
 }
 
+TEST(DevToken, ClinicalRolesCarryAClinicalJobRoleByDefault) {
+  EXPECT_EQ(cc::governance::default_rbac_role("ae-clinician"), "R8000");
+  EXPECT_EQ(cc::governance::default_rbac_role("social-worker"), "R8000");
+  EXPECT_EQ(cc::governance::default_rbac_role("ig-officer"), "");
+  EXPECT_EQ(cc::governance::default_rbac_role("feed-system"), "");
+}
+
 }  // namespace
