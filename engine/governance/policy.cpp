@@ -94,6 +94,7 @@ Result<DisclosurePolicy> DisclosurePolicy::parse(const std::string& json, const 
             for (auto& v : l["prefixes"].GetArray()) {
               list.prefixes.push_back(v.GetString());
               p.any_prefix_.insert(v.GetString());
+              p.prefix_lengths_.insert(v.GetStringLength());
             }
           out.push_back(std::move(list));
         }
@@ -193,8 +194,10 @@ bool DisclosurePolicy::may_be_sensitive(std::string_view json) const {
     if (i >= json.size() || json[i] == '\\') return true;  // an escaped code: let the parse decide
     const std::string_view code = json.substr(start, i - start);
     if (any_code_.count(code)) return true;
-    for (size_t n = 1; n <= code.size(); ++n)
+    for (size_t n : prefix_lengths_) {
+      if (n > code.size()) break;  // the set is in increasing order
       if (any_prefix_.count(code.substr(0, n))) return true;
+    }
   }
   return false;
 }

@@ -94,6 +94,7 @@ class DisclosurePolicy {
   // Every listed code and prefix, of any category and system, for may_be_sensitive.
   std::set<std::string, std::less<>> any_code_;
   std::set<std::string, std::less<>> any_prefix_;
+  std::set<size_t> prefix_lengths_;  // the lengths any_prefix_ holds: a code is tried at these only
   bool any_security_ = false;
 };
 
