@@ -88,10 +88,15 @@ store::AuditEntry audit_entry(const DisclosureContext& ctx, const char* action) 
 }
 }  // namespace
 
-std::optional<std::string> DisclosureService::person_if_known(const std::string& patient_id) {
-  std::string person = record_.person_of(patient_id);
-  if (!record_.read("Patient", person) && !record_.read("Patient", patient_id)) return std::nullopt;
-  return person;
+Result<std::string> DisclosureService::known_person(const std::string& patient_id) {
+  try {
+    std::string person = record_.person_of(patient_id);
+    if (!record_.read("Patient", person) && !record_.read("Patient", patient_id))
+      return make_error("not-found", "No patient has id " + patient_id + ".");
+    return person;
+  } catch (const std::exception& e) {
+    return make_error("store-unavailable", std::string("The record could not be read (") + e.what() + ").");
+  }
 }
 
 std::string DisclosureService::item_refusal(const AccessDecision& d, const store::StoredResource& r) const {
@@ -445,11 +450,9 @@ void DisclosureService::record_access(const DisclosureContext& ctx, const std::s
   entry->resources = "access:" + kind_text;
   if (!reason.empty()) entry->query += " (reason: " + reason + ")";
   if (!settings_.policy.may_record(ctx.reader.role, *kind)) {
-    entry->outcome = "denied";
     entry->patient_id = patient_id;
-    audit_.append(std::move(*entry), [done = std::move(done), role = ctx.reader.role, kind_text](Status) {
-      done(make_error("forbidden", "Role " + role + " may not record " + kind_text + " access under the policy."));
-    });
+    refuse(audit_, entry, "Role " + ctx.reader.role + " may not record " + kind_text + " access under the policy.",
+           std::move(done));
     return;
   }
   if (*kind == AccessKind::kBreakGlass && reason.empty()) {
@@ -457,18 +460,12 @@ void DisclosureService::record_access(const DisclosureContext& ctx, const std::s
                                "reviewed by the information governance officer."));
     return;
   }
-  std::string person;
-  try {
-    auto found = person_if_known(patient_id);
-    if (!found) {
-      done(make_error("not-found", "No patient has id " + patient_id + "."));
-      return;
-    }
-    person = *found;
-  } catch (const std::exception& e) {
-    done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() + ")."));
+  auto known = known_person(patient_id);
+  if (!known) {
+    done(known.error());
     return;
   }
+  const std::string person = *known;
   AccessGrant grant;
   grant.user = ctx.reader.user;
   grant.role = ctx.reader.role;
@@ -498,25 +495,16 @@ void DisclosureService::authorise_consent(const DisclosureContext& ctx, const st
   auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "consent"));
   entry->resources = "consent";
   if (!settings_.policy.may_record_consent(ctx.reader.role)) {
-    entry->outcome = "denied";
     entry->patient_id = patient_id;
-    audit_.append(std::move(*entry), [done = std::move(done), role = ctx.reader.role](Status) {
-      done(make_error("forbidden", "Role " + role + " may not record consent under the policy."));
-    });
+    refuse(audit_, entry, "Role " + ctx.reader.role + " may not record consent under the policy.", std::move(done));
     return;
   }
-  std::string person;
-  try {
-    auto found = person_if_known(patient_id);
-    if (!found) {
-      done(make_error("not-found", "No patient has id " + patient_id + "."));
-      return;
-    }
-    person = *found;
-  } catch (const std::exception& e) {
-    done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() + ")."));
+  auto known = known_person(patient_id);
+  if (!known) {
+    done(known.error());
     return;
   }
+  const std::string person = *known;
   entry->patient_id = person;
   entry->outcome = "permitted";
   audit_.append(std::move(*entry), [person, done = std::move(done)](Status st) {
@@ -710,14 +698,13 @@ void DisclosureService::patient_access_report(const DisclosureContext& ctx, cons
     return;
   }
   auto rows = std::make_shared<std::vector<store::AuditEntry>>();
-  std::string person;
+  auto known = known_person(patient_id);
+  if (!known) {
+    done(known.error());
+    return;
+  }
+  const std::string person = *known;
   try {
-    auto found = person_if_known(patient_id);
-    if (!found) {
-      done(make_error("not-found", "No patient has id " + patient_id + "."));
-      return;
-    }
-    person = *found;
     // The person and every registration: entries name whichever the reader asked by.
     std::vector<std::string> ids{person};
     if (patient_id != person) ids.push_back(patient_id);

@@ -126,9 +126,9 @@ class DisclosureService {
   // The governance steps for this reader, this patient and this type (decide_access on the
   // patient's record facts and the reader's recorded access).
   AccessDecision decide(const Reader& reader, const std::string& type, const std::string& person, int64_t now_ms);
-  // The person a patient id (a registration's or a person's) is read under; nullopt when the record
-  // has no such patient. Store errors throw.
-  std::optional<std::string> person_if_known(const std::string& patient_id);
+  // The person a patient id (a registration's or a person's) is read under. Errors "not-found" (the
+  // record has no such patient), "store-unavailable".
+  Result<std::string> known_person(const std::string& patient_id);
   // Item by item: governance::item_refusal under these settings ("" shown).
   std::string item_refusal(const AccessDecision& d, const store::StoredResource& r) const;
   bool might_withhold(const AccessDecision& d) const;

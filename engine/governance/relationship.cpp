@@ -64,15 +64,6 @@ void each_reference(const Value& resource, const char* member, std::vector<std::
 
 }  // namespace
 
-std::string source_of(const store::StoredResource& r) {
-  rapidjson::Document d;
-  d.Parse(r.json.c_str(), r.json.size());
-  if (!d.IsObject()) return {};
-  std::string facility, feed;
-  provenance_of(d, facility, feed);
-  return facility;
-}
-
 namespace {
 bool one_of(const std::string& s, std::initializer_list<const char*> values) {
   for (const char* v : values)
@@ -193,16 +184,6 @@ bool any_restricted(const std::vector<store::StoredResource>& facts) {
   for (const store::StoredResource& f : facts)
     if (f.type == "Patient" && restricted(f.json)) return true;
   return false;
-}
-
-std::string source_type_of(const store::StoredResource& r, const std::map<std::string, std::string>& feed_types) {
-  rapidjson::Document d;
-  d.Parse(r.json.c_str(), r.json.size());
-  if (!d.IsObject()) return {};
-  std::string facility, feed;
-  provenance_of(d, facility, feed);
-  auto it = feed_types.find(feed);
-  return it == feed_types.end() ? std::string() : it->second;
 }
 
 std::string item_refusal(const DisclosurePolicy& policy, const AccessDecision& d,

@@ -15,10 +15,6 @@
 
 namespace cc::governance {
 
-// The organisation that sent this version (its provenance's sending facility: MSH-4, or an HTTP
-// feed's owner), "" when unknown.
-std::string source_of(const store::StoredResource& r);
-
 // The ODS hierarchy: child organisation (a site, a team) -> parent (its trust, practice, council).
 class Organisations {
  public:
@@ -81,8 +77,6 @@ struct AccessDecision {
 std::string item_refusal(const DisclosurePolicy& policy, const AccessDecision& d,
                          const std::map<std::string, std::string>& feed_types, const store::StoredResource& item);
 
-// The organisation type of the feed that sent this version ("" when unknown).
-std::string source_type_of(const store::StoredResource& r, const std::map<std::string, std::string>& feed_types);
 // The same steps on what decide_access reads from the facts: the relationship found in the record
 // (nullopt for none), the patient's consent, and the reader's recorded access (asked only when
 // there is no relationship). One reading of the facts then serves every type of a whole-record read.

@@ -172,12 +172,16 @@ TEST(PolicyCases, EachCaseGetsItsExpectedDecision) {
     AccessDecision d = decide_access(policies.at(policy), orgs, gp_feeds, role, c["org"].GetString(),
                                      c["type"].GetString(), facts, recorded);
     EXPECT_EQ(d.permitted ? "permit" : "deny", std::string(c["expect"].GetString())) << name;
-    if (c.HasMember("basis")) EXPECT_EQ(d.basis, c["basis"].GetString()) << name;
+    if (c.HasMember("basis")) {
+      EXPECT_EQ(d.basis, c["basis"].GetString()) << name;
+    }
     if (c.HasMember("item")) {
       EXPECT_TRUE(d.permitted) << name << ": an item is judged only where its type is permitted";
       EXPECT_EQ(item_refusal(policies.at(policy), d, feed_types, fact(c["item"])), c["item_refusal"].GetString()) << name;
     }
-    if (c.HasMember("restricted")) EXPECT_EQ(d.restricted_patient, c["restricted"].GetBool()) << name;
+    if (c.HasMember("restricted")) {
+      EXPECT_EQ(d.restricted_patient, c["restricted"].GetBool()) << name;
+    }
     if (c.HasMember("withheld_sources")) {
       std::set<std::string> want;
       for (auto& o : c["withheld_sources"].GetArray()) want.insert(o.GetString());
