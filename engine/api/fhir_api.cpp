@@ -17,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/core/json_member.h"
 #include "engine/fhir/datetime.h"
 
 namespace cc::api {
@@ -629,12 +630,6 @@ std::string identity_worklist_json(const std::vector<store::IdentityTask>& tasks
   return sb.GetString();
 }
 
-// A string member of a JSON object, "" when absent or not a string.
-std::string string_member(const rapidjson::Document& d, const char* name) {
-  auto it = d.FindMember(name);
-  return it != d.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                     : std::string();
-}
 }  // namespace
 
 void FhirApi::record_access(const Request& req, const std::string& patient_id, const std::string& peer,

@@ -4,6 +4,7 @@
 #include <climits>
 #include <utility>
 
+#include "engine/core/json_member.h"
 #include "engine/fhir/datetime.h"
 
 namespace cc::governance {
@@ -11,44 +12,32 @@ namespace cc::governance {
 namespace {
 using rapidjson::Value;
 
-std::string str(const Value& v, const char* name) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(name);
-  return it != v.MemberEnd() && it->value.IsString() ? it->value.GetString() : std::string();
-}
-
-const Value* member(const Value& v, const char* name) {
-  if (!v.IsObject()) return nullptr;
-  auto it = v.FindMember(name);
-  return it == v.MemberEnd() ? nullptr : &it->value;
-}
-
 // Only privacy consents speak about sharing the record: a treatment or research Consent (another
 // scope) says nothing about it, whatever its provision.
 bool privacy_scope(const Value& consent) {
-  const Value* scope = member(consent, "scope");
-  const Value* codings = scope ? member(*scope, "coding") : nullptr;
+  const Value* scope = member_of(consent, "scope");
+  const Value* codings = scope ? member_of(*scope, "coding") : nullptr;
   if (!codings || !codings->IsArray()) return false;
   for (auto& c : codings->GetArray())
-    if (str(c, "code") == "patient-privacy") return true;
+    if (string_member(c, "code") == "patient-privacy") return true;
   return false;
 }
 
 // A deny provision: what it withholds (everything when it names no class and no actor).
 void apply_deny(const Value& provision, ConsentState& s) {
   bool narrowed = false;
-  if (const Value* classes = member(provision, "class"); classes && classes->IsArray())
+  if (const Value* classes = member_of(provision, "class"); classes && classes->IsArray())
     for (auto& c : classes->GetArray())
-      if (!str(c, "code").empty()) {
-        s.withheld_types.insert(str(c, "code"));
+      if (!string_member(c, "code").empty()) {
+        s.withheld_types.insert(string_member(c, "code"));
         narrowed = true;
       }
-  if (const Value* actors = member(provision, "actor"); actors && actors->IsArray())
+  if (const Value* actors = member_of(provision, "actor"); actors && actors->IsArray())
     for (auto& a : actors->GetArray()) {
-      const Value* ref = member(a, "reference");
-      const Value* id = ref ? member(*ref, "identifier") : nullptr;
-      if (id && !str(*id, "value").empty()) {
-        s.withheld_sources.insert(str(*id, "value"));
+      const Value* ref = member_of(a, "reference");
+      const Value* id = ref ? member_of(*ref, "identifier") : nullptr;
+      if (id && !string_member(*id, "value").empty()) {
+        s.withheld_sources.insert(string_member(*id, "value"));
         narrowed = true;
       }
     }
@@ -57,8 +46,8 @@ void apply_deny(const Value& provision, ConsentState& s) {
 }  // namespace
 
 std::string consent_patient(const Value& consent) {
-  const Value* patient = member(consent, "patient");
-  const std::string ref = patient ? str(*patient, "reference") : "";
+  const Value* patient = member_of(consent, "patient");
+  const std::string ref = patient ? string_member(*patient, "reference") : "";
   return ref.rfind("Patient/", 0) == 0 ? ref.substr(8) : "";
 }
 
@@ -71,12 +60,12 @@ ConsentState consent_state(const std::vector<store::StoredResource>& consents) {
     if (r.type != "Consent") continue;
     rapidjson::Document d;
     d.Parse(r.json.c_str(), r.json.size());
-    if (!d.IsObject() || str(d, "status") != "active" || !privacy_scope(d)) continue;
+    if (!d.IsObject() || string_member(d, "status") != "active" || !privacy_scope(d)) continue;
     // Latest by dateTime as an instant (offsets and date-only values compared as times), then by
     // when it was stored (meta.lastUpdated), which also stands in for a missing dateTime.
-    const Value* meta = member(d, "meta");
-    auto when_ms = fhir::fhir_to_epoch_ms(str(d, "dateTime"));
-    const std::pair<int64_t, std::string> when{when_ms ? *when_ms : INT64_MIN, meta ? str(*meta, "lastUpdated") : ""};
+    const Value* meta = member_of(d, "meta");
+    auto when_ms = fhir::fhir_to_epoch_ms(string_member(d, "dateTime"));
+    const std::pair<int64_t, std::string> when{when_ms ? *when_ms : INT64_MIN, meta ? string_member(*meta, "lastUpdated") : ""};
     if (!latest.IsObject() || when > latest_time) {
       latest_time = when;
       latest_id = r.id;
@@ -85,13 +74,13 @@ ConsentState consent_state(const std::vector<store::StoredResource>& consents) {
   }
   if (!latest.IsObject()) return s;
   s.consent_id = latest_id;
-  const Value* provision = member(latest, "provision");
+  const Value* provision = member_of(latest, "provision");
   if (!provision) return s;
-  if (str(*provision, "type") == "deny") apply_deny(*provision, s);
-  s.permits = str(*provision, "type") == "permit" && !s.dissent;
-  if (const Value* nested = member(*provision, "provision"); nested && nested->IsArray())
+  if (string_member(*provision, "type") == "deny") apply_deny(*provision, s);
+  s.permits = string_member(*provision, "type") == "permit" && !s.dissent;
+  if (const Value* nested = member_of(*provision, "provision"); nested && nested->IsArray())
     for (auto& p : nested->GetArray())
-      if (str(p, "type") == "deny") {
+      if (string_member(p, "type") == "deny") {
         // An exception to a permit names what it withholds; a bare one withholds everything.
         apply_deny(p, s);
       }
@@ -101,31 +90,31 @@ ConsentState consent_state(const std::vector<store::StoredResource>& consents) {
 
 std::vector<std::string> check_consent(const Value& c) {
   std::vector<std::string> problems;
-  if (!c.IsObject() || str(c, "resourceType") != "Consent") {
+  if (!c.IsObject() || string_member(c, "resourceType") != "Consent") {
     problems.emplace_back("The body is not a Consent resource.");
     return problems;
   }
-  const std::string status = str(c, "status");
+  const std::string status = string_member(c, "status");
   static const std::set<std::string> statuses{"draft", "proposed", "active", "rejected", "inactive", "entered-in-error"};
   if (!statuses.count(status))
     problems.emplace_back("Consent.status is required: draft, proposed, active, rejected, inactive or entered-in-error.");
   bool privacy = false;
-  if (const Value* scope = member(c, "scope"); scope)
-    if (const Value* codings = member(*scope, "coding"); codings && codings->IsArray())
-      for (auto& coding : codings->GetArray()) privacy = privacy || str(coding, "code") == "patient-privacy";
+  if (const Value* scope = member_of(c, "scope"); scope)
+    if (const Value* codings = member_of(*scope, "coding"); codings && codings->IsArray())
+      for (auto& coding : codings->GetArray()) privacy = privacy || string_member(coding, "code") == "patient-privacy";
   if (!privacy)
     problems.emplace_back("Consent.scope must be patient-privacy (system http://terminology.hl7.org/CodeSystem/consentscope): "
                           "this record keeps consent to share the record.");
   if (consent_patient(c).empty())
     problems.emplace_back("Consent.patient.reference must name the patient as Patient/{id}.");
-  const Value* provision = member(c, "provision");
-  const std::string type = provision ? str(*provision, "type") : "";
+  const Value* provision = member_of(c, "provision");
+  const std::string type = provision ? string_member(*provision, "type") : "";
   if (type != "permit" && type != "deny")
     problems.emplace_back("Consent.provision.type is required: deny (dissent, or what is withheld) or permit.");
   auto check_classes = [&](const Value& p, const std::string& where) {
-    if (const Value* classes = member(p, "class"); classes && classes->IsArray())
+    if (const Value* classes = member_of(p, "class"); classes && classes->IsArray())
       for (auto& k : classes->GetArray()) {
-        const std::string code = str(k, "code");
+        const std::string code = string_member(k, "code");
         if (code.empty() || code[0] < 'A' || code[0] > 'Z')
           problems.push_back(where + ".class: each is a resource type (system http://hl7.org/fhir/resource-types), "
                                      "e.g. {\"code\": \"Observation\"}.");
@@ -133,7 +122,7 @@ std::vector<std::string> check_consent(const Value& c) {
   };
   if (provision) {
     check_classes(*provision, "Consent.provision");
-    if (const Value* nested = member(*provision, "provision"); nested && nested->IsArray())
+    if (const Value* nested = member_of(*provision, "provision"); nested && nested->IsArray())
       for (auto& p : nested->GetArray()) check_classes(p, "Consent.provision.provision");
   }
   return problems;

@@ -1,6 +1,7 @@
 // See relationship.h.
 #include "engine/governance/relationship.h"
 
+#include "engine/core/json_member.h"
 #include "engine/governance/sensitive.h"
 
 #include <rapidjson/document.h>
@@ -22,17 +23,11 @@ bool Organisations::covers(const std::string& reader_org, const std::string& org
 namespace {
 using rapidjson::Value;
 
-std::string str(const Value& v, const char* name) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(name);
-  return it != v.MemberEnd() && it->value.IsString() ? it->value.GetString() : std::string();
-}
-
 // The ODS code a Reference carries in its identifier.
 std::string ods_of(const Value& reference) {
   if (!reference.IsObject()) return {};
   auto id = reference.FindMember("identifier");
-  return id == reference.MemberEnd() ? std::string() : str(id->value, "value");
+  return id == reference.MemberEnd() ? std::string() : string_member(id->value, "value");
 }
 
 // Who sent this version: its provenance's sending facility (MSH-4, or an HTTP feed's owner) and feed.
@@ -42,12 +37,12 @@ void provenance_of(const Value& resource, std::string& facility, std::string& fe
   auto exts = meta->value.FindMember("extension");
   if (exts == meta->value.MemberEnd() || !exts->value.IsArray()) return;
   for (auto& e : exts->value.GetArray()) {
-    if (str(e, "url") != "urn:connecting-care:extension:provenance") continue;
+    if (string_member(e, "url") != "urn:connecting-care:extension:provenance") continue;
     auto parts = e.FindMember("extension");
     if (parts == e.MemberEnd() || !parts->value.IsArray()) continue;
     for (auto& p : parts->value.GetArray()) {
-      if (str(p, "url") == "sendingFacility") facility = str(p, "valueString");
-      if (str(p, "url") == "feed") feed = str(p, "valueString");
+      if (string_member(p, "url") == "sendingFacility") facility = string_member(p, "valueString");
+      if (string_member(p, "url") == "feed") feed = string_member(p, "valueString");
     }
   }
 }
@@ -92,7 +87,7 @@ std::optional<RecordRelationship> relationship_in_record(const std::vector<store
     std::string facility, feed;
     provenance_of(d, facility, feed);
     std::vector<std::string> candidates;
-    const std::string status = str(d, "status");
+    const std::string status = string_member(d, "status");
     if (fact.type == "Patient") {
       each_reference(d, "generalPractitioner", candidates);
       if (gp_feeds.count(feed)) candidates.push_back(facility);

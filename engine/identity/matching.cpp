@@ -3,6 +3,7 @@
 
 #include <cctype>
 
+#include "engine/core/json_member.h"
 #include "engine/core/sha256.h"
 #include "engine/identity/nhs_number.h"
 
@@ -10,19 +11,12 @@ namespace cc::identity {
 
 namespace {
 
-std::string str_member(const rapidjson::Value& v, const char* name) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(name);
-  return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                     : std::string();
-}
-
 const rapidjson::Value* chosen_name(const rapidjson::Value& patient) {
   auto names = patient.FindMember("name");
   if (names == patient.MemberEnd() || !names->value.IsArray() || names->value.Empty()) return nullptr;
   for (const char* use : {"official", "usual"})
     for (auto& n : names->value.GetArray())
-      if (str_member(n, "use") == use) return &n;
+      if (string_member(n, "use") == use) return &n;
   return &names->value[0];
 }
 
@@ -46,19 +40,19 @@ Demographics demographics_of(const rapidjson::Value& patient) {
   Demographics d;
   if (!patient.IsObject()) return d;
   if (const rapidjson::Value* name = chosen_name(patient)) {
-    d.family = normalise_name(str_member(*name, "family"));
+    d.family = normalise_name(string_member(*name, "family"));
     auto given = name->FindMember("given");
     if (given != name->MemberEnd() && given->value.IsArray() && !given->value.Empty() && given->value[0].IsString())
       d.given = normalise_name(given->value[0].GetString());
   }
-  const std::string birth = str_member(patient, "birthDate");
+  const std::string birth = string_member(patient, "birthDate");
   if (birth.size() >= 10) d.birth_date = birth.substr(0, 10);
-  d.gender = str_member(patient, "gender");
+  d.gender = string_member(patient, "gender");
   if (d.gender == "unknown") d.gender.clear();
   auto addresses = patient.FindMember("address");
   if (addresses != patient.MemberEnd() && addresses->value.IsArray())
     for (auto& a : addresses->value.GetArray()) {
-      std::string pc = normalise_postcode(str_member(a, "postalCode"));
+      std::string pc = normalise_postcode(string_member(a, "postalCode"));
       if (!pc.empty()) {
         d.postcode = std::move(pc);
         break;
@@ -76,10 +70,10 @@ Claim claim_of(const std::string& registration_id, const rapidjson::Value& patie
   auto ids = patient.FindMember("identifier");
   if (ids == patient.MemberEnd() || !ids->value.IsArray()) return c;
   for (auto& id : ids->value.GetArray()) {
-    if (str_member(id, "system") != NhsNumber::kSystem) continue;
-    auto nhs = NhsNumber::parse(str_member(id, "value"));
+    if (string_member(id, "system") != NhsNumber::kSystem) continue;
+    auto nhs = NhsNumber::parse(string_member(id, "value"));
     if (!nhs) continue;
-    if (str_member(id, "use") == "old") c.superseded.push_back(nhs->str());
+    if (string_member(id, "use") == "old") c.superseded.push_back(nhs->str());
     else if (c.nhs_number.empty()) c.nhs_number = nhs->str();
   }
   for (auto it = c.superseded.begin(); it != c.superseded.end();)
