@@ -151,6 +151,14 @@ std::shared_ptr<const mapping::MappingSet> load_mappings(const Config& config, s
 }
 }  // namespace
 
+namespace {
+// Who runs a command, as the trail and the identity history name them: local:$USER (or the uid).
+std::string local_operator() {
+  const char* who = std::getenv("USER");
+  return "local:" + (who && *who ? std::string(who) : std::to_string(::getuid()));
+}
+}  // namespace
+
 bool audit_local(const std::string& data_dir, const std::string& action, const std::string& command,
                  const std::string& patients, const std::string& resources, const std::string& outcome) {
   auto log = store::AuditLog::open(data_dir);
@@ -158,10 +166,9 @@ bool audit_local(const std::string& data_dir, const std::string& action, const s
     std::fprintf(stderr, "%s\nNothing was done or shown: it could not be audited.\n", log.error().message.c_str());
     return false;
   }
-  const char* who = std::getenv("USER");
   store::AuditEntry e;
   e.time_ms = fhir::now_epoch_ms();
-  e.user = "local:" + (who && *who ? std::string(who) : std::to_string(::getuid()));
+  e.user = local_operator();
   e.role = "local-operator";
   e.purpose_of_use = "OPERATIONS";
   e.action = action;
@@ -231,9 +238,7 @@ int identity_offline(const std::string& data_dir, const std::string& action, con
                    subject, "identity-" + action + " Patient/" + subject + (patient.empty() ? "" : " Patient/" + bare(patient)),
                    "permitted"))
     return 1;
-  const char* who = std::getenv("USER");
-  auto r = (*record)->resolve_identity(action, registration, patient,
-                                       "local:" + (who && *who ? std::string(who) : std::to_string(::getuid())), reason);
+  auto r = (*record)->resolve_identity(action, registration, patient, local_operator(), reason);
   if (!r) {
     std::fprintf(stderr, "%s\n", r.error().message.c_str());
     return r.error().code == "not-found" || r.error().code == "invalid" ? 2 : 1;

@@ -2,7 +2,7 @@
 // (group commit) before the ACK is sent; duplicates within the window get their first ACK back.
 #include "engine/store/inbox.h"
 
-#include <openssl/sha.h>
+#include "engine/core/sha256.h"
 
 namespace cc::store {
 
@@ -26,11 +26,7 @@ CREATE TABLE IF NOT EXISTS inbox (
 CREATE INDEX IF NOT EXISTS inbox_key ON inbox(feed, sending_facility, sending_app, control_id, received_ms);
 )SQL";
 
-std::string sha256(const std::string& s) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), md);
-  return std::string(reinterpret_cast<char*>(md), sizeof md);
-}
+std::string sha256(const std::string& s) { return Sha256().update(s).bytes(); }
 
 InboxRow row_from(Statement& st) {
   InboxRow r;
