@@ -920,12 +920,7 @@ bool FhirApi::handle_identity(const Request& req, std::string_view path, const s
     // finds it. Read before the decision, shown only after it.
     auto tasks = std::make_shared<std::vector<store::IdentityTask>>();
     if (reader.role == "integration-admin") *tasks = options_.admin.identity_worklist();  // a refusal names no one
-    std::set<std::string> named;
-    for (auto& t : *tasks) {
-      named.insert(t.registration_id);
-      for (auto& c : t.candidates) named.insert(c.patient_id);
-    }
-    const std::string patients = governance::id_list(named);
+    const std::string patients = governance::id_list(store::patients_named(*tasks));
     disclosure_.authorise_admin(
         ctx, "identity-worklist",
         [tasks, respond](Status st) {

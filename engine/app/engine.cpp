@@ -203,13 +203,8 @@ int identity_offline(const std::string& data_dir, const std::string& action, con
   auto bare = [](const std::string& ref) { return ref.rfind("Patient/", 0) == 0 ? ref.substr(8) : ref; };
   if (action == "worklist") {
     auto tasks = (*record)->identity_worklist(500);
-    // Every patient the listing names: the registrations and their candidates.
-    std::set<std::string> named;
-    for (auto& t : tasks) {
-      named.insert(t.registration_id);
-      for (auto& c : t.candidates) named.insert(c.patient_id);
-    }
-    if (!audit_local(data_dir, "cli-identity-worklist", "carerecord identity worklist", governance::id_list(named),
+    if (!audit_local(data_dir, "cli-identity-worklist", "carerecord identity worklist",
+                     governance::id_list(store::patients_named(tasks)),
                      std::to_string(tasks.size()) + " item(s)", tasks.empty() ? "nothing-found" : "disclosed"))
       return 1;
     for (auto& t : tasks) {

@@ -9,6 +9,7 @@
 
 #include "adapters/csv/csv_reader.h"
 #include "adapters/csv/json_lines_reader.h"
+#include "engine/app/record_builder.h"
 #include "engine/identity/nhs_number.h"
 
 namespace cc::app {
@@ -145,8 +146,7 @@ void map_extract(const FeedConfig& feed, const mapping::MappingSet& mappings, co
     }
     const bool nhs_rejected = out->nhs_number_rejected;
     for (auto& r : out->resources) {
-      store::ResourceWrite w{r.type, r.id, std::move(r.resource), r.event_time_ms, r.patient_id, std::move(r.identifiers), {}};
-      w.only_if_absent = r.only_if_absent;
+      store::ResourceWrite w = resource_write(std::move(r));
       if (w.only_if_absent) w.event_time_ms = 0;
       else if (w.event_time_ms == 0) w.event_time_ms = item.provenance.received_ms;
       if (w.type == "Patient" && nhs_rejected) w.keep_identifier_systems.emplace_back(identity::NhsNumber::kSystem);

@@ -1,6 +1,7 @@
 // See gp_feed.h.
 #include "engine/app/gp_feed.h"
 
+#include "engine/app/record_builder.h"
 #include "engine/identity/nhs_number.h"
 
 namespace cc::app {
@@ -52,7 +53,7 @@ void map_gp(const FeedConfig& feed, const std::string& message_type, const std::
   }
   for (auto& r : result.resources) {
     auto& m = r.mapped;
-    store::ResourceWrite w{m.type, m.id, std::move(m.resource), m.event_time_ms, m.patient_id, std::move(m.identifiers), {}};
+    store::ResourceWrite w = resource_write(std::move(m));
     if (w.event_time_ms == 0) w.event_time_ms = received_ms;
     if (r.entry >= 0) {
       w.part = "entry";

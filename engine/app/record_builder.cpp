@@ -18,6 +18,18 @@
 
 namespace cc::app {
 
+store::ResourceWrite resource_write(mapping::MappedResource&& r) {
+  store::ResourceWrite w;
+  w.type = std::move(r.type);
+  w.id = std::move(r.id);
+  w.resource = std::move(r.resource);
+  w.event_time_ms = r.event_time_ms;
+  w.patient_id = std::move(r.patient_id);
+  w.identifiers = std::move(r.identifiers);
+  w.only_if_absent = r.only_if_absent;
+  return w;
+}
+
 namespace {
 constexpr size_t kBatch = 512;
 // Letters with base64 documents are large: a batch also stops at this many raw bytes.
@@ -114,9 +126,7 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
               std::any_of(out->worklist_add.begin(), out->worklist_add.end(),
                           [](const mapping::WorklistItem& w) { return w.kind == "invalid-nhs-number"; });
           for (auto& r : out->resources) {
-            store::ResourceWrite w{r.type, r.id, std::move(r.resource), r.event_time_ms, r.patient_id,
-                                   std::move(r.identifiers), {}};
-            w.only_if_absent = r.only_if_absent;
+            store::ResourceWrite w = resource_write(std::move(r));
             // No event time in the message at all: order it by when it arrived. A resource written only
             // when absent (a results message's Patient) takes the earliest time, so that the
             // administration system's version, whenever it comes, is the current one.

@@ -17,6 +17,10 @@
 
 namespace cc::app {
 
+// What the store writes for one mapped resource (its type, id, body, event time, patient,
+// identifiers, and whether only when absent); the caller adds the rest.
+store::ResourceWrite resource_write(mapping::MappedResource&& r);
+
 class RecordBuilder {
  public:
   RecordBuilder(const Config& config, const mapping::MappingRegistry& mappings, store::Inbox& inbox,

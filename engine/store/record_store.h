@@ -141,6 +141,16 @@ struct IdentityTask {
   std::vector<IdentityCandidate> candidates;  // best first, at most 5
 };
 
+// Every patient a work-list names (the registrations and their candidates), for its audit entry.
+inline std::set<std::string> patients_named(const std::vector<IdentityTask>& tasks) {
+  std::set<std::string> named;
+  for (const IdentityTask& t : tasks) {
+    named.insert(t.registration_id);
+    for (const IdentityCandidate& c : t.candidates) named.insert(c.patient_id);
+  }
+  return named;
+}
+
 struct IdentityActionResult {
   std::string registration_id;
   std::string patient_id;  // the patient its data are now read under
