@@ -698,6 +698,18 @@ std::string csv_field(const std::string& v) {
   return out + "\"";
 }
 
+// A date search bound, "geT" or "ltT": sets `from_ms` or `to_ms` (an instant, or a date at local
+// midnight); false for anything else.
+constexpr const char* kDateBoundForm = "date takes geYYYY-MM-DD[Thh:mm:ss] or ltYYYY-MM-DD[Thh:mm:ss], not ";
+bool date_bound(const std::string& v, int64_t& from_ms, int64_t& to_ms) {
+  const bool lt = v.rfind("lt", 0) == 0, ge = v.rfind("ge", 0) == 0;
+  if (!lt && !ge) return false;
+  auto ms = fhir::fhir_to_epoch_ms(v.substr(2));
+  if (!ms) return false;
+  (lt ? to_ms : from_ms) = *ms;
+  return true;
+}
+
 // An IG report: named columns and rows of cells. A cell is text, a number, or nothing (left out of
 // the JSON object, empty in CSV).
 using Cell = std::variant<std::monostate, std::string, int64_t>;
@@ -827,13 +839,10 @@ bool FhirApi::handle_ig_reports(const Request& req, std::string_view path, const
   governance::UnusualAccessThresholds thresholds;
   for (auto& [k, v] : query) {
     if (k == "date") {
-      const bool lt = v.rfind("lt", 0) == 0, ge = v.rfind("ge", 0) == 0;
-      auto ms = fhir::fhir_to_epoch_ms((lt || ge) ? v.substr(2) : v);
-      if (!ms || !(lt || ge)) {
-        respond(operation_outcome(400, "value", "date takes geYYYY-MM-DD[Thh:mm:ss] or ltYYYY-MM-DD[Thh:mm:ss], not " + v + "."));
+      if (!date_bound(v, from_ms, to_ms)) {
+        respond(operation_outcome(400, "value", kDateBoundForm + v + "."));
         return true;
       }
-      (lt ? to_ms : from_ms) = *ms;
     } else if (k == "_format") {
       csv = v == "csv" || v == "text/csv";
     } else if (k == "patient" && report == "patient-access") {
@@ -1241,13 +1250,10 @@ void FhirApi::search_audit(const Request& req, const std::multimap<std::string, 
     } else if (k == "subtype" || k == "kind") {
       filter.action = v;
     } else if (k == "date") {
-      const bool lt = v.rfind("lt", 0) == 0, ge = v.rfind("ge", 0) == 0;
-      auto ms = fhir::fhir_to_epoch_ms((lt || ge) ? v.substr(2) : v);
-      if (!ms || !(lt || ge)) {
-        respond(operation_outcome(400, "value", "date takes geYYYY-MM-DD[Thh:mm:ss] or ltYYYY-MM-DD[Thh:mm:ss], not " + v + "."));
+      if (!date_bound(v, filter.from_ms, filter.to_ms)) {
+        respond(operation_outcome(400, "value", kDateBoundForm + v + "."));
         return;
       }
-      (lt ? filter.to_ms : filter.from_ms) = *ms;
     } else if (k == "_count" || k == "_offset") {
       auto n = parse_int(v);
       if (!n || *n < 0) {
