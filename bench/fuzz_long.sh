@@ -4,7 +4,9 @@
 #
 #   bench/fuzz_long.sh [TARGET...]        # default: every target, one after another
 #
-# Environment: FUZZ_SECONDS (3600 a target), JOBS (1: targets run one at a time, one core each;
+# Environment: FUZZ_SECONDS (3600 a target, wall clock), FUZZ_CPU_SECONDS (when set, a target is
+# run again in FUZZ_SECONDS chunks, each carrying on from the grown corpus, until the target has had
+# that much CPU time: on a shared machine wall-clock time is not CPU time), JOBS (1: targets run one at a time, one core each;
 # 2 runs two targets side by side), SKIP_BUILD=1 (use build-fuzz/ as it is), RESULTS_DIR (where
 # logs, the grown corpora and any crash inputs go; default build-fuzz/long-runs). The grown corpus
 # of each target is kept there (CC_FUZZ_KEEP=1), so a second run carries on from the first.
@@ -26,11 +28,22 @@ mkdir -p "$results"
 echo "fuzzing ${targets[*]} for $seconds s each, $jobs at a time; logs and corpora in $results"
 
 run_one() {
-  local t=$1
-  CC_FUZZ_KEEP=1 CC_FUZZ_WORK="$results/corpus/$t" CC_FUZZ_ARTIFACTS="$results/artifacts" \
-    CC_FUZZ_LOG="$results/$t.log" CC_FUZZ_SUMMARY="$results/$t.summary" \
-    fuzz/run_fuzzer.sh "build-fuzz/fuzz/${t}_fuzzer" "$seconds" >/dev/null || true
-  cat "$results/$t.summary"
+  local t=$1 cpu=0 runs=0 chunks=0 n line
+  while :; do
+    CC_FUZZ_KEEP=1 CC_FUZZ_WORK="$results/corpus/$t" CC_FUZZ_ARTIFACTS="$results/artifacts" \
+      CC_FUZZ_LOG="$results/$t.log" CC_FUZZ_SUMMARY="$results/$t.summary" \
+      /usr/bin/time -f "%U %S" -o "$results/$t.cpu" \
+      fuzz/run_fuzzer.sh "build-fuzz/fuzz/${t}_fuzzer" "$seconds" >/dev/null || true
+    chunks=$((chunks + 1))
+    cpu=$(awk -v c="$cpu" '{ printf "%d", c + $1 + $2 }' "$results/$t.cpu")
+    n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$results/$t.log" | tail -1)
+    runs=$((runs + ${n:-0}))
+    line=$(cat "$results/$t.summary")
+    case $line in *FAIL*) break ;; esac
+    [ -n "${FUZZ_CPU_SECONDS:-}" ] && [ "$cpu" -lt "$FUZZ_CPU_SECONDS" ] || break
+  done
+  echo "$line; in all $runs runs over $chunks run(s), $cpu CPU seconds ($((runs / (cpu > 0 ? cpu : 1))) exec per CPU second)" \
+    | tee "$results/$t.summary"
 }
 
 status=0

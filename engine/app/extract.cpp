@@ -114,86 +114,110 @@ ExtractAssessment assess_extract(const FeedConfig& feed, const mapping::MappingS
   return a;
 }
 
-void map_extract(const FeedConfig& feed, const mapping::MappingSet& mappings, const std::string& file,
-                 store::MappedBatchItem& item) {
-  auto extract = read_extract(feed, file);
-  if (!extract) {
+ExtractMapping::ExtractMapping(const FeedConfig& feed, std::shared_ptr<const mapping::MappingSet> mappings,
+                               const std::string& file, const store::Provenance& provenance)
+    : feed_(feed),
+      mappings_(std::move(mappings)),
+      provenance_(provenance),
+      extract_(read_extract(feed, file)),
+      columns_(mappings_->row_columns(feed.mapping)),
+      ctx_(feed_context(feed)) {}
+
+bool ExtractMapping::done() const { return !extract_ || next_row_ >= extract_->rows.size(); }
+
+void ExtractMapping::next(store::MappedBatchItem& item, size_t max_rows) {
+  item.inbox_id = provenance_.inbox_id;
+  item.provenance = provenance_;
+  if (!extract_) {
     item.outcome = "failed";
-    item.detail = extract.error().message;
+    item.detail = extract_.error().message;
     return;
   }
-  const auto columns = mappings.row_columns(feed.mapping);
-  const auto ctx = feed_context(feed);
-  int64_t mapped = 0, held = 0, refused = 0;
-  for (const auto& row : extract->rows) {
-    auto out = mappings.map_row(feed.mapping, row_input(*extract, columns, row), ctx);
-    if (!out) {
-      // One work-list item a refused row, up to a limit; a summary says how many there were.
-      if (++refused > 100) continue;
-      item.worklist_add.push_back({0, "extract-row-refused", "", item.inbox_id, feed.name,
-                                   "Feed " + feed.name + " file " + item.provenance.control_id.substr(0, 12) + ", row " +
-                                       std::to_string(row.number) + " (line " + std::to_string(row.line) +
-                                       "): " + out.error().message,
-                                   0, 0});
-      continue;
-    }
-    ++mapped;
-    bool row_held = false;
-    std::string why;
-    for (const auto& issue : out->issues) {
-      row_held = row_held || issue.error;
-      if (issue.error) why += (why.empty() ? "" : " ") + (issue.column.empty() ? "" : "column " + issue.column + ": ") + issue.message;
-    }
-    const bool nhs_rejected = out->nhs_number_rejected;
-    for (auto& r : out->resources) {
-      store::ResourceWrite w = resource_write(std::move(r));
-      if (w.only_if_absent) w.event_time_ms = 0;
-      else if (w.event_time_ms == 0) w.event_time_ms = item.provenance.received_ms;
-      if (w.type == "Patient" && nhs_rejected) w.keep_identifier_systems.emplace_back(identity::NhsNumber::kSystem);
-      w.part = "row";
-      w.part_number = row.number;
-      item.writes.push_back(std::move(w));
-    }
-    for (auto& c : out->unmapped_codes)
-      item.unmapped_codes.push_back({std::move(c.table), std::move(c.system), std::move(c.code), std::move(c.display)});
-    if (row_held) {
-      ++held;
-      const std::string patient = out->resources.empty() ? "" : out->resources.front().patient_id;
-      item.worklist_add.push_back({0, "extract-row-held", patient, item.inbox_id, feed.name,
-                                   "Feed " + feed.name + ", row " + std::to_string(row.number) + " (line " +
-                                       std::to_string(row.line) + "): " + why,
-                                   0, 0});
-    }
+  const auto& rows = extract_->rows;
+  const size_t end = std::min(rows.size(), next_row_ + max_rows);
+  for (; next_row_ < end; ++next_row_) map_row(rows[next_row_], item);
+  if (!done()) {
+    item.partial = true;
+    item.outcome = "mapped";
+    item.detail = "mapping in progress: " + std::to_string(next_row_) + " of " + std::to_string(rows.size()) +
+                  " row(s) mapped so far";
+    return;
   }
-  if (refused > 100) {
-    item.worklist_add.push_back({0, "extract-rows-refused", "", item.inbox_id, feed.name,
-                                 "Feed " + feed.name + ": " + std::to_string(refused) +
+  finish(item);
+}
+
+void ExtractMapping::map_row(const csv::Row& row, store::MappedBatchItem& item) {
+  auto out = mappings_->map_row(feed_.mapping, row_input(*extract_, columns_, row), ctx_);
+  if (!out) {
+    // One work-list item a refused row, up to a limit; a summary says how many there were.
+    if (++refused_ > 100) return;
+    item.worklist_add.push_back({0, "extract-row-refused", "", item.inbox_id, feed_.name,
+                                 "Feed " + feed_.name + " file " + item.provenance.control_id.substr(0, 12) + ", row " +
+                                     std::to_string(row.number) + " (line " + std::to_string(row.line) +
+                                     "): " + out.error().message,
+                                 0, 0});
+    return;
+  }
+  ++mapped_;
+  bool row_held = false;
+  std::string why;
+  for (const auto& issue : out->issues) {
+    row_held = row_held || issue.error;
+    if (issue.error) why += (why.empty() ? "" : " ") + (issue.column.empty() ? "" : "column " + issue.column + ": ") + issue.message;
+  }
+  const bool nhs_rejected = out->nhs_number_rejected;
+  for (auto& r : out->resources) {
+    store::ResourceWrite w = resource_write(std::move(r));
+    if (w.only_if_absent) w.event_time_ms = 0;
+    else if (w.event_time_ms == 0) w.event_time_ms = item.provenance.received_ms;
+    if (w.type == "Patient" && nhs_rejected) w.keep_identifier_systems.emplace_back(identity::NhsNumber::kSystem);
+    w.part = "row";
+    w.part_number = row.number;
+    kept_.insert({w.type, w.id});
+    item.writes.push_back(std::move(w));
+  }
+  for (auto& c : out->unmapped_codes)
+    item.unmapped_codes.push_back({std::move(c.table), std::move(c.system), std::move(c.code), std::move(c.display)});
+  if (row_held) {
+    ++held_;
+    const std::string patient = out->resources.empty() ? "" : out->resources.front().patient_id;
+    item.worklist_add.push_back({0, "extract-row-held", patient, item.inbox_id, feed_.name,
+                                 "Feed " + feed_.name + ", row " + std::to_string(row.number) + " (line " +
+                                     std::to_string(row.line) + "): " + why,
+                                 0, 0});
+  }
+}
+
+void ExtractMapping::finish(store::MappedBatchItem& item) {
+  if (refused_ > 100) {
+    item.worklist_add.push_back({0, "extract-rows-refused", "", item.inbox_id, feed_.name,
+                                 "Feed " + feed_.name + ": " + std::to_string(refused_) +
                                      " rows named no patient and were not recorded (the first 100 are listed).",
                                  0, 0});
   }
-  if (extract->rows_rejected > 0) {
-    item.worklist_add.push_back({0, "extract-rows-rejected", "", item.inbox_id, feed.name,
-                                 "Feed " + feed.name + ": " + std::to_string(extract->rows_rejected) +
+  if (extract_->rows_rejected > 0) {
+    item.worklist_add.push_back({0, "extract-rows-rejected", "", item.inbox_id, feed_.name,
+                                 "Feed " + feed_.name + ": " + std::to_string(extract_->rows_rejected) +
                                      " row(s) of the file could not be read and were not recorded; the upload's "
                                      "report names each (row, line, column).",
                                  0, 0});
   }
   item.outcome = "mapped";
-  item.detail = std::to_string(mapped) + " row(s) mapped (" + std::to_string(held) + " held), " +
-                std::to_string(refused) + " refused, " + std::to_string(extract->rows_rejected) + " unreadable";
-  if (feed.mode == "snapshot") {
+  item.detail = std::to_string(mapped_) + " row(s) mapped (" + std::to_string(held_) + " held), " +
+                std::to_string(refused_) + " refused, " + std::to_string(extract_->rows_rejected) + " unreadable";
+  if (feed_.mode == "snapshot") {
     // A snapshot is the whole current set: what it no longer has has ended. Only a file read whole,
     // every row mapped: an unreadable or refused row's items would look absent, and must not end.
-    if (!extract->complete() || extract->rows_rejected > 0 || refused > 0) {
-      item.worklist_add.push_back({0, "snapshot-not-applied", "", item.inbox_id, feed.name,
-                                   "Feed " + feed.name + ": this snapshot file had rows that could not be read or "
+    if (!extract_->complete() || extract_->rows_rejected > 0 || refused_ > 0) {
+      item.worklist_add.push_back({0, "snapshot-not-applied", "", item.inbox_id, feed_.name,
+                                   "Feed " + feed_.name + ": this snapshot file had rows that could not be read or "
                                    "mapped, so items absent from it were NOT ended (they might be in those rows). "
                                    "Send a corrected file.",
                                    0, 0});
     } else {
       store::SnapshotEnd snapshot;
-      snapshot.patch_by_type = mappings.row_on_absent(feed.mapping);
-      for (const auto& w : item.writes) snapshot.kept.insert({w.type, w.id});
+      snapshot.patch_by_type = mappings_->row_on_absent(feed_.mapping);
+      snapshot.kept = std::move(kept_);
       snapshot.event_time_ms = item.provenance.received_ms;
       if (!snapshot.patch_by_type.empty()) item.snapshot = std::move(snapshot);
     }

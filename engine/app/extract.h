@@ -4,7 +4,11 @@
 // (acknowledged means stored). The record builder maps the stored file's rows afterwards.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "adapters/csv/extract.h"
 #include "engine/core/config.h"
@@ -34,9 +38,36 @@ struct ExtractAssessment {
 };
 ExtractAssessment assess_extract(const FeedConfig& feed, const mapping::MappingSet& mappings, std::string_view file);
 
-// Maps a stored extract file's rows into one batch item: every good row's resources, the work-list
-// items for rows held (AE-like problems) and one for rows the reader rejected.
-void map_extract(const FeedConfig& feed, const mapping::MappingSet& mappings, const std::string& file,
-                 store::MappedBatchItem& item);
+// Maps a stored extract file's rows a chunk at a time, so that the record builder writes one chunk
+// while it maps the next and never holds a large file mapped whole. Each chunk is a batch item of the
+// file's inbox message with the chunk's rows' resources and the work-list items of rows held (AE-like
+// problems) or refused; all but the last are marked partial (the mapping cursor stays before the file
+// until its last chunk is written: after a crash the file is mapped again from its first row, and
+// what was written already is unchanged). The last chunk carries the file's summary, the work-list
+// item for rows the reader rejected, and, for a snapshot feed, the end of what the file no longer has.
+class ExtractMapping {
+ public:
+  ExtractMapping(const FeedConfig& feed, std::shared_ptr<const mapping::MappingSet> mappings, const std::string& file,
+                 const store::Provenance& provenance);
+  // Maps the next `max_rows` rows (every row left when that is more) into `item`.
+  void next(store::MappedBatchItem& item, size_t max_rows);
+  // True once the last chunk has been given (or the file could not be read).
+  bool done() const;
+  const store::Provenance& provenance() const { return provenance_; }
+
+ private:
+  void map_row(const csv::Row& row, store::MappedBatchItem& item);
+  void finish(store::MappedBatchItem& item);
+
+  const FeedConfig& feed_;
+  std::shared_ptr<const mapping::MappingSet> mappings_;  // one set for the whole file, even across a reload
+  store::Provenance provenance_;
+  Result<csv::Extract> extract_;
+  std::vector<std::string> columns_;
+  mapping::FeedContext ctx_;
+  size_t next_row_ = 0;
+  int64_t mapped_ = 0, held_ = 0, refused_ = 0;
+  std::set<std::pair<std::string, std::string>> kept_;  // (type, id) of every row so far, for a snapshot's end
+};
 
 }  // namespace cc::app

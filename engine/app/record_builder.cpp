@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <future>
+#include <limits>
 
 #include "adapters/hl7v2/message.h"
 #include "engine/identity/nhs_number.h"
@@ -15,6 +16,7 @@
 #include "engine/app/extract.h"
 #include "engine/app/gp_feed.h"
 #include "engine/mapping/mapping_set.h"
+#include "engine/store/version_text.h"
 
 namespace cc::app {
 
@@ -34,6 +36,17 @@ namespace {
 constexpr size_t kBatch = 512;
 // Letters with base64 documents are large: a batch also stops at this many raw bytes.
 constexpr size_t kBatchBytes = 64u << 20;
+
+// One message must not stop the record: a message whose mapping stopped with an error stays in the
+// inbox and goes on the work-list.
+store::MappedBatchItem failed_item(const store::Provenance& p, const std::exception& e) {
+  store::MappedBatchItem item;
+  item.inbox_id = p.inbox_id;
+  item.provenance = p;
+  item.outcome = "failed";
+  item.detail = std::string("the mapping stopped with an error: ") + e.what();
+  return item;
+}
 
 // Mapping is behind the ACK, not on it: let the threads that acknowledge feeds go first.
 void yield_to_ingest() {
@@ -56,10 +69,24 @@ RecordBuilder::RecordBuilder(const Config& config, const mapping::MappingRegistr
 RecordBuilder::~RecordBuilder() { stop(); }
 
 std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, size_t limit) {
-  return map_rows(inbox_.read_after(after_id, limit, kBatchBytes));
+  if (!pending_extract_) return map_rows(inbox_.read_after(after_id, limit, kBatchBytes), true);
+  // The next chunk of the extract file in hand, alone in its batch.
+  std::vector<store::MappedBatchItem> batch(1);
+  auto& item = batch.front();
+  try {
+    pending_extract_->next(item, extract_chunk_rows());
+  } catch (const std::exception& e) {
+    const store::Provenance& p = pending_extract_->provenance();
+    item = failed_item(p, e);
+    item.worklist_add.push_back(
+        {0, "mapping-failed", "", p.inbox_id, p.feed, "Extract file " + p.control_id + ": " + item.detail, 0, 0});
+  }
+  if (!item.partial) pending_extract_.reset();
+  store::prepare_texts(item);
+  return batch;
 }
 
-std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::InboxRow> rows) {
+std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::InboxRow> rows, bool chunk_extracts) {
   std::vector<store::MappedBatchItem> batch;
   batch.reserve(rows.size());
   // One set of mappings for the whole batch, even if a reload lands meanwhile.
@@ -102,7 +129,14 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
           item.outcome = "failed";
           item.detail = "The extract's feed " + row.feed + " is no longer configured as an extract feed.";
         } else {
-          map_extract(*feed, *mappings, row.raw, item);
+          auto extract = std::make_unique<ExtractMapping>(*feed, mappings, row.raw, item.provenance);
+          extract->next(item, chunk_extracts ? extract_chunk_rows() : std::numeric_limits<size_t>::max());
+          if (item.partial) {
+            // The rest of the file comes in the next batches; the messages after it wait for it.
+            pending_extract_ = std::move(extract);
+            batch.push_back(std::move(item));
+            break;
+          }
         }
         batch.push_back(std::move(item));
         continue;
@@ -155,12 +189,7 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
         }
       }
     } catch (const std::exception& e) {
-      // One message must not stop the record: it stays in the inbox and goes on the work-list.
-      item = store::MappedBatchItem{};
-      item.inbox_id = row.id;
-      item.provenance = store::Provenance{row.feed, row.sending_facility, row.control_id, row.received_ms, row.id};
-      item.outcome = "failed";
-      item.detail = std::string("the mapping stopped with an error: ") + e.what();
+      item = failed_item(store::Provenance{row.feed, row.sending_facility, row.control_id, row.received_ms, row.id}, e);
     }
     // AE means "held for a person": make sure a person sees it.
     bool reason_listed = std::any_of(item.worklist_add.begin(), item.worklist_add.end(),
@@ -177,6 +206,8 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
     }
     batch.push_back(std::move(item));
   }
+  // Each version's text is made here, beside the mapping, rather than by the store's single writer.
+  for (auto& item : batch) store::prepare_texts(item);
   return batch;
 }
 
@@ -189,11 +220,12 @@ bool RecordBuilder::commit(std::vector<store::MappedBatchItem>& batch) {
     return false;
   }
   for (auto& item : batch) {
+    if (item.partial) continue;
     if (item.outcome == "mapped") mapped_.inc();
     else if (item.outcome == "failed") failed_.inc();
     else unmapped_.inc();
   }
-  cursor_ = batch.back().inbox_id;
+  cursor_ = store::mapped_through(batch);
   return true;
 }
 
@@ -201,6 +233,8 @@ int64_t RecordBuilder::drain(const std::function<bool()>& keep_going) {
   // A two-stage pipeline: the next batch is read and mapped on another thread while this one is
   // written, so parsing and mapping overlap the store's writes.
   int64_t total = 0;
+  // From the cursor: an extract file left part-written by an earlier drain is mapped again whole.
+  pending_extract_.reset();
   auto batch = prepare(cursor_, kBatch);
   while (!batch.empty()) {
     int64_t last = batch.back().inbox_id;
@@ -212,7 +246,7 @@ int64_t RecordBuilder::drain(const std::function<bool()>& keep_going) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (!keep_going()) return total;  // `next` is awaited by its destructor; the cursor did not move
     }
-    total += static_cast<int64_t>(batch.size());
+    total += std::count_if(batch.begin(), batch.end(), [](const store::MappedBatchItem& i) { return !i.partial; });
     batch = next.get();
     if (!keep_going()) break;
   }
@@ -269,7 +303,7 @@ Result<RecordBuilder::RemapResult> RecordBuilder::remap(const std::string& feed,
   const int64_t up_to = cursor_.load();  // later messages are the builder's, mapped with these mappings anyway
   int64_t after = 0;
   for (;;) {
-    auto batch = map_rows(inbox_.read_for_remap(after, up_to, feed, since_ms, kBatch, kBatchBytes));
+    auto batch = map_rows(inbox_.read_for_remap(after, up_to, feed, since_ms, kBatch, kBatchBytes), false);
     if (batch.empty()) break;
     {
       std::lock_guard write(write_mu_);

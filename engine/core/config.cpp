@@ -158,6 +158,7 @@ Result<Config> Config::parse(const std::string& text, const std::string& origin)
       L.requests_per_minute_per_user = l["requests_per_minute_per_user"].GetInt();
     if (l.HasMember("request_burst_per_user")) L.request_burst_per_user = l["request_burst_per_user"].GetInt();
     if (l.HasMember("allowed_origins")) L.allowed_origins = strings(l["allowed_origins"]);
+    if (l.HasMember("extract_chunk_rows")) L.extract_chunk_rows = l["extract_chunk_rows"].GetInt64();
   }
   if (auto st = c.check(); !st) return make_error(st.error().code, origin + ": " + st.error().message);
   return c;

@@ -77,6 +77,8 @@ struct LimitsConfig {
   int requests_per_minute_per_user = 1200; // per token `sub`; 0 = no limit
   int request_burst_per_user = 200;
   std::vector<std::string> allowed_origins;  // cross-origin Origins allowed to change state
+  // An extract file is mapped and written this many rows at a time (its memory while mapped).
+  int64_t extract_chunk_rows = 50000;
 };
 
 struct Config {

@@ -25,6 +25,14 @@ struct Provenance {
   int64_t inbox_id = 0;
 };
 
+// A version's text made ahead of the write (engine/store/version_text.h).
+struct PreparedText {
+  std::string json;  // meta stamped, with placeholders for meta.versionId and meta.lastUpdated
+  std::string hash;  // the content hash of `json`
+  size_t version_at = std::string::npos;  // the placeholders' offsets (npos: not found exactly once)
+  size_t time_at = std::string::npos;
+};
+
 struct ResourceWrite {
   std::string type;
   std::string id;
@@ -41,6 +49,9 @@ struct ResourceWrite {
   // or "entry" (a Bundle's entry, from 0); "" for the whole message.
   std::string part;
   int64_t part_number = 0;
+  // Made by prepare_text() before the store's transaction, else by the store; reset when the
+  // resource changes after it.
+  std::optional<PreparedText> text;
 };
 
 struct WorklistEntry {
@@ -93,9 +104,13 @@ struct SnapshotEnd {
 };
 
 // Everything one inbox message produced, written in one transaction with the cursor move,
-// so a crash between inbox and record replays that message exactly once.
+// so a crash between inbox and record replays that message exactly once. A large extract file comes
+// in several items, one a chunk of rows: all but the last are `partial`, and the cursor moves past
+// the file only with the last (a replay maps the file again from the start; the chunks written
+// already are unchanged by it).
 struct MappedBatchItem {
   int64_t inbox_id = 0;
+  bool partial = false;
   std::string outcome;  // mapped, unmapped, failed
   std::string detail;
   Provenance provenance;
@@ -106,6 +121,12 @@ struct MappedBatchItem {
   std::vector<IdentityEventRecord> identity_events;
   std::optional<SnapshotEnd> snapshot;
 };
+
+// The inbox id a batch maps through (the mapping cursor after it): its last message's, or the one
+// before when the batch ends with part of a message.
+inline int64_t mapped_through(const std::vector<MappedBatchItem>& batch) {
+  return batch.back().partial ? batch.back().inbox_id - 1 : batch.back().inbox_id;
+}
 
 struct StoredResource {
   std::string type;

@@ -3,12 +3,14 @@
 #include "engine/store/sqlite_record_store.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 
 #include "engine/core/sha256.h"
+#include "engine/store/version_text.h"
 #include "engine/fhir/datetime.h"
 #include "engine/identity/nhs_number.h"
 
@@ -30,12 +32,12 @@ CREATE TABLE IF NOT EXISTS resource_current (
   latest_version INTEGER NOT NULL,  -- the highest version number stored
   event_time_ms INTEGER NOT NULL,
   patient_id TEXT NOT NULL,
+  identifiers TEXT NOT NULL DEFAULT '[]',  -- what identifier_index holds for it: [[system, value], ...]
   PRIMARY KEY (type, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS current_by_patient ON resource_current(patient_id, type);
 CREATE TABLE IF NOT EXISTS identifier_index (
   system TEXT NOT NULL, value TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,
   PRIMARY KEY (value, system, type, id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS identifier_by_resource ON identifier_index(type, id);
 CREATE TABLE IF NOT EXISTS mapping_outcome (
   inbox_id INTEGER PRIMARY KEY, outcome TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS mapping_cursor (
@@ -90,75 +92,53 @@ void migrate(Database& db) {
   // The SHA-256 of the version's content before meta was stamped: a message mapped again (replay,
   // re-map) adds a version only when what it says has changed.
   if (!has_hash) db.exec("ALTER TABLE resource_version ADD COLUMN content_hash TEXT NOT NULL DEFAULT ''");
+
+  // Each resource's indexed identifiers kept beside it, in place of an index of identifier_index by
+  // resource: a write then reads them with the current version and changes the index by its key.
+  bool has_identifiers = false;
+  auto& current_cols = db.prepare("PRAGMA table_info(resource_current)");
+  while (current_cols.step()) has_identifiers = has_identifiers || current_cols.text(1) == "identifiers";
+  current_cols.reset();
+  if (!has_identifiers) {
+    Transaction tx(db);
+    db.exec("ALTER TABLE resource_current ADD COLUMN identifiers TEXT NOT NULL DEFAULT '[]'");
+    db.exec(
+        "UPDATE resource_current SET identifiers = (SELECT json_group_array(json_array(system, value)) FROM "
+        "identifier_index i WHERE i.type = resource_current.type AND i.id = resource_current.id) "
+        "WHERE EXISTS (SELECT 1 FROM identifier_index i WHERE i.type = resource_current.type AND i.id = resource_current.id)");
+    db.exec("DROP INDEX IF EXISTS identifier_by_resource");
+    tx.commit();
+  }
 }
 
-std::string content_hash(const std::string& json) { return sha256_hex(json); }
+using IdentifierSet = std::vector<std::pair<std::string, std::string>>;
 
-std::string to_json(const rapidjson::Document& d) {
+// resource_current.identifiers: a JSON array of [system, value] pairs.
+std::string encode_identifiers(const IdentifierSet& ids) {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  d.Accept(w);
+  w.StartArray();
+  for (const auto& [system, value] : ids) {
+    w.StartArray();
+    w.String(system.data(), static_cast<rapidjson::SizeType>(system.size()));
+    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+    w.EndArray();
+  }
+  w.EndArray();
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-void set_member(rapidjson::Value& obj, const char* name, rapidjson::Value v, rapidjson::Document::AllocatorType& a) {
-  auto it = obj.FindMember(name);
-  if (it != obj.MemberEnd())
-    it->value = std::move(v);
-  else
-    obj.AddMember(rapidjson::Value(name, a), std::move(v), a);
-}
-
-rapidjson::Value str(const std::string& s, rapidjson::Document::AllocatorType& a) {
-  return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a);
-}
-
-rapidjson::Value sub_extension(const char* url, const char* value_kind, rapidjson::Value v,
-                               rapidjson::Document::AllocatorType& a) {
-  rapidjson::Value e(rapidjson::kObjectType);
-  e.AddMember("url", rapidjson::Value(url, a), a);
-  e.AddMember(rapidjson::Value(value_kind, a), std::move(v), a);
-  return e;
-}
-
-// meta.versionId, meta.lastUpdated, meta.source and the provenance extension on meta.
-void stamp_meta(rapidjson::Document& d, int64_t version, int64_t now_ms, const Provenance& p, const std::string& part,
-                int64_t part_number) {
-  auto& a = d.GetAllocator();
-  if (!d.HasMember("meta")) d.AddMember("meta", rapidjson::Value(rapidjson::kObjectType), a);
-  auto& meta = d["meta"];
-  set_member(meta, "versionId", str(std::to_string(version), a), a);
-  set_member(meta, "lastUpdated", str(fhir::fhir_instant_utc(now_ms), a), a);
-  set_member(meta, "source", str("urn:connecting-care:feed:" + p.feed + "#" + p.control_id, a), a);
-  rapidjson::Value prov(rapidjson::kObjectType);
-  prov.AddMember("url", "urn:connecting-care:extension:provenance", a);
-  rapidjson::Value parts(rapidjson::kArrayType);
-  parts.PushBack(sub_extension("feed", "valueString", str(p.feed, a), a), a);
-  if (!p.sending_facility.empty())
-    parts.PushBack(sub_extension("sendingFacility", "valueString", str(p.sending_facility, a), a), a);
-  if (!p.control_id.empty())
-    parts.PushBack(sub_extension("messageControlId", "valueString", str(p.control_id, a), a), a);
-  parts.PushBack(sub_extension("received", "valueInstant", str(fhir::fhir_instant_utc(p.received_ms), a), a), a);
-  if (!part.empty()) parts.PushBack(sub_extension(part.c_str(), "valueInteger", rapidjson::Value(part_number), a), a);
-  prov.AddMember("extension", parts, a);
-  rapidjson::Value exts(rapidjson::kArrayType);
-  exts.PushBack(prov, a);
-  set_member(meta, "extension", std::move(exts), a);
-}
-
-constexpr std::string_view kVersionPlaceholder = "@@cc-version@@";
-constexpr std::string_view kTimePlaceholder = "@@cc-last-updated@@";
-
-// Fills in meta's `key` whose value is `placeholder`. The search is for "key":"placeholder" with its
-// quotes: a string inside the resource cannot hold that (its quotes would be escaped), so a feed's
-// text can never be mistaken for it.
-// False (json unchanged) unless the member occurs exactly once.
-bool fill(std::string& json, std::string_view key, std::string_view placeholder, const std::string& value) {
-  const std::string member = "\"" + std::string(key) + "\":\"" + std::string(placeholder) + "\"";
-  const size_t at = json.find(member);
-  if (at == std::string::npos || json.find(member, at + 1) != std::string::npos) return false;
-  json.replace(at + key.size() + 4, placeholder.size(), value);
-  return true;
+// Sorted, as the write compares them.
+IdentifierSet decode_identifiers(std::string_view text) {
+  IdentifierSet out;
+  rapidjson::Document d;
+  d.Parse(text.data(), text.size());
+  if (!d.IsArray()) return out;
+  for (const auto& pair : d.GetArray())
+    if (pair.IsArray() && pair.Size() == 2 && pair[0].IsString() && pair[1].IsString())
+      out.emplace_back(pair[0].GetString(), pair[1].GetString());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 // Columns: type, id, version, json, patient_id.
@@ -208,8 +188,9 @@ SqliteRecordStore::Lease SqliteRecordStore::lease() {
   return Lease(*this, std::make_unique<Database>(path_, Database::Mode::ReadOnly));
 }
 
-void SqliteRecordStore::keep_identifiers(ResourceWrite& w, int64_t current_version) {
+bool SqliteRecordStore::keep_identifiers(ResourceWrite& w, int64_t current_version) {
   auto& a = w.resource.GetAllocator();
+  bool kept = false;
   for (auto& system : w.keep_identifier_systems) {
     bool has = false;
     if (w.resource.HasMember("identifier"))
@@ -226,38 +207,33 @@ void SqliteRecordStore::keep_identifiers(ResourceWrite& w, int64_t current_versi
       if (!id.HasMember("system") || system != id["system"].GetString()) continue;
       if (!w.resource.HasMember("identifier")) w.resource.AddMember("identifier", rapidjson::Value(rapidjson::kArrayType), a);
       w.resource["identifier"].PushBack(rapidjson::Value(id, a), a);
+      kept = true;
       if (id.HasMember("value")) w.identifiers.emplace_back(system, id["value"].GetString());
     }
   }
+  return kept;
 }
 
 void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, int64_t now_ms) {
   auto& db = *writer_;
   auto& cur = db.prepare(
-      "SELECT version, latest_version, event_time_ms, patient_id FROM resource_current WHERE type=?1 AND id=?2");
+      "SELECT version, latest_version, event_time_ms, patient_id, identifiers FROM resource_current "
+      "WHERE type=?1 AND id=?2");
   cur.bind(1, w.type).bind(2, w.id);
   bool exists = cur.step();
   int64_t current_version = exists ? cur.int64(0) : 0;
   int64_t latest = exists ? cur.int64(1) : 0;
   int64_t current_event = exists ? cur.int64(2) : 0;
   bool same_patient = exists && cur.text(3) == w.patient_id;
+  std::string indexed_text = exists ? std::string(cur.text(4)) : std::string();
   cur.reset();
   if (exists && w.only_if_absent) return;
   // A version older (by event time) than the current one is history only: a late A08
   // must not overwrite newer data.
   bool becomes_current = !exists || w.event_time_ms >= current_event;
-  if (becomes_current && exists) keep_identifiers(w, current_version);
-
-  // Serialised once, with placeholders for the version and time: the hash of that text is the
-  // version's content (the same message mapped again gives the same text), and the stored JSON is
-  // the same text with the placeholders filled in.
-  stamp_meta(w.resource, 0, 0, p, w.part, w.part_number);
-  auto& meta = w.resource["meta"];
-  auto& alloc = w.resource.GetAllocator();
-  meta["versionId"].SetString(kVersionPlaceholder.data(), static_cast<rapidjson::SizeType>(kVersionPlaceholder.size()), alloc);
-  meta["lastUpdated"].SetString(kTimePlaceholder.data(), static_cast<rapidjson::SizeType>(kTimePlaceholder.size()), alloc);
-  std::string json = to_json(w.resource);
-  const std::string hash = content_hash(json);
+  if (becomes_current && exists && keep_identifiers(w, current_version)) w.text.reset();
+  if (!w.text) prepare_text(w, p);
+  const std::string& hash = w.text->hash;
   if (exists) {
     // The same inbox message mapped to the same content before: nothing has changed.
     auto& prior = db.prepare(
@@ -268,13 +244,7 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
     if (unchanged) return;
   }
   int64_t version = latest + 1;
-  if (!fill(json, "versionId", kVersionPlaceholder, std::to_string(version)) ||
-      !fill(json, "lastUpdated", kTimePlaceholder, fhir::fhir_instant_utc(now_ms))) {
-    // The placeholder is not where only meta puts it (a sender wrote it into a contained resource's
-    // meta): serialise again with the real values.
-    stamp_meta(w.resource, version, now_ms, p, w.part, w.part_number);
-    json = to_json(w.resource);
-  }
+  const std::string json = version_json(w, p, version, now_ms);
   auto& ins = db.prepare(
       "INSERT INTO resource_version(type, id, version, event_time_ms, last_updated_ms, inbox_id, feed, "
       "sending_facility, control_id, json, content_hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
@@ -289,40 +259,43 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
     up.run();
     return;
   }
+  // Most versions carry the same identifiers as the one before: the index is left alone then. A new
+  // resource has none indexed yet (most results carry none at all).
+  const IdentifierSet indexed = exists ? decode_identifiers(indexed_text) : IdentifierSet{};
+  IdentifierSet wanted = w.identifiers;
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  const bool identifiers_changed = indexed != wanted;
+  if (identifiers_changed) indexed_text = encode_identifiers(wanted);
+  else if (!exists) indexed_text = "[]";
   if (same_patient) {
     // patient_id is left out of the SET list so SQLite leaves the by-patient index alone.
     auto& up = db.prepare(
-        "UPDATE resource_current SET version=?3, latest_version=?3, event_time_ms=?4 WHERE type=?1 AND id=?2");
-    up.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms);
+        "UPDATE resource_current SET version=?3, latest_version=?3, event_time_ms=?4, identifiers=?5 "
+        "WHERE type=?1 AND id=?2");
+    up.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms).bind(5, indexed_text);
     up.run();
   } else {
     auto& up = db.prepare(
-        "INSERT INTO resource_current(type, id, version, latest_version, event_time_ms, patient_id) "
-        "VALUES (?1,?2,?3,?3,?4,?5) ON CONFLICT(type, id) DO UPDATE SET version=?3, latest_version=?3, "
-        "event_time_ms=?4, patient_id=?5");
+        "INSERT INTO resource_current(type, id, version, latest_version, event_time_ms, patient_id, identifiers) "
+        "VALUES (?1,?2,?3,?3,?4,?5,?6) ON CONFLICT(type, id) DO UPDATE SET version=?3, latest_version=?3, "
+        "event_time_ms=?4, patient_id=?5, identifiers=?6");
     up.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms).bind(5, w.patient_id);
+    up.bind(6, indexed_text);
     up.run();
   }
-  // Most versions carry the same identifiers as the one before: leave the index alone then. A new
-  // resource has none indexed yet (most results carry none at all).
-  std::vector<std::pair<std::string, std::string>> indexed;
-  if (!exists && w.identifiers.empty()) return;
-  if (exists) {
-    auto& old = db.prepare("SELECT system, value FROM identifier_index WHERE type=?1 AND id=?2");
-    old.bind(1, w.type).bind(2, w.id);
-    while (old.step()) indexed.emplace_back(std::string(old.text(0)), std::string(old.text(1)));
-    old.reset();
+  if (!identifiers_changed) return;
+  IdentifierSet gone, added;
+  std::set_difference(indexed.begin(), indexed.end(), wanted.begin(), wanted.end(), std::back_inserter(gone));
+  std::set_difference(wanted.begin(), wanted.end(), indexed.begin(), indexed.end(), std::back_inserter(added));
+  auto& del = db.prepare("DELETE FROM identifier_index WHERE value=?1 AND system=?2 AND type=?3 AND id=?4");
+  for (auto& [system, value] : gone) {
+    del.reset();
+    del.bind(1, value).bind(2, system).bind(3, w.type).bind(4, w.id);
+    del.run();
   }
-  auto wanted = w.identifiers;
-  std::sort(indexed.begin(), indexed.end());
-  std::sort(wanted.begin(), wanted.end());
-  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-  if (indexed == wanted) return;
-  auto& del = db.prepare("DELETE FROM identifier_index WHERE type=?1 AND id=?2");
-  del.bind(1, w.type).bind(2, w.id);
-  del.run();
   auto& idx = db.prepare("INSERT OR IGNORE INTO identifier_index(system, value, type, id) VALUES (?1,?2,?3,?4)");
-  for (auto& [system, value] : w.identifiers) {
+  for (auto& [system, value] : added) {
     idx.reset();
     idx.bind(1, system).bind(2, value).bind(3, w.type).bind(4, w.id);
     idx.run();
@@ -403,7 +376,7 @@ Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool 
     }
     if (move_cursor) {
       auto& cursor = db.prepare("UPDATE mapping_cursor SET inbox_id=?1 WHERE one=1");
-      cursor.bind(1, batch.back().inbox_id);
+      cursor.bind(1, mapped_through(batch));
       cursor.run();
     }
     {

@@ -62,7 +62,8 @@ class SqliteRecordStore : public RecordStore {
   // Ends what a snapshot file no longer has (see SnapshotEnd); returns how many resources ended.
   int64_t end_absent(const SnapshotEnd& snapshot, const Provenance& p, int64_t now_ms);
   // Copies identifiers of w.keep_identifier_systems that the new version lacks from the current one.
-  void keep_identifiers(ResourceWrite& w, int64_t current_version);
+  // True when it added any.
+  bool keep_identifiers(ResourceWrite& w, int64_t current_version);
 
   // The patient index (sqlite_patient_index.cpp), on the writer inside write_batch's transaction.
   // A source Patient in the batch: joined, held or left local as engine/identity decides.

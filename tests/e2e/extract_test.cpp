@@ -144,8 +144,9 @@ class SnapshotTest : public ExtractTest {
  protected:
   void SetUp() override {
     const std::string config = dir.path + "/snapshot.json";
-    std::ofstream(config) << R"({"development": true, "feeds": [{"name": "sc-snapshot", "type": "extract",
-        "owner_ods": "DEVSC", "mapping": "social-care-episodes", "mode": "snapshot"}]})";
+    std::ofstream(config) << R"({"development": true, "limits": {"extract_chunk_rows": 2000},
+        "feeds": [{"name": "sc-snapshot", "type": "extract", "owner_ods": "DEVSC",
+                   "mapping": "social-care-episodes", "mode": "snapshot"}]})";
     engine = std::make_unique<EngineProcess>(dir.path + "/data", std::vector<std::string>{"--config", config});
     feed_system = issue("feed-system", "sc.system", "DEVSC");
     clinician = issue("ae-clinician", "dr.test", "RBT");
@@ -281,6 +282,36 @@ TEST_F(SnapshotTest, AnItemBackInALaterSnapshotIsCurrentAgain) {
                         [](const HttpResult& h) { return h.body.find("\"active\"") != std::string::npos; });
   EXPECT_EQ(status_of("Flag", margaret), "active") << back.body;
   EXPECT_EQ(status_of("EpisodeOfCare", margaret), "active");
+}
+
+// A file larger than the record builder's chunk (2,000 rows here) is mapped and written a chunk at a
+// time. A snapshot still ends only what the whole file lacks: Oliver, in the second file's first
+// chunk, stays; Margaret, absent, ends. Each file counts once as a mapped message.
+TEST_F(SnapshotTest, ASnapshotOfManyChunksEndsOnlyWhatTheWholeFileLacks) {
+  std::string filler;
+  for (int i = 1; i <= 4500; ++i) {
+    const std::string n = std::to_string(1000000 + i).substr(1);
+    filler += "Q" + n + ",,FILLER,Row,01/01/1960,EQ-" + n + ",Day care,Open,01/02/2024,,,,N,15/03/2024 09:30\r\n";
+  }
+  ASSERT_EQ(upload(kHeader + kMargaret + filler + kOliver, feed_system, "sc-snapshot").status, 200);
+  const std::string margaret = patient_id("P0012345");
+  ASSERT_FALSE(margaret.empty());
+  get_until(engine->http_port(), "/fhir/Flag?patient=" + margaret, clinician,
+            [](const HttpResult& h) { return total_of(h) == 1; });
+  const std::string oliver = patient_id("P0012348");
+  ASSERT_FALSE(oliver.empty());
+  const std::string middle = patient_id("Q002250");
+  ASSERT_FALSE(middle.empty());
+
+  ASSERT_EQ(upload(kHeader + kOliver + filler, feed_system, "sc-snapshot").status, 200);
+  auto metrics = get_until(engine->http_port(), "/metrics", "", [](const HttpResult& h) {
+    return h.body.find("carerecord_messages_mapped_total 2\n") != std::string::npos;
+  });
+  EXPECT_NE(metrics.body.find("carerecord_messages_mapped_total 2\n"), std::string::npos) << metrics.body;
+  EXPECT_EQ(status_of("Flag", margaret), "inactive");
+  EXPECT_EQ(status_of("EpisodeOfCare", margaret), "finished");
+  EXPECT_EQ(status_of("EpisodeOfCare", oliver), "active");
+  EXPECT_EQ(status_of("EpisodeOfCare", middle), "active");  // one episode, not one a delivery
 }
 
 // A feed with a watched drop directory: files put there are stored like uploads and moved to

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "engine/fhir/datetime.h"
+#include "engine/store/sqlite.h"
+#include "engine/store/version_text.h"
 #include "tests/store/temp_dir.h"
 
 namespace cc::store {
@@ -330,6 +332,105 @@ TEST(SqliteRecordStore, IdentifierIndexFollowsCurrentVersionOnly) {
   // Wrong system or wrong type: nothing.
   EXPECT_EQ(s->search_identifier("RelatedPerson", kMrn, "9434765919", 0, 10).total, 0);
   EXPECT_EQ(s->search_identifier("Encounter", kNhs, "9434765919", 0, 10).total, 0);
+}
+
+// The record builder makes each version's text on its own thread (prepare_texts) before the write:
+// the stored version is the one the store would have made, and its content hash the same, so the
+// same message written again unprepared (a re-map) adds no version.
+TEST(SqliteRecordStore, TextPreparedBeforeTheWriteIsTheStoresOwn) {
+  TempDir dir;
+  auto s = open_store(dir);
+  ASSERT_TRUE(s);
+  auto make = [] {
+    std::vector<ResourceWrite> ws;
+    ws.push_back(resource("Observation", "o1", "first", 1000));
+    ws.back().part = "row";
+    ws.back().part_number = 7;
+    return item(1, std::move(ws), "MSG-1");
+  };
+  auto prepared = make();
+  prepare_texts(prepared);
+  ASSERT_TRUE(prepared.writes[0].text.has_value());
+  EXPECT_NE(prepared.writes[0].text->version_at, std::string::npos);
+  apply_one(*s, std::move(prepared));
+  auto r = s->read("Observation", "o1");
+  ASSERT_TRUE(r);
+  auto d = parse(r->json);
+  EXPECT_STREQ(d["meta"]["versionId"].GetString(), "1");
+  EXPECT_EQ(std::string(d["meta"]["lastUpdated"].GetString()).find("@@"), std::string::npos);
+  EXPECT_STREQ(d["meta"]["source"].GetString(), "urn:connecting-care:feed:pas#MSG-1");
+  EXPECT_EQ(marker_of(*r), "first");
+
+  std::vector<MappedBatchItem> again;
+  again.push_back(make());
+  ASSERT_TRUE(s->apply_remap(again).ok());
+  EXPECT_EQ(s->history("Observation", "o1", 0, 10).total, 1);
+}
+
+// A Patient whose message carried a failed NHS number keeps the verified one on record, also when
+// its text was prepared before the store added the kept identifier.
+TEST(SqliteRecordStore, KeptIdentifierIsInAPreparedVersion) {
+  TempDir dir;
+  auto s = open_store(dir);
+  ASSERT_TRUE(s);
+  auto with_nhs = resource("Patient", "p1", "v1", 1000, "p1", {{kNhs, "9434765919"}});
+  {
+    auto& a = with_nhs.resource.GetAllocator();
+    rapidjson::Value ids(rapidjson::kArrayType), id(rapidjson::kObjectType);
+    id.AddMember("system", rapidjson::Value(kNhs.c_str(), a), a);
+    id.AddMember("value", "9434765919", a);
+    ids.PushBack(id, a);
+    with_nhs.resource.AddMember("identifier", ids, a);
+  }
+  apply_write(*s, 1, std::move(with_nhs));
+  std::vector<ResourceWrite> ws;
+  ws.push_back(resource("Patient", "p1", "v2", 2000, "p1"));
+  ws.back().keep_identifier_systems.push_back(kNhs);
+  auto it = item(2, std::move(ws));
+  prepare_texts(it);
+  apply_one(*s, std::move(it));
+  auto r = s->read("Patient", "p1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->version, 2);
+  auto d = parse(r->json);
+  EXPECT_EQ(marker_of(*r), "v2");
+  ASSERT_TRUE(d.HasMember("identifier"));
+  ASSERT_EQ(d["identifier"].Size(), 1u);
+  EXPECT_STREQ(d["identifier"][0]["value"].GetString(), "9434765919");
+  EXPECT_EQ(s->search_identifier("Patient", kNhs, "9434765919", 0, 10).total, 1);
+}
+
+// A record store made before each resource's identifiers were kept beside it (an index of the
+// identifier index by resource instead) is migrated on open: searches find what they found, and a
+// later version that drops an identifier takes it out of the index.
+TEST(SqliteRecordStore, StoreWithTheIdentifierIndexByResourceIsMigrated) {
+  TempDir dir;
+  {
+    auto s = open_store(dir);
+    ASSERT_TRUE(s);
+    apply_write(*s, 1, resource("RelatedPerson", "r1", "v1", 1000, "p1", {{kNhs, "9434765919"}, {kMrn, "H123"}}));
+    apply_write(*s, 2, resource("RelatedPerson", "r2", "v1", 1000, "p1"));
+  }
+  {
+    Database db(dir.file("record.db"), Database::Mode::ReadWrite);
+    db.exec("ALTER TABLE resource_current DROP COLUMN identifiers");
+    db.exec("CREATE INDEX identifier_by_resource ON identifier_index(type, id)");
+  }
+  auto s = open_store(dir);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->search_identifier("RelatedPerson", kMrn, "H123", 0, 10).total, 1);
+  apply_write(*s, 3, resource("RelatedPerson", "r1", "v2", 2000, "p1", {{kNhs, "9434765919"}}));
+  EXPECT_EQ(s->search_identifier("RelatedPerson", kMrn, "H123", 0, 10).total, 0);
+  auto nhs = s->search_identifier("RelatedPerson", kNhs, "9434765919", 0, 10);
+  ASSERT_EQ(nhs.items.size(), 1u);
+  EXPECT_EQ(marker_of(nhs.items[0]), "v2");
+  // A resource that had none gains one.
+  apply_write(*s, 4, resource("RelatedPerson", "r2", "v2", 2000, "p1", {{kMrn, "H456"}}));
+  EXPECT_EQ(s->search_identifier("RelatedPerson", kMrn, "H456", 0, 10).total, 1);
+  Database db(dir.file("record.db"), Database::Mode::ReadOnly);
+  auto& idx = db.prepare("SELECT count(*) FROM sqlite_master WHERE name='identifier_by_resource'");
+  ASSERT_TRUE(idx.step());
+  EXPECT_EQ(idx.int64(0), 0);
 }
 
 TEST(SqliteRecordStore, IdentifierSearchWithEmptySystemMatchesAnySystem) {
