@@ -10,7 +10,9 @@
 # 2 runs two targets side by side), SKIP_BUILD=1 (use build-fuzz/ as it is), RESULTS_DIR (where
 # logs, the grown corpora and any crash inputs go; default build-fuzz/long-runs). The grown corpus
 # of each target is kept there (CC_FUZZ_KEEP=1), so a second run carries on from the first.
-# Nothing is sent over the network; the HTTP target works on a temporary store under /dev/shm.
+# Do not pause a run (SIGSTOP) to measure something else: libFuzzer's per-input -timeout counts wall
+# time, so the input in hand when the run resumes is reported as a hang (rerun such an input alone:
+# `build-fuzz/fuzz/TARGET_fuzzer -timeout=60 FILE`). Nothing is sent over the network; the HTTP target works on a temporary store under /dev/shm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-3600}
@@ -35,7 +37,7 @@ run_one() {
       /usr/bin/time -f "%U %S" -o "$results/$t.cpu" \
       fuzz/run_fuzzer.sh "build-fuzz/fuzz/${t}_fuzzer" "$seconds" >/dev/null || true
     chunks=$((chunks + 1))
-    cpu=$(awk -v c="$cpu" '{ printf "%d", c + $1 + $2 }' "$results/$t.cpu")
+    cpu=$(tail -1 "$results/$t.cpu" | awk -v c="$cpu" '{ printf "%d", c + $1 + $2 }')
     n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$results/$t.log" | tail -1)
     runs=$((runs + ${n:-0}))
     line=$(cat "$results/$t.summary")
