@@ -5,13 +5,14 @@
 #            (target 10,000 rows/s)
 #   GP:      every Synthea bundle of ../shared/corpus/synthea, each given a test NHS number, pushed
 #            as a transaction to POST /fhir, REPEAT times with fresh identifiers (target 10,000
-#            resources/s)
+#            resources/s), by GP_CLIENTS pushers side by side
 # Prints figures; not a pass/fail test. Needs python3 (to give the Synthea patients NHS numbers).
-# Environment (defaults in brackets): EXTRACT_ROWS [200000] REPEAT [3] SKIP_BUILD BUILD_DIR KEEP_DATA
+# Environment (defaults in brackets): EXTRACT_ROWS [200000] REPEAT [3] GP_CLIENTS [4] SKIP_BUILD BUILD_DIR KEEP_DATA
 source "$(dirname "$0")/lib.sh"
 
 EXTRACT_ROWS=${EXTRACT_ROWS:-200000}
 REPEAT=${REPEAT:-3}
+GP_CLIENTS=${GP_CLIENTS:-4}
 SYNTHEA=${SYNTHEA:-$ROOT/../shared/corpus/synthea}
 command -v python3 >/dev/null || die "python3 is needed to prepare the GP bundles"
 
@@ -75,10 +76,13 @@ log "$extract_line"
 gp_line="GP: skipped (no Synthea bundles)"
 if ls "$WORK"/gp.*.json >/dev/null 2>&1; then
   t0=$(now_ms)
+  # GP_CLIENTS pushers side by side (practices' extract services push independently), each one
+  # bundle at a time, waiting for its answer.
+  printf '%s\n' "$WORK"/gp.*.json | xargs -P "$GP_CLIENTS" -I{} sh -c \
+    'curl -s -o "$1.response" -w "%{http_code}" -X POST --data-binary @"$1" -H "Authorization: Bearer $2" \
+       -H "Content-Type: application/fhir+json" "http://127.0.0.1:$3/fhir" >"$1.code"' _ {} "$TOKEN" "$HTTP_PORT"
   for f in "$WORK"/gp.*.json; do
-    code=$(curl -s -o "$f.response" -w '%{http_code}' -X POST --data-binary @"$f" -H "Authorization: Bearer $TOKEN" \
-      -H "Content-Type: application/fhir+json" "http://127.0.0.1:$HTTP_PORT/fhir")
-    [[ $code == 200 ]] || die "GP push $f answered $code: $(head -c 300 "$f.response")"
+    [[ $(cat "$f.code") == 200 ]] || die "GP push $f answered $(cat "$f.code"): $(head -c 300 "$f.response")"
   done
   t_ack=$(($(now_ms) - t0))
   wait_backlog_zero 3600 >/dev/null

@@ -395,7 +395,7 @@ class Ingest {
 
   void check_content(Entry& e) {
     if (!e.resource || !is_kept(e.role)) return;
-    StructureReport report = ResourceSchema::gp_subset().check(*e.resource, e.path, e.index);
+    StructureReport report = ResourceSchema::gp_subset().check(*e.resource, e.path, e.index, !feed_.accepted_before);
     for (Issue& issue : report.issues) e.issues.push_back(std::move(issue));
     for (ReferenceSite& ref : report.references) e.sites.push_back(Site{std::move(ref)});
     e.contained_ids = std::move(report.contained_ids);

@@ -49,6 +49,10 @@ struct Feed {
   RecordResolver in_record;             // empty: the record holds nothing
   PatientIdForNhsNumber patient_id_for; // empty: default_patient_id
   Limits limits;
+  // The push was accepted whole before (every entry accepted or ignored: the record builder mapping
+  // a stored push): its resources are not validated against the JSON Schema again, which would
+  // find nothing (the same bytes, the same schema) and is most of the cost of mapping them.
+  bool accepted_before = false;
 };
 
 enum class Disposition {

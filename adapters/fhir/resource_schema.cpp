@@ -495,8 +495,8 @@ bool ResourceSchema::defines(std::string_view resource_type) const {
   return impl_->compiled.find(resource_type) != impl_->compiled.end();
 }
 
-StructureReport ResourceSchema::check(rapidjson::Value& resource, const std::string& path,
-                                      int entry) const {
+StructureReport ResourceSchema::check(rapidjson::Value& resource, const std::string& path, int entry,
+                                      bool validate) const {
   StructureReport report;
   auto rt = resource.FindMember("resourceType");
   const Def* def = rt != resource.MemberEnd() && rt->value.IsString()
@@ -516,6 +516,7 @@ StructureReport ResourceSchema::check(rapidjson::Value& resource, const std::str
   thread_local valijson::Validator validator;
   std::set<std::pair<std::string, std::string>> seen;
   for (const auto& pending : walker.resources) {
+    if (!validate) break;
     const valijson::Schema& schema = *impl_->compiled.find(pending.def->name)->second;
     valijson::adapters::RapidJsonAdapter target(*pending.resource);
     if (validator.validate(schema, target, nullptr)) continue;

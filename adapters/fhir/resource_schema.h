@@ -40,7 +40,9 @@ class ResourceSchema {
   // single resource) and carry `entry`. Safe for concurrent calls. Strings longer than 512
   // characters are checked here and stood in for while the schema's patterns run (libstdc++'s
   // std::regex recurses once per character), then restored: `resource` is unchanged on return.
-  StructureReport check(rapidjson::Value& resource, const std::string& path, int entry) const;
+  // With `validate` false only the walk is made (references, contained ids, the checks of its own),
+  // not the JSON Schema validation: for a push already validated whole when it was accepted.
+  StructureReport check(rapidjson::Value& resource, const std::string& path, int entry, bool validate = true) const;
 
   ~ResourceSchema();
   ResourceSchema(const ResourceSchema&) = delete;

@@ -16,7 +16,7 @@ bool is_gp_message_type(const std::string& message_type) { return message_type.r
 
 fhir_ingest::IngestResult run_gp_ingest(const FeedConfig& feed, const std::string& kind, const std::string& type,
                                         const std::string& id, std::string_view body, int64_t now_ms,
-                                        store::RecordStore& record) {
+                                        store::RecordStore& record, bool accepted_before) {
   fhir_ingest::Request request;
   request.kind = kind == "bundle"   ? fhir_ingest::Request::Kind::kBundle
                  : kind == "create" ? fhir_ingest::Request::Kind::kCreate
@@ -27,12 +27,13 @@ fhir_ingest::IngestResult run_gp_ingest(const FeedConfig& feed, const std::strin
   fhir_ingest::Feed f;
   f.name = feed.name;
   f.now_ms = now_ms;
+  f.accepted_before = accepted_before;
   f.in_record = [&record](const std::string& t, const std::string& i) { return record.read(t, i).has_value(); };
   return fhir_ingest::ingest(request, f);
 }
 
 void map_gp(const FeedConfig& feed, const std::string& message_type, const std::string& body, int64_t received_ms,
-            store::RecordStore& record, store::MappedBatchItem& item) {
+            bool accepted_whole, store::RecordStore& record, store::MappedBatchItem& item) {
   // FHIR^BUNDLE | FHIR^CREATE^Type | FHIR^UPDATE^Type^id
   std::string kind = "bundle", type, id;
   const std::string rest = message_type.substr(5);
@@ -45,7 +46,7 @@ void map_gp(const FeedConfig& feed, const std::string& message_type, const std::
     type = t.substr(0, t.find('^'));
     id = t.find('^') == std::string::npos ? "" : t.substr(t.find('^') + 1);
   }
-  auto result = run_gp_ingest(feed, kind, type, id, body, received_ms, record);
+  auto result = run_gp_ingest(feed, kind, type, id, body, received_ms, record, accepted_whole);
   int64_t ignored = 0, rejected = 0;
   for (const auto& e : result.entries) {
     ignored += e.disposition == fhir_ingest::Disposition::kIgnored;

@@ -17,13 +17,15 @@ namespace cc::app {
 std::string gp_message_type(const std::string& kind, const std::string& type, const std::string& id);
 bool is_gp_message_type(const std::string& message_type);
 
-// Validates a push as of `now_ms`, references resolved against the record.
+// Validates a push as of `now_ms`, references resolved against the record (`accepted_before`: see
+// fhir_ingest::Feed).
 fhir_ingest::IngestResult run_gp_ingest(const FeedConfig& feed, const std::string& kind, const std::string& type,
                                         const std::string& id, std::string_view body, int64_t now_ms,
-                                        store::RecordStore& record);
+                                        store::RecordStore& record, bool accepted_before = false);
 
-// The record builder's step for a stored push: its accepted resources as writes.
+// The record builder's step for a stored push: its accepted resources as writes. `accepted_whole`:
+// the push was answered with every entry accepted (its inbox ACK code is AA).
 void map_gp(const FeedConfig& feed, const std::string& message_type, const std::string& body, int64_t received_ms,
-            store::RecordStore& record, store::MappedBatchItem& item);
+            bool accepted_whole, store::RecordStore& record, store::MappedBatchItem& item);
 
 }  // namespace cc::app

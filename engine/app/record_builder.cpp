@@ -118,7 +118,7 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
           item.outcome = "failed";
           item.detail = "The push's feed " + row.feed + " is no longer configured as a GP feed.";
         } else {
-          map_gp(*feed, row.message_type, row.raw, row.received_ms, record_, item);
+          map_gp(*feed, row.message_type, row.raw, row.received_ms, row.ack_code == "AA", record_, item);
         }
         batch.push_back(std::move(item));
         continue;

@@ -148,6 +148,33 @@ TEST(SyntheaBundles, AcceptedWholeWithCountsReferencesAndSchemaIntact) {
   if (!schema) std::printf("  (official schema not found at %s)\n", cc::testing::FhirSchema::path().c_str());
 }
 
+// The record builder maps a stored push accepted whole without the JSON Schema pass
+// (Feed::accepted_before): the resources are exactly those of the full ingest.
+TEST(SyntheaBundles, APushAcceptedBeforeGivesTheSameResourcesWithoutTheSchemaPass) {
+  const auto files = files_in(synthea_dir(), ".json");
+  if (files.empty()) GTEST_SKIP() << "no Synthea bundles at " << synthea_dir() << " (shared corpus absent)";
+  Feed feed;
+  feed.name = "gp-synthea";
+  feed.now_ms = 1700000000000;
+  Feed again = feed;
+  again.accepted_before = true;
+  int n = 0;
+  for (const std::string& file : files) {
+    SCOPED_TRACE(file);
+    const std::string body = with_nhs_number(read_file(file), test_nhs_number(300 + n++));
+    Request request;
+    request.body = body;
+    const IngestResult full = ingest(request, feed);
+    ASSERT_TRUE(full.accepted_all()) << describe(full);
+    const IngestResult quick = ingest(request, again);
+    ASSERT_EQ(quick.resources.size(), full.resources.size());
+    for (size_t i = 0; i < full.resources.size(); ++i) {
+      EXPECT_EQ(quick.resources[i].mapped.id, full.resources[i].mapped.id);
+      EXPECT_EQ(to_json(quick.resources[i].mapped.resource), to_json(full.resources[i].mapped.resource));
+    }
+  }
+}
+
 TEST(SyntheaBundles, AsBatchTheSameIsAccepted) {
   const auto files = files_in(synthea_dir(), ".json");
   if (files.empty()) GTEST_SKIP() << "no Synthea bundles at " << synthea_dir() << " (shared corpus absent)";
