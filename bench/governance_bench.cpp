@@ -122,6 +122,24 @@ int main(int argc, char** argv) {
     }
     return n;
   };
+  // The ten searches sent at once, as a viewer opening a patient sends them: each is decided and
+  // answered in turn, and their audit entries share the audit log's commits (group commit), so the
+  // whole read waits for one or two flushes to disk rather than ten.
+  auto read_on_at_once = [&] {
+    std::vector<std::promise<Result<governance::Disclosure>>> promises(kTypes.size());
+    std::vector<std::future<Result<governance::Disclosure>>> futures;
+    for (auto& p : promises) futures.push_back(p.get_future());
+    for (size_t i = 0; i < kTypes.size(); ++i)
+      disclosure.disclose(ctx, governance::PatientQuery{kTypes[i].first, patient, 0, 500},
+                          [&p = promises[i]](Result<governance::Disclosure> d) { p.set_value(std::move(d)); });
+    size_t n = 0;
+    for (auto& f : futures) {
+      auto d = f.get();
+      if (!d) std::abort();
+      n += d->page.items.size();
+    }
+    return n;
+  };
   // The same record as one Patient/{id}/$everything disclosure: one reading of the facts, one audit entry.
   std::vector<std::string> all_types{"Patient"};
   for (auto& [type, count] : kTypes) all_types.push_back(type);
@@ -156,11 +174,14 @@ int main(int argc, char** argv) {
   std::printf("one patient's %zu resources (10 searches by patient), %d iterations each, after warm-up\n",
               read_off(), iterations);
   read_on();
-  std::vector<double> off, on, policy_only, everything;
+  std::vector<double> off, on, policy_only, everything, at_once;
   for (int i = 0; i < iterations; ++i) {
     auto e0 = Clock::now();
     read_everything();
-    everything.push_back(std::chrono::duration<double, std::milli>(Clock::now() - e0).count());
+    auto e1 = Clock::now();
+    read_on_at_once();
+    everything.push_back(std::chrono::duration<double, std::milli>(e1 - e0).count());
+    at_once.push_back(std::chrono::duration<double, std::milli>(Clock::now() - e1).count());
     auto t0 = Clock::now();
     read_off();
     auto t1 = Clock::now();
@@ -179,6 +200,10 @@ int main(int argc, char** argv) {
               pct(on, 0.5), pct(on, 0.99));
   std::printf("overhead: p50 %+.1f%%  p99 %+.1f%%  (target: under 10%%)\n", 100 * (pct(on, 0.5) / pct(off, 0.5) - 1),
               100 * (pct(on, 0.99) / pct(off, 0.99) - 1));
+  std::printf("governance on, the ten searches sent at once (their audit entries share commits): p50 %.2f ms  p99 %.2f ms  "
+              "(overhead p50 %+.1f%%  p99 %+.1f%%)\n",
+              pct(at_once, 0.5), pct(at_once, 0.99), 100 * (pct(at_once, 0.5) / pct(off, 0.5) - 1),
+              100 * (pct(at_once, 0.99) / pct(off, 0.99) - 1));
   std::printf("$everything (one disclosure, one audit entry): p50 %.2f ms  p99 %.2f ms  (overhead p50 %+.1f%%  p99 %+.1f%%)\n",
               pct(everything, 0.5), pct(everything, 0.99), 100 * (pct(everything, 0.5) / pct(off, 0.5) - 1),
               100 * (pct(everything, 0.99) / pct(off, 0.99) - 1));
@@ -205,6 +230,27 @@ int main(int argc, char** argv) {
                 readers, off_rate, on_rate, 100 * (off_rate / on_rate - 1), everything_rate,
                 100 * (off_rate / everything_rate - 1));
   }
+
+  // The floor under "on": one durable audit entry alone (written, flushed to disk, acknowledged),
+  // one at a time, as each sequential search waits for its own.
+  std::vector<double> append_us;
+  for (int i = 0; i < iterations; ++i) {
+    store::AuditEntry e;
+    e.time_ms = 1'700'000'000'000;
+    e.user = "dr.bench";
+    e.action = "search";
+    e.query = "GET bench";
+    e.patient_id = patient;
+    e.outcome = "disclosed";
+    std::promise<Status> p;
+    auto f = p.get_future();
+    auto a0 = Clock::now();
+    audit->append(std::move(e), [&p](Status st) { p.set_value(std::move(st)); });
+    if (!f.get()) std::abort();
+    append_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a0).count());
+  }
+  std::printf("one durable audit entry alone: p50 %.0f us  p99 %.0f us (ten sequential searches wait for ten)\n",
+              pct(append_us, 0.5), pct(append_us, 0.99));
 
   // The decision alone, on facts already read (the patient's Patient and encounters).
   std::vector<store::StoredResource> facts;
