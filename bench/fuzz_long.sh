@@ -6,7 +6,8 @@
 #
 # Environment: FUZZ_SECONDS (3600 a target, wall clock), FUZZ_CPU_SECONDS (when set, a target is
 # run again in FUZZ_SECONDS chunks, each carrying on from the grown corpus, until the target has had
-# that much CPU time: on a shared machine wall-clock time is not CPU time), JOBS (1: targets run one at a time, one core each;
+# that much CPU time, counted in TARGET.ledger across calls: on a shared machine wall-clock time is
+# not CPU time), JOBS (1: targets run one at a time, one core each;
 # 2 runs two targets side by side), SKIP_BUILD=1 (use build-fuzz/ as it is), RESULTS_DIR (where
 # logs, the grown corpora and any crash inputs go; default build-fuzz/long-runs). The grown corpus
 # of each target is kept there (CC_FUZZ_KEEP=1), so a second run carries on from the first.
@@ -19,7 +20,7 @@ seconds=${FUZZ_SECONDS:-3600}
 jobs=${JOBS:-1}
 results=${RESULTS_DIR:-$PWD/build-fuzz/long-runs}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(hl7v2_message split_messages mllp_framer adt_mapping jwt http_router)
+[ ${#targets[@]} -gt 0 ] || targets=(hl7v2_message split_messages mllp_framer adt_mapping csv_reader fhir_ingest jwt http_router)
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   cmake -S . -B build-fuzz -DCC_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -30,20 +31,26 @@ mkdir -p "$results"
 echo "fuzzing ${targets[*]} for $seconds s each, $jobs at a time; logs and corpora in $results"
 
 run_one() {
-  local t=$1 cpu=0 runs=0 chunks=0 n line
+  # Each finished run appends "runs CPU-seconds" to $t.ledger, so a long fuzz stopped part-way (the
+  # machine was wanted for a benchmark) loses only the run in hand, and a later call carries on.
+  local t=$1 ledger="$results/$t.ledger" cpu runs chunks n c line
+  touch "$ledger"
   while :; do
+    read -r runs cpu chunks < <(awk '{ r += $1; c += $2; n++ } END { printf "%d %d %d\n", r, c, n }' "$ledger")
+    [ -z "${FUZZ_CPU_SECONDS:-}" ] || [ "$cpu" -lt "$FUZZ_CPU_SECONDS" ] || break
     CC_FUZZ_KEEP=1 CC_FUZZ_WORK="$results/corpus/$t" CC_FUZZ_ARTIFACTS="$results/artifacts" \
       CC_FUZZ_LOG="$results/$t.log" CC_FUZZ_SUMMARY="$results/$t.summary" \
       /usr/bin/time -f "%U %S" -o "$results/$t.cpu" \
       fuzz/run_fuzzer.sh "build-fuzz/fuzz/${t}_fuzzer" "$seconds" >/dev/null || true
-    chunks=$((chunks + 1))
-    cpu=$(tail -1 "$results/$t.cpu" | awk -v c="$cpu" '{ printf "%d", c + $1 + $2 }')
-    n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$results/$t.log" | tail -1)
-    runs=$((runs + ${n:-0}))
     line=$(cat "$results/$t.summary")
     case $line in *FAIL*) break ;; esac
-    [ -n "${FUZZ_CPU_SECONDS:-}" ] && [ "$cpu" -lt "$FUZZ_CPU_SECONDS" ] || break
+    n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$results/$t.log" | tail -1)
+    c=$(tail -1 "$results/$t.cpu" | awk '{ printf "%d", $1 + $2 }')
+    echo "${n:-0} ${c:-0}" >>"$ledger"
+    [ -n "${FUZZ_CPU_SECONDS:-}" ] || break
   done
+  read -r runs cpu chunks < <(awk '{ r += $1; c += $2; n++ } END { printf "%d %d %d\n", r, c, n }' "$ledger")
+  [ -n "$line" ] || line="fuzz $t: PASS (nothing left to run)"
   echo "$line; in all $runs runs over $chunks run(s), $cpu CPU seconds ($((runs / (cpu > 0 ? cpu : 1))) exec per CPU second)" \
     | tee "$results/$t.summary"
 }
