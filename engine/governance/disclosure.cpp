@@ -116,6 +116,15 @@ void DisclosureService::redact_if_restricted(store::StoredResource& patient) {
   if (restricted_person) patient.json = redact_restricted(patient.json);
 }
 
+void DisclosureService::mask_whereabouts(const Reader& reader, store::StoredResource& item) const {
+  if (item.type == "RelatedPerson") item.json = redact_contact_address(item.json);
+  const ItemSource source = item_source(item.json);
+  const auto type = settings_.feed_types.find(source.feed);
+  const bool from_gp =
+      settings_.gp_feeds.count(source.feed) > 0 || (type != settings_.feed_types.end() && type->second == "gp");
+  if (from_gp && !settings_.organisations.covers(reader.org, source.facility)) item.json = mask_practice(item.json);
+}
+
 std::shared_ptr<DisclosureService::PersonFacts> DisclosureService::facts_for(const std::string& person) {
   // Kept facts are used and stored only at an even generation (no commit under way), and stored
   // only if it has not moved while they were read: a commit in between leaves nothing behind.
@@ -324,11 +333,8 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
           result->page.items = std::move(kept);
         }
       }
-      // A restricted patient's key contacts are shown without their address (often the patient's).
-      if (type == "RelatedPerson")
-        for (auto& r : result->page.items)
-          if (!r.patient_id.empty() && decision_for(r.patient_id).restricted_patient)
-            r.json = redact_contact_address(r.json);
+      for (auto& r : result->page.items)
+        if (!r.patient_id.empty() && decision_for(r.patient_id).restricted_patient) mask_whereabouts(ctx.reader, r);
       result->withheld = withheld;
     } else {
       for (auto& r : result->page.items) redact_if_restricted(r);
@@ -415,7 +421,7 @@ void DisclosureService::disclose_everything(const DisclosureContext& ctx, const 
             result->withheld = true;
             continue;
           }
-          if (pf->restricted && r.type == "RelatedPerson") r.json = redact_contact_address(r.json);
+          if (pf->restricted) mask_whereabouts(ctx.reader, r);
           result->page.items.push_back(std::move(r));
         }
       }

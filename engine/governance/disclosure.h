@@ -134,6 +134,9 @@ class DisclosureService {
   bool might_withhold(const AccessDecision& d) const;
   // A Patient of a restricted person (any registration flagged) loses address, telecom and practice.
   void redact_if_restricted(store::StoredResource& patient);
+  // Another item of a restricted patient: a key contact (RelatedPerson) loses its address (often the
+  // patient's); an item from their GP practice, for a reader outside it, names no practice.
+  void mask_whereabouts(const Reader& reader, store::StoredResource& item) const;
   // $everything: one reading of the patient's facts decides every type; one audit entry.
   void disclose_everything(const DisclosureContext& ctx, const EverythingQuery& q,
                            std::function<void(Result<Disclosure>)> done);

@@ -151,4 +151,63 @@ std::string redact_contact_address(const std::string& related_person_json) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
+namespace {
+constexpr std::string_view kProvenanceUrl = "urn:connecting-care:extension:provenance";
+
+// The provenance extension's parts on meta, or nullptr.
+Value* provenance_parts(Value& d) {
+  if (!d.IsObject()) return nullptr;
+  auto meta = d.FindMember("meta");
+  if (meta == d.MemberEnd() || !meta->value.IsObject()) return nullptr;
+  auto exts = meta->value.FindMember("extension");
+  if (exts == meta->value.MemberEnd() || !exts->value.IsArray()) return nullptr;
+  for (auto& e : exts->value.GetArray()) {
+    auto url = e.FindMember("url");
+    if (url == e.MemberEnd() || !url->value.IsString() || sv(url->value) != kProvenanceUrl) continue;
+    auto parts = e.FindMember("extension");
+    if (parts != e.MemberEnd() && parts->value.IsArray()) return &parts->value;
+  }
+  return nullptr;
+}
+
+// The valueString of the part named `name`, or nullptr.
+Value* part_value(Value& parts, std::string_view name) {
+  for (auto& p : parts.GetArray()) {
+    auto url = p.FindMember("url");
+    auto value = p.FindMember("valueString");
+    if (url != p.MemberEnd() && url->value.IsString() && sv(url->value) == name && value != p.MemberEnd() &&
+        value->value.IsString())
+      return &value->value;
+  }
+  return nullptr;
+}
+}  // namespace
+
+ItemSource item_source(std::string_view json) {
+  ItemSource out;
+  rapidjson::Document d;
+  d.Parse(json.data(), json.size());
+  Value* parts = provenance_parts(d);
+  if (!parts) return out;
+  if (Value* v = part_value(*parts, "feed")) out.feed = std::string(sv(*v));
+  if (Value* v = part_value(*parts, "sendingFacility")) out.facility = std::string(sv(*v));
+  return out;
+}
+
+std::string mask_practice(const std::string& item_json) {
+  rapidjson::Document d;
+  d.Parse(item_json.c_str(), item_json.size());
+  Value* parts = provenance_parts(d);
+  if (!parts) return item_json;
+  auto& a = d.GetAllocator();
+  if (Value* v = part_value(*parts, "sendingFacility")) v->SetString("GP practice", a);
+  if (Value* v = part_value(*parts, "feed")) v->SetString("gp", a);
+  auto source = d["meta"].FindMember("source");
+  if (source != d["meta"].MemberEnd()) source->value.SetString("urn:connecting-care:feed:gp", a);
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  d.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
 }  // namespace cc::governance

@@ -30,4 +30,17 @@ std::string redact_restricted(const std::string& patient_json);
 // often the patient's; name, relationship and telephone stay, so they can be reached.
 std::string redact_contact_address(const std::string& related_person_json);
 
+// Where a stored item says it came from: its provenance's feed and sending facility ("" if absent).
+struct ItemSource {
+  std::string feed;
+  std::string facility;
+};
+ItemSource item_source(std::string_view json);
+
+// A restricted patient's item from their GP practice, as a reader outside that practice sees it: its
+// provenance names no practice (sending facility "GP practice", feed "gp", meta.source
+// "urn:connecting-care:feed:gp"), since which practice they attend says where they live. The rest
+// of the item, and where it came from by kind, stay.
+std::string mask_practice(const std::string& item_json);
+
 }  // namespace cc::governance

@@ -196,5 +196,78 @@ TEST(Disclosure, AnIdentifierSearchIsCountedAndPagedOverWhatTheReaderIsShown) {
   }
 }
 
+// HAZ-029: which GP practice a restricted patient attends says where they live. Their items from
+// the practice's feed name no practice to a reader elsewhere (a search, $everything); the practice
+// itself still sees its own name.
+TEST(Disclosure, ARestrictedPatientsGpItemsNameNoPracticeToReadersElsewhere) {
+  char tmpl[] = "/tmp/carerecord-disclosure-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  auto record = std::move(store::SqliteRecordStore::open(dir).value());
+  auto audit = std::move(store::AuditLog::open(dir).value());
+  auto write = [&](int64_t inbox, const std::string& feed, const std::string& facility, const std::string& type,
+                   const std::string& id, const std::string& body) {
+    std::vector<store::MappedBatchItem> batch(1);
+    batch[0].inbox_id = inbox;
+    batch[0].outcome = "mapped";
+    batch[0].provenance = store::Provenance{feed, facility, "CTL" + std::to_string(inbox), inbox, inbox};
+    store::ResourceWrite r;
+    r.type = type;
+    r.id = id;
+    r.patient_id = "p9";
+    r.event_time_ms = inbox;
+    r.resource.Parse(("{\"resourceType\":\"" + type + "\",\"id\":\"" + id + "\"," + body + "}").c_str());
+    batch[0].writes.push_back(std::move(r));
+    ASSERT_TRUE(record->apply(batch).ok());
+  };
+  write(1, "gp-n81052", "N81052", "Patient", "p9",
+        R"("meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}]},)"
+        R"("name":[{"family":"HIDDEN"}])");
+  write(2, "pas", "RBT", "Encounter", "e9", R"("status":"in-progress","serviceProvider":{"identifier":{"value":"RBT"}})");
+  write(3, "gp-n81052", "N81052", "Condition", "c9", R"("code":{"text":"Asthma"},"subject":{"reference":"Patient/p9"})");
+  GovernanceSettings settings;
+  settings.gp_feeds = {"gp-n81052"};
+  settings.feed_types = {{"gp-n81052", "gp"}, {"pas", "acute"}};
+  {
+    DisclosureService service(*record, *audit, std::move(settings));
+    auto run = [&](const std::string& org, const Query& q) {
+      std::promise<Result<Disclosure>> p;
+      auto f = p.get_future();
+      DisclosureContext ctx{Reader{"dr.a", "ae-clinician", org, "", "DIRECT_CARE"}, "GET test", "peer"};
+      service.disclose(ctx, q, [&p](Result<Disclosure> r) { p.set_value(std::move(r)); });
+      return f.get();
+    };
+    auto all_text = [](const Disclosure& d) {
+      std::string text;
+      for (auto& r : d.page.items) text += r.json;
+      return text;
+    };
+    auto hospital = run("RBT", PatientQuery{"Condition", "p9", 0, 50});
+    ASSERT_TRUE(hospital) << hospital.error().message;
+    ASSERT_EQ(hospital->page.items.size(), 1u);
+    EXPECT_EQ(all_text(*hospital).find("N81052"), std::string::npos) << all_text(*hospital);
+    EXPECT_EQ(all_text(*hospital).find("gp-n81052"), std::string::npos);
+    EXPECT_NE(all_text(*hospital).find(R"("valueString":"GP practice")"), std::string::npos);
+    EXPECT_NE(all_text(*hospital).find("Asthma"), std::string::npos);
+
+    auto read = run("RBT", ReadQuery{"Condition", "c9"});
+    ASSERT_TRUE(read) << read.error().message;
+    EXPECT_EQ(all_text(*read).find("N81052"), std::string::npos) << all_text(*read);
+
+    auto everything = run("RBT", EverythingQuery{"Patient", "p9", {"Patient", "Encounter", "Condition"}});
+    ASSERT_TRUE(everything) << everything.error().message;
+    EXPECT_EQ(everything->page.items.size(), 3u);
+    EXPECT_EQ(all_text(*everything).find("N81052"), std::string::npos) << all_text(*everything);
+
+    auto practice = run("N81052", PatientQuery{"Condition", "p9", 0, 50});
+    ASSERT_TRUE(practice) << practice.error().message;
+    ASSERT_EQ(practice->page.items.size(), 1u);
+    EXPECT_NE(all_text(*practice).find("N81052"), std::string::npos);
+  }
+  audit->stop();
+  audit.reset();
+  record.reset();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace cc::governance
