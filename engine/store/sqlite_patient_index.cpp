@@ -246,7 +246,7 @@ std::optional<StoredResource> SqliteRecordStore::read_regional(Database& db, con
   std::vector<identity::RegistrationView> regs;
   auto& st = db.prepare(
       "SELECT l.registration_id, l.state, coalesce((SELECT v.json FROM resource_current c CROSS JOIN resource_version v "
-      "ON v.type=c.type AND v.id=c.id AND v.version=c.version WHERE c.type='Patient' AND c.id=l.registration_id), '') "
+      "ON v.rowid=c.current_row WHERE c.type='Patient' AND c.id=l.registration_id), '') "
       "FROM patient_link l WHERE l.person_id=?1 ORDER BY l.joined_ms, l.registration_id");
   st.bind(1, person_id);
   while (st.step())

@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS resource_version (
   event_time_ms INTEGER NOT NULL, last_updated_ms INTEGER NOT NULL,
   inbox_id INTEGER NOT NULL, feed TEXT NOT NULL, sending_facility TEXT NOT NULL, control_id TEXT NOT NULL,
   json TEXT NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS resource_version_key ON resource_version(type, id, version);
+-- A message mapped again finds what it wrote before by its inbox id (appended in order).
+CREATE INDEX IF NOT EXISTS resource_version_by_inbox ON resource_version(inbox_id);
 CREATE TABLE IF NOT EXISTS resource_current (
   type TEXT NOT NULL, id TEXT NOT NULL,
   version INTEGER NOT NULL,         -- the version shown: latest by event time
@@ -93,6 +94,33 @@ void migrate(Database& db) {
   // The SHA-256 of the version's content before meta was stamped: a message mapped again (replay,
   // re-map) adds a version only when what it says has changed.
   if (!has_hash) db.exec("ALTER TABLE resource_version ADD COLUMN content_hash TEXT NOT NULL DEFAULT ''");
+
+  // Each resource's versions chained from its current row (resource_current.current_row, latest_row;
+  // resource_version.prev_row) in place of an index of every version by (type, id, version): a
+  // version written then touches one spread-out B-tree page fewer, and reads join by rowid.
+  bool has_rows = false;
+  auto& row_cols = db.prepare("PRAGMA table_info(resource_current)");
+  while (row_cols.step()) has_rows = has_rows || row_cols.text(1) == "current_row";
+  row_cols.reset();
+  if (!has_rows) {
+    Transaction tx(db);
+    db.exec("ALTER TABLE resource_version ADD COLUMN prev_row INTEGER NOT NULL DEFAULT 0");
+    db.exec("ALTER TABLE resource_current ADD COLUMN current_row INTEGER NOT NULL DEFAULT 0");
+    db.exec("ALTER TABLE resource_current ADD COLUMN latest_row INTEGER NOT NULL DEFAULT 0");
+    // A store made before: its index by (type, id, version) finds the rows, then goes.
+    db.exec(
+        "UPDATE resource_version SET prev_row = coalesce((SELECT p.rowid FROM resource_version p WHERE "
+        "p.type = resource_version.type AND p.id = resource_version.id AND p.version = resource_version.version - 1), 0) "
+        "WHERE version > 1");
+    db.exec(
+        "UPDATE resource_current SET "
+        "current_row = (SELECT v.rowid FROM resource_version v WHERE v.type = resource_current.type AND "
+        "v.id = resource_current.id AND v.version = resource_current.version), "
+        "latest_row = (SELECT v.rowid FROM resource_version v WHERE v.type = resource_current.type AND "
+        "v.id = resource_current.id AND v.version = resource_current.latest_version)");
+    db.exec("DROP INDEX IF EXISTS resource_version_key");
+    tx.commit();
+  }
 
   // Each resource's indexed identifiers kept beside it, in place of an index of identifier_index by
   // resource: a write then reads them with the current version and changes the index by its key.
@@ -189,7 +217,7 @@ SqliteRecordStore::Lease SqliteRecordStore::lease() {
   return Lease(*this, std::make_unique<Database>(path_, Database::Mode::ReadOnly));
 }
 
-bool SqliteRecordStore::keep_identifiers(ResourceWrite& w, int64_t current_version) {
+bool SqliteRecordStore::keep_identifiers(ResourceWrite& w, int64_t current_row) {
   auto& a = w.resource.GetAllocator();
   bool kept = false;
   for (auto& system : w.keep_identifier_systems) {
@@ -198,8 +226,8 @@ bool SqliteRecordStore::keep_identifiers(ResourceWrite& w, int64_t current_versi
       for (auto& id : w.resource["identifier"].GetArray())
         has = has || (id.HasMember("system") && system == id["system"].GetString());
     if (has) continue;
-    auto& st = writer_->prepare("SELECT json FROM resource_version WHERE type=?1 AND id=?2 AND version=?3");
-    st.bind(1, w.type).bind(2, w.id).bind(3, current_version);
+    auto& st = writer_->prepare("SELECT json FROM resource_version WHERE rowid=?1");
+    st.bind(1, current_row);
     rapidjson::Document current;
     if (st.step()) current.Parse(st.text(0).data(), st.text(0).size());
     st.reset();
@@ -218,12 +246,13 @@ bool SqliteRecordStore::keep_identifiers(ResourceWrite& w, int64_t current_versi
 void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, int64_t now_ms) {
   auto& db = *writer_;
   auto& cur = db.prepare(
-      "SELECT version, latest_version, event_time_ms, patient_id, identifiers FROM resource_current "
-      "WHERE type=?1 AND id=?2");
+      "SELECT version, latest_version, event_time_ms, patient_id, identifiers, current_row, latest_row "
+      "FROM resource_current WHERE type=?1 AND id=?2");
   cur.bind(1, w.type).bind(2, w.id);
   bool exists = cur.step();
-  int64_t current_version = exists ? cur.int64(0) : 0;
   int64_t latest = exists ? cur.int64(1) : 0;
+  const int64_t current_row = exists ? cur.int64(5) : 0;
+  const int64_t latest_row = exists ? cur.int64(6) : 0;
   int64_t current_event = exists ? cur.int64(2) : 0;
   bool same_patient = exists && cur.text(3) == w.patient_id;
   std::string indexed_text = exists ? std::string(cur.text(4)) : std::string();
@@ -232,13 +261,14 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
   // A version older (by event time) than the current one is history only: a late A08
   // must not overwrite newer data.
   bool becomes_current = !exists || w.event_time_ms >= current_event;
-  if (becomes_current && exists && keep_identifiers(w, current_version)) w.text.reset();
+  if (becomes_current && exists && keep_identifiers(w, current_row)) w.text.reset();
   if (!w.text) prepare_text(w, p);
   const std::string& hash = w.text->hash;
   if (exists) {
     // The same inbox message mapped to the same content before: nothing has changed.
     auto& prior = db.prepare(
-        "SELECT content_hash FROM resource_version WHERE type=?1 AND id=?2 AND inbox_id=?3 ORDER BY version DESC LIMIT 1");
+        "SELECT content_hash FROM resource_version WHERE inbox_id=?3 AND type=?1 AND id=?2 ORDER BY version DESC "
+        "LIMIT 1");
     prior.bind(1, w.type).bind(2, w.id).bind(3, p.inbox_id);
     bool unchanged = prior.step() && prior.text(0) == hash;
     prior.reset();
@@ -248,15 +278,16 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
   const std::string json = version_json(w, p, version, now_ms);
   auto& ins = db.prepare(
       "INSERT INTO resource_version(type, id, version, event_time_ms, last_updated_ms, inbox_id, feed, "
-      "sending_facility, control_id, json, content_hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+      "sending_facility, control_id, json, content_hash, prev_row) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
   ins.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms).bind(5, now_ms);
   ins.bind(6, p.inbox_id).bind(7, p.feed).bind(8, p.sending_facility).bind(9, p.control_id);
-  ins.bind(10, json).bind(11, hash);
+  ins.bind(10, json).bind(11, hash).bind(12, latest_row);
   ins.run();
+  const int64_t row = db.last_insert_id();
 
   if (!becomes_current) {
-    auto& up = db.prepare("UPDATE resource_current SET latest_version=?3 WHERE type=?1 AND id=?2");
-    up.bind(1, w.type).bind(2, w.id).bind(3, version);
+    auto& up = db.prepare("UPDATE resource_current SET latest_version=?3, latest_row=?4 WHERE type=?1 AND id=?2");
+    up.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, row);
     up.run();
     return;
   }
@@ -272,17 +303,17 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
   if (same_patient) {
     // patient_id is left out of the SET list so SQLite leaves the by-patient index alone.
     auto& up = db.prepare(
-        "UPDATE resource_current SET version=?3, latest_version=?3, event_time_ms=?4, identifiers=?5 "
-        "WHERE type=?1 AND id=?2");
-    up.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms).bind(5, indexed_text);
+        "UPDATE resource_current SET version=?3, latest_version=?3, event_time_ms=?4, identifiers=?5, current_row=?6, "
+        "latest_row=?6 WHERE type=?1 AND id=?2");
+    up.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms).bind(5, indexed_text).bind(6, row);
     up.run();
   } else {
     auto& up = db.prepare(
-        "INSERT INTO resource_current(type, id, version, latest_version, event_time_ms, patient_id, identifiers) "
-        "VALUES (?1,?2,?3,?3,?4,?5,?6) ON CONFLICT(type, id) DO UPDATE SET version=?3, latest_version=?3, "
-        "event_time_ms=?4, patient_id=?5, identifiers=?6");
+        "INSERT INTO resource_current(type, id, version, latest_version, event_time_ms, patient_id, identifiers, "
+        "current_row, latest_row) VALUES (?1,?2,?3,?3,?4,?5,?6,?7,?7) ON CONFLICT(type, id) DO UPDATE SET "
+        "version=?3, latest_version=?3, event_time_ms=?4, patient_id=?5, identifiers=?6, current_row=?7, latest_row=?7");
     up.bind(1, w.type).bind(2, w.id).bind(3, version).bind(4, w.event_time_ms).bind(5, w.patient_id);
-    up.bind(6, indexed_text);
+    up.bind(6, indexed_text).bind(7, row);
     up.run();
   }
   if (!identifiers_changed) return;
@@ -416,7 +447,7 @@ int64_t SqliteRecordStore::end_absent(const SnapshotEnd& snapshot, const Provena
     std::vector<Absent> absent;
     auto& st = writer_->prepare(
         "SELECT c.id, c.patient_id, c.event_time_ms, v.json FROM resource_current c CROSS JOIN resource_version v "
-        "ON v.type=c.type AND v.id=c.id AND v.version=c.version WHERE c.type=?1 AND v.feed=?2");
+        "ON v.rowid=c.current_row WHERE c.type=?1 AND v.feed=?2");
     st.bind(1, type).bind(2, p.feed);
     while (st.step()) {
       std::string id(st.text(0));
@@ -468,7 +499,7 @@ std::optional<StoredResource> SqliteRecordStore::read(const std::string& type, c
   auto db = lease();
   auto& st = db->prepare(
       "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM resource_current c CROSS JOIN resource_version v "
-      "ON v.type=c.type AND v.id=c.id AND v.version=c.version WHERE c.type=?1 AND c.id=?2");
+      "ON v.rowid=c.current_row WHERE c.type=?1 AND c.id=?2");
   st.bind(1, type).bind(2, id);
   std::optional<StoredResource> r;
   if (st.step()) r = stored_from(st);
@@ -481,9 +512,13 @@ std::optional<StoredResource> SqliteRecordStore::read(const std::string& type, c
 std::optional<StoredResource> SqliteRecordStore::read_version(const std::string& type, const std::string& id,
                                                               int64_t version) {
   auto db = lease();
+  // Down the chain from the latest version to the one asked for.
   auto& st = db->prepare(
-      "SELECT v.type, v.id, v.version, v.json, coalesce(c.patient_id, '') FROM resource_version v LEFT JOIN "
-      "resource_current c ON c.type=v.type AND c.id=v.id WHERE v.type=?1 AND v.id=?2 AND v.version=?3");
+      "WITH RECURSIVE chain(row) AS (SELECT latest_row FROM resource_current WHERE type=?1 AND id=?2 "
+      "UNION ALL SELECT v.prev_row FROM chain CROSS JOIN resource_version v ON v.rowid=chain.row "
+      "WHERE v.prev_row<>0 AND v.version>?3) "
+      "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM chain CROSS JOIN resource_version v "
+      "ON v.rowid=chain.row CROSS JOIN resource_current c ON c.type=v.type AND c.id=v.id WHERE v.version=?3");
   st.bind(1, type).bind(2, id).bind(3, version);
   std::optional<StoredResource> r;
   if (st.step()) r = stored_from(st);
@@ -494,14 +529,17 @@ std::optional<StoredResource> SqliteRecordStore::read_version(const std::string&
 Page SqliteRecordStore::history(const std::string& type, const std::string& id, int64_t offset, int64_t count) {
   auto db = lease();
   Page page;
-  auto& n = db->prepare("SELECT count(*) FROM resource_version WHERE type=?1 AND id=?2");
+  // Versions are numbered 1, 2, ... without gaps: the latest number is how many there are.
+  auto& n = db->prepare("SELECT latest_version FROM resource_current WHERE type=?1 AND id=?2");
   n.bind(1, type).bind(2, id);
   if (n.step()) page.total = n.int64(0);
   n.reset();
   auto& st = db->prepare(
-      "SELECT v.type, v.id, v.version, v.json, coalesce(c.patient_id, '') FROM resource_version v LEFT JOIN "
-      "resource_current c ON c.type=v.type AND c.id=v.id WHERE v.type=?1 AND v.id=?2 ORDER BY v.version DESC "
-      "LIMIT ?3 OFFSET ?4");
+      "WITH RECURSIVE chain(row) AS (SELECT latest_row FROM resource_current WHERE type=?1 AND id=?2 "
+      "UNION ALL SELECT v.prev_row FROM chain CROSS JOIN resource_version v ON v.rowid=chain.row WHERE v.prev_row<>0) "
+      "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM chain CROSS JOIN resource_version v "
+      "ON v.rowid=chain.row CROSS JOIN resource_current c ON c.type=v.type AND c.id=v.id "
+      "ORDER BY v.version DESC LIMIT ?3 OFFSET ?4");
   st.bind(1, type).bind(2, id).bind(3, count).bind(4, offset);
   while (st.step()) page.items.push_back(stored_from(st));
   st.reset();
@@ -533,7 +571,7 @@ Page SqliteRecordStore::search_identifier(const std::string& type, const std::st
       if (!r) {
         auto& st = db->prepare(
             "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM resource_current c CROSS JOIN resource_version v "
-            "ON v.type=c.type AND v.id=c.id AND v.version=c.version WHERE c.type='Patient' AND c.id=?1");
+            "ON v.rowid=c.current_row WHERE c.type='Patient' AND c.id=?1");
         st.bind(1, p);
         if (st.step()) r = stored_from(st);
         st.reset();
@@ -551,7 +589,7 @@ Page SqliteRecordStore::search_identifier(const std::string& type, const std::st
   auto& st = db->prepare(
       "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM (SELECT DISTINCT id FROM identifier_index WHERE value=?1 AND "
       "(?2='' OR system=?2) AND +type=?3 ORDER BY id LIMIT ?4 OFFSET ?5) i CROSS JOIN resource_current c ON c.type=?3 AND "
-      "c.id=i.id CROSS JOIN resource_version v ON v.type=c.type AND v.id=c.id AND v.version=c.version ORDER BY i.id");
+      "c.id=i.id CROSS JOIN resource_version v ON v.rowid=c.current_row ORDER BY i.id");
   st.bind(1, value).bind(2, system).bind(3, type).bind(4, count).bind(5, offset);
   while (st.step()) page.items.push_back(stored_from(st));
   st.reset();
@@ -573,8 +611,7 @@ Page SqliteRecordStore::search_patient(const std::string& type, const std::strin
   n.reset();
   auto& st = db->prepare(
       std::string("SELECT v.type, v.id, v.version, v.json, c.patient_id FROM resource_current c INDEXED BY "
-                  "current_by_patient CROSS JOIN resource_version v ON v.type=c.type AND v.id=c.id AND "
-                  "v.version=c.version WHERE ") +
+                  "current_by_patient CROSS JOIN resource_version v ON v.rowid=c.current_row WHERE ") +
       kFiledUnder + " AND c.type=?2 ORDER BY c.event_time_ms DESC, c.id LIMIT ?3 OFFSET ?4");
   st.bind(1, person).bind(2, type).bind(3, count).bind(4, offset);
   while (st.step()) page.items.push_back(stored_from(st));

@@ -63,7 +63,7 @@ class SqliteRecordStore : public RecordStore {
   int64_t end_absent(const SnapshotEnd& snapshot, const Provenance& p, int64_t now_ms);
   // Copies identifiers of w.keep_identifier_systems that the new version lacks from the current one.
   // True when it added any.
-  bool keep_identifiers(ResourceWrite& w, int64_t current_version);
+  bool keep_identifiers(ResourceWrite& w, int64_t current_row);
 
   // The patient index (sqlite_patient_index.cpp), on the writer inside write_batch's transaction.
   // A source Patient in the batch: joined, held or left local as engine/identity decides.

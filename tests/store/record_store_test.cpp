@@ -433,6 +433,55 @@ TEST(SqliteRecordStore, StoreWithTheIdentifierIndexByResourceIsMigrated) {
   EXPECT_EQ(idx.int64(0), 0);
 }
 
+// A record store made before versions were chained from their current row (an index of every
+// version by (type, id, version) instead) is migrated on open: reads, versions and history are as
+// they were, a later version continues the chain, and the old index is gone.
+TEST(SqliteRecordStore, StoreWithTheIndexOfEveryVersionIsMigratedToChains) {
+  TempDir dir;
+  {
+    auto s = open_store(dir);
+    ASSERT_TRUE(s);
+    apply_write(*s, 1, resource("Observation", "o1", "v1", 1000));
+    apply_write(*s, 2, resource("Observation", "o1", "v2", 2000));
+    apply_write(*s, 3, resource("Observation", "o1", "late", 500));  // history only
+    apply_write(*s, 4, resource("Observation", "o2", "only", 1000));
+  }
+  {
+    Database db(dir.file("record.db"), Database::Mode::ReadWrite);
+    db.exec("ALTER TABLE resource_current DROP COLUMN current_row");
+    db.exec("ALTER TABLE resource_current DROP COLUMN latest_row");
+    db.exec("ALTER TABLE resource_version DROP COLUMN prev_row");
+    db.exec("CREATE UNIQUE INDEX resource_version_key ON resource_version(type, id, version)");
+  }
+  auto s = open_store(dir);
+  ASSERT_TRUE(s);
+  auto cur = s->read("Observation", "o1");
+  ASSERT_TRUE(cur);
+  EXPECT_EQ(cur->version, 2);
+  EXPECT_EQ(marker_of(*cur), "v2");
+  EXPECT_EQ(marker_of(*s->read_version("Observation", "o1", 1)), "v1");
+  EXPECT_EQ(marker_of(*s->read_version("Observation", "o1", 3)), "late");
+  EXPECT_FALSE(s->read_version("Observation", "o1", 4).has_value());
+  EXPECT_EQ(marker_of(*s->read("Observation", "o2")), "only");
+  apply_write(*s, 5, resource("Observation", "o1", "v4", 3000));
+  auto history = s->history("Observation", "o1", 0, 10);
+  EXPECT_EQ(history.total, 4);
+  ASSERT_EQ(history.items.size(), 4u);
+  const char* markers[] = {"v4", "late", "v2", "v1"};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(history.items[i].version, static_cast<int64_t>(4 - i));
+    EXPECT_EQ(marker_of(history.items[i]), markers[i]);
+  }
+  auto page2 = s->history("Observation", "o1", 2, 2);
+  ASSERT_EQ(page2.items.size(), 2u);
+  EXPECT_EQ(page2.items[0].version, 2);
+  EXPECT_EQ(marker_of(*s->read("Observation", "o1")), "v4");
+  Database db(dir.file("record.db"), Database::Mode::ReadOnly);
+  auto& idx = db.prepare("SELECT count(*) FROM sqlite_master WHERE name='resource_version_key'");
+  ASSERT_TRUE(idx.step());
+  EXPECT_EQ(idx.int64(0), 0);
+}
+
 TEST(SqliteRecordStore, IdentifierSearchWithEmptySystemMatchesAnySystem) {
   TempDir dir;
   auto s = open_store(dir);
