@@ -96,14 +96,16 @@ newer_or_same() {
   local pa=${1%-*} pb=${2%-*}
   [[ $pa == "$pb" ]] && ((${1##*-} >= ${2##*-}))
 }
-# The Patient id the mapping derives from the local identifier (first 128 bits of SHA-256 of
-# "Patient|system|value"); checked against the API below, and read-by-id is skipped if it differs.
+# The id of the hospital's registration (its Patient), which the mapping derives from the local
+# identifier (first 128 bits of SHA-256 of "Patient|system|value"). A search by identifier answers
+# with the regional patient the registration is joined to (another id); the registration itself is
+# read by its own id. Checked against the API below; reads by id are skipped if it is not there.
 patient_id_of() { printf 'Patient|%s|%s' "$ID_SYSTEM" "$1" | sha256sum | cut -c1-32; }
-read -r _ _ _ got_id <<<"$(read_url "fhir/Patient?identifier=M1000000")"
+read -r _ _ got_code _ <<<"$(read_url "fhir/Patient/$(patient_id_of M1000000)")"
 BYID=1
-if [[ $got_id != "$(patient_id_of M1000000)" ]]; then
+if [[ $got_code != 200 ]]; then
   BYID=0
-  log "WARNING: Patient id of M1000000 is $got_id, not the expected $(patient_id_of M1000000): reads by id skipped"
+  log "WARNING: Patient/$(patient_id_of M1000000) (M1000000's registration) answered $got_code: reads by id skipped"
 fi
 
 # idle_searches FILE: IDLE_SEARCHES identifier searches of random patients with nothing else running.
