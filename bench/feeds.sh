@@ -7,12 +7,14 @@
 #            as a transaction to POST /fhir, REPEAT times with fresh identifiers (target 10,000
 #            resources/s), by GP_CLIENTS pushers side by side
 # Prints figures; not a pass/fail test. Needs python3 (to give the Synthea patients NHS numbers).
-# Environment (defaults in brackets): EXTRACT_ROWS [200000] REPEAT [3] GP_CLIENTS [4] SKIP_BUILD BUILD_DIR KEEP_DATA
+# Environment (defaults in brackets): EXTRACT_ROWS [200000] REPEAT [3] GP_CLIENTS [4]
+# EXTRACT_CHUNK_ROWS [50000: the engine's limits.extract_chunk_rows] SKIP_BUILD BUILD_DIR KEEP_DATA
 source "$(dirname "$0")/lib.sh"
 
 EXTRACT_ROWS=${EXTRACT_ROWS:-200000}
 REPEAT=${REPEAT:-3}
 GP_CLIENTS=${GP_CLIENTS:-4}
+EXTRACT_CHUNK_ROWS=${EXTRACT_CHUNK_ROWS:-50000}
 SYNTHEA=${SYNTHEA:-$ROOT/../shared/corpus/synthea}
 command -v python3 >/dev/null || die "python3 is needed to prepare the GP bundles"
 
@@ -20,7 +22,8 @@ bench_build
 bench_init
 DATA=$WORK/data
 cat >"$WORK/config.json" <<JSON
-{"development": true, "limits": {"http_max_body_bytes": 536870912, "requests_per_minute_per_user": 0},
+{"development": true, "limits": {"http_max_body_bytes": 536870912, "requests_per_minute_per_user": 0,
+            "extract_chunk_rows": $EXTRACT_CHUNK_ROWS},
  "feeds": [{"name": "sc", "type": "extract", "owner_ods": "BENCH", "mapping": "social-care-episodes"},
            {"name": "gp", "type": "gp-fhir", "owner_ods": "BENCH"}]}
 JSON
