@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS resource_version (
   type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
   event_time_ms INTEGER NOT NULL, last_updated_ms INTEGER NOT NULL,
   inbox_id INTEGER NOT NULL, feed TEXT NOT NULL, sending_facility TEXT NOT NULL, control_id TEXT NOT NULL,
-  json TEXT NOT NULL);
+  json TEXT NOT NULL,
+  prev_row INTEGER NOT NULL DEFAULT 0);  -- the rowid of the resource's version before this one (0: none)
 -- A message mapped again finds what it wrote before by its inbox id (appended in order).
 CREATE INDEX IF NOT EXISTS resource_version_by_inbox ON resource_version(inbox_id);
 CREATE TABLE IF NOT EXISTS resource_current (
@@ -34,6 +35,8 @@ CREATE TABLE IF NOT EXISTS resource_current (
   event_time_ms INTEGER NOT NULL,
   patient_id TEXT NOT NULL,
   identifiers TEXT NOT NULL DEFAULT '[]',  -- what identifier_index holds for it: [[system, value], ...]
+  current_row INTEGER NOT NULL DEFAULT 0,  -- resource_version rowid of the version shown...
+  latest_row INTEGER NOT NULL DEFAULT 0,   -- ...and of the latest, where the chain of versions starts
   PRIMARY KEY (type, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS current_by_patient ON resource_current(patient_id, type);
 CREATE TABLE IF NOT EXISTS identifier_index (
@@ -85,24 +88,25 @@ CREATE INDEX IF NOT EXISTS history_by_registration ON identity_history(registrat
 CREATE INDEX IF NOT EXISTS history_by_event ON identity_history(event_id);
 )SQL";
 
+bool has_column(Database& db, const std::string& table, std::string_view column) {
+  bool found = false;
+  auto& cols = db.prepare("PRAGMA table_info(" + table + ")");
+  while (cols.step()) found = found || cols.text(1) == column;
+  cols.reset();
+  return found;
+}
+
 // Columns added after the first release, for record stores created before them.
 void migrate(Database& db) {
-  bool has_hash = false;
-  auto& cols = db.prepare("PRAGMA table_info(resource_version)");
-  while (cols.step()) has_hash = has_hash || cols.text(1) == "content_hash";
-  cols.reset();
   // The SHA-256 of the version's content before meta was stamped: a message mapped again (replay,
   // re-map) adds a version only when what it says has changed.
-  if (!has_hash) db.exec("ALTER TABLE resource_version ADD COLUMN content_hash TEXT NOT NULL DEFAULT ''");
+  if (!has_column(db, "resource_version", "content_hash"))
+    db.exec("ALTER TABLE resource_version ADD COLUMN content_hash TEXT NOT NULL DEFAULT ''");
 
   // Each resource's versions chained from its current row (resource_current.current_row, latest_row;
   // resource_version.prev_row) in place of an index of every version by (type, id, version): a
   // version written then touches one spread-out B-tree page fewer, and reads join by rowid.
-  bool has_rows = false;
-  auto& row_cols = db.prepare("PRAGMA table_info(resource_current)");
-  while (row_cols.step()) has_rows = has_rows || row_cols.text(1) == "current_row";
-  row_cols.reset();
-  if (!has_rows) {
+  if (!has_column(db, "resource_current", "current_row")) {
     Transaction tx(db);
     db.exec("ALTER TABLE resource_version ADD COLUMN prev_row INTEGER NOT NULL DEFAULT 0");
     db.exec("ALTER TABLE resource_current ADD COLUMN current_row INTEGER NOT NULL DEFAULT 0");
@@ -124,11 +128,7 @@ void migrate(Database& db) {
 
   // Each resource's indexed identifiers kept beside it, in place of an index of identifier_index by
   // resource: a write then reads them with the current version and changes the index by its key.
-  bool has_identifiers = false;
-  auto& current_cols = db.prepare("PRAGMA table_info(resource_current)");
-  while (current_cols.step()) has_identifiers = has_identifiers || current_cols.text(1) == "identifiers";
-  current_cols.reset();
-  if (!has_identifiers) {
+  if (!has_column(db, "resource_current", "identifiers")) {
     Transaction tx(db);
     db.exec("ALTER TABLE resource_current ADD COLUMN identifiers TEXT NOT NULL DEFAULT '[]'");
     db.exec(
