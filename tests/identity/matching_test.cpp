@@ -68,7 +68,7 @@ TEST(RegionalPatientId, IsStableAndNotTheRegistrationsId) {
 }
 
 Claim claim(const std::string& reg, const std::string& nhs, Demographics d = smith(), bool authoritative = true) {
-  return Claim{reg, nhs, std::move(d), authoritative};
+  return Claim{reg, nhs, std::move(d), authoritative, {}};
 }
 
 TEST(Decide, FirstRegistrationWithAnNhsNumberJoinsItsRegionalPatient) {
