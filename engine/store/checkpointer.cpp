@@ -2,14 +2,17 @@
 // connection, so no writer's commit (and no ACK waiting on it) ever pays for a checkpoint.
 #include "engine/store/checkpointer.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include "engine/store/sqlite.h"
 
 namespace cc::store {
 
-Checkpointer::Checkpointer(const std::string& path, Database& writer, int threshold_frames)
-    : writer_(writer), threshold_(threshold_frames) {
+Checkpointer::Checkpointer(const std::string& path, Database& writer, int threshold_frames, int nice)
+    : writer_(writer), threshold_(threshold_frames), nice_(nice) {
   conn_ = std::make_unique<Database>(path, Database::Mode::ReadWrite);
   sqlite3_wal_hook(writer_.handle(), &Checkpointer::on_commit, this);
   thread_ = std::thread([this] { run(); });
@@ -46,6 +49,7 @@ void Checkpointer::restart_log_if_long() {
 }
 
 void Checkpointer::run() {
+  if (nice_ > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice_);
   for (;;) {
     {
       std::unique_lock lk(mu_);
