@@ -118,11 +118,12 @@ void DisclosureService::redact_if_restricted(store::StoredResource& patient) {
 
 void DisclosureService::mask_whereabouts(const Reader& reader, store::StoredResource& item) const {
   if (item.type == "RelatedPerson") item.json = redact_contact_address(item.json);
-  const ItemSource source = item_source(item.json);
-  const auto type = settings_.feed_types.find(source.feed);
-  const bool from_gp =
-      settings_.gp_feeds.count(source.feed) > 0 || (type != settings_.feed_types.end() && type->second == "gp");
-  if (from_gp && !settings_.organisations.covers(reader.org, source.facility)) item.json = mask_practice(item.json);
+  item.json = mask_practice(item.json, [&](const ItemSource& source) {
+    const auto type = settings_.feed_types.find(source.feed);
+    const bool from_gp =
+        settings_.gp_feeds.count(source.feed) > 0 || (type != settings_.feed_types.end() && type->second == "gp");
+    return from_gp && !settings_.organisations.covers(reader.org, source.facility);
+  });
 }
 
 std::shared_ptr<DisclosureService::PersonFacts> DisclosureService::facts_for(const std::string& person) {

@@ -30,23 +30,6 @@ std::string ods_of(const Value& reference) {
   return id == reference.MemberEnd() ? std::string() : string_member(id->value, "value");
 }
 
-// Who sent this version: its provenance's sending facility (MSH-4, or an HTTP feed's owner) and feed.
-void provenance_of(const Value& resource, std::string& facility, std::string& feed) {
-  auto meta = resource.FindMember("meta");
-  if (meta == resource.MemberEnd() || !meta->value.IsObject()) return;
-  auto exts = meta->value.FindMember("extension");
-  if (exts == meta->value.MemberEnd() || !exts->value.IsArray()) return;
-  for (auto& e : exts->value.GetArray()) {
-    if (string_member(e, "url") != "urn:connecting-care:extension:provenance") continue;
-    auto parts = e.FindMember("extension");
-    if (parts == e.MemberEnd() || !parts->value.IsArray()) continue;
-    for (auto& p : parts->value.GetArray()) {
-      if (string_member(p, "url") == "sendingFacility") facility = string_member(p, "valueString");
-      if (string_member(p, "url") == "feed") feed = string_member(p, "valueString");
-    }
-  }
-}
-
 void each_reference(const Value& resource, const char* member, std::vector<std::string>& out) {
   auto it = resource.FindMember(member);
   if (it == resource.MemberEnd()) return;
@@ -84,8 +67,7 @@ std::optional<RecordRelationship> relationship_in_record(const std::vector<store
     rapidjson::Document d;
     d.Parse(fact.json.c_str(), fact.json.size());
     if (!d.IsObject()) continue;
-    std::string facility, feed;
-    provenance_of(d, facility, feed);
+    const auto [feed, facility] = item_source(d);
     std::vector<std::string> candidates;
     const std::string status = string_member(d, "status");
     if (fact.type == "Patient") {
@@ -186,8 +168,7 @@ std::string item_refusal(const DisclosurePolicy& policy, const AccessDecision& d
   if (!d.withheld_sources.empty() || !d.withheld_source_types.empty() || !d.allowed_source_types.empty()) {
     rapidjson::Document doc;
     doc.Parse(item.json.c_str(), item.json.size());
-    std::string facility, feed;
-    if (doc.IsObject()) provenance_of(doc, facility, feed);
+    const auto [feed, facility] = item_source(doc);
     if (d.withheld_sources.count(facility)) return "withheld";
     auto type = feed_types.find(feed);
     const std::string source_type = type == feed_types.end() ? std::string() : type->second;

@@ -154,8 +154,9 @@ std::string redact_contact_address(const std::string& related_person_json) {
 namespace {
 constexpr std::string_view kProvenanceUrl = "urn:connecting-care:extension:provenance";
 
-// The provenance extension's parts on meta, or nullptr.
-Value* provenance_parts(Value& d) {
+// The provenance extension's parts on meta, or nullptr (V: Value or const Value).
+template <typename V>
+V* provenance_parts(V& d) {
   if (!d.IsObject()) return nullptr;
   auto meta = d.FindMember("meta");
   if (meta == d.MemberEnd() || !meta->value.IsObject()) return nullptr;
@@ -171,7 +172,8 @@ Value* provenance_parts(Value& d) {
 }
 
 // The valueString of the part named `name`, or nullptr.
-Value* part_value(Value& parts, std::string_view name) {
+template <typename V>
+V* part_value(V& parts, std::string_view name) {
   for (auto& p : parts.GetArray()) {
     auto url = p.FindMember("url");
     auto value = p.FindMember("valueString");
@@ -183,22 +185,20 @@ Value* part_value(Value& parts, std::string_view name) {
 }
 }  // namespace
 
-ItemSource item_source(std::string_view json) {
+ItemSource item_source(const rapidjson::Value& resource) {
   ItemSource out;
-  rapidjson::Document d;
-  d.Parse(json.data(), json.size());
-  Value* parts = provenance_parts(d);
+  const Value* parts = provenance_parts(resource);
   if (!parts) return out;
-  if (Value* v = part_value(*parts, "feed")) out.feed = std::string(sv(*v));
-  if (Value* v = part_value(*parts, "sendingFacility")) out.facility = std::string(sv(*v));
+  if (const Value* v = part_value(*parts, "feed")) out.feed = std::string(sv(*v));
+  if (const Value* v = part_value(*parts, "sendingFacility")) out.facility = std::string(sv(*v));
   return out;
 }
 
-std::string mask_practice(const std::string& item_json) {
+std::string mask_practice(const std::string& item_json, const std::function<bool(const ItemSource&)>& masked) {
   rapidjson::Document d;
   d.Parse(item_json.c_str(), item_json.size());
-  Value* parts = provenance_parts(d);
-  if (!parts) return item_json;
+  Value* parts = provenance_parts<Value>(d);
+  if (!parts || !masked(item_source(d))) return item_json;
   auto& a = d.GetAllocator();
   if (Value* v = part_value(*parts, "sendingFacility")) v->SetString("GP practice", a);
   if (Value* v = part_value(*parts, "feed")) v->SetString("gp", a);

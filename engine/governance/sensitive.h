@@ -2,9 +2,12 @@
 // in (by the codes it carries or the security labels its source put on it), and what a restricted
 // patient's demographics leave out.
 #pragma once
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
+
+#include <rapidjson/document.h>
 
 #include "engine/governance/policy.h"
 
@@ -30,17 +33,19 @@ std::string redact_restricted(const std::string& patient_json);
 // often the patient's; name, relationship and telephone stay, so they can be reached.
 std::string redact_contact_address(const std::string& related_person_json);
 
-// Where a stored item says it came from: its provenance's feed and sending facility ("" if absent).
+// Where a stored version says it came from: its provenance's feed and sending facility (MSH-4, or an
+// HTTP feed's owner); "" where absent.
 struct ItemSource {
   std::string feed;
   std::string facility;
 };
-ItemSource item_source(std::string_view json);
+ItemSource item_source(const rapidjson::Value& resource);
 
-// A restricted patient's item from their GP practice, as a reader outside that practice sees it: its
-// provenance names no practice (sending facility "GP practice", feed "gp", meta.source
-// "urn:connecting-care:feed:gp"), since which practice they attend says where they live. The rest
-// of the item, and where it came from by kind, stay.
-std::string mask_practice(const std::string& item_json);
+// A restricted patient's item from their GP practice, as a reader outside that practice sees it
+// (`masked` says whether it is one, from where it came): its provenance names no practice (sending
+// facility "GP practice", feed "gp", meta.source "urn:connecting-care:feed:gp"), since which
+// practice they attend says where they live. The rest of the item, and where it came from by kind,
+// stay; an item `masked` refuses is returned as it is.
+std::string mask_practice(const std::string& item_json, const std::function<bool(const ItemSource&)>& masked);
 
 }  // namespace cc::governance

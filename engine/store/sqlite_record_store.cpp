@@ -170,6 +170,15 @@ IdentifierSet decode_identifiers(std::string_view text) {
   return out;
 }
 
+// A resource's versions (?1 type, ?2 id), down the chain from the latest to version ?3 (0: all):
+// columns type, id, version, json, patient_id; the caller adds its WHERE or ORDER BY.
+constexpr std::string_view kVersionChain =
+    "WITH RECURSIVE chain(row) AS (SELECT latest_row FROM resource_current WHERE type=?1 AND id=?2 "
+    "UNION ALL SELECT v.prev_row FROM chain CROSS JOIN resource_version v ON v.rowid=chain.row "
+    "WHERE v.prev_row<>0 AND v.version>?3) "
+    "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM chain CROSS JOIN resource_version v "
+    "ON v.rowid=chain.row CROSS JOIN resource_current c ON c.type=v.type AND c.id=v.id ";
+
 // Columns: type, id, version, json, patient_id.
 StoredResource stored_from(Statement& st) {
   return StoredResource{std::string(st.text(0)), std::string(st.text(1)), st.int64(2), std::string(st.text(3)),
@@ -299,8 +308,7 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
   std::sort(wanted.begin(), wanted.end());
   wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
   const bool identifiers_changed = indexed != wanted;
-  if (identifiers_changed) indexed_text = encode_identifiers(wanted);
-  else if (!exists) indexed_text = "[]";
+  if (identifiers_changed || !exists) indexed_text = encode_identifiers(wanted);
   if (same_patient) {
     // patient_id is left out of the SET list so SQLite leaves the by-patient index alone.
     auto& up = db.prepare(
@@ -513,13 +521,7 @@ std::optional<StoredResource> SqliteRecordStore::read(const std::string& type, c
 std::optional<StoredResource> SqliteRecordStore::read_version(const std::string& type, const std::string& id,
                                                               int64_t version) {
   auto db = lease();
-  // Down the chain from the latest version to the one asked for.
-  auto& st = db->prepare(
-      "WITH RECURSIVE chain(row) AS (SELECT latest_row FROM resource_current WHERE type=?1 AND id=?2 "
-      "UNION ALL SELECT v.prev_row FROM chain CROSS JOIN resource_version v ON v.rowid=chain.row "
-      "WHERE v.prev_row<>0 AND v.version>?3) "
-      "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM chain CROSS JOIN resource_version v "
-      "ON v.rowid=chain.row CROSS JOIN resource_current c ON c.type=v.type AND c.id=v.id WHERE v.version=?3");
+  auto& st = db->prepare(std::string(kVersionChain) + "WHERE v.version=?3");
   st.bind(1, type).bind(2, id).bind(3, version);
   std::optional<StoredResource> r;
   if (st.step()) r = stored_from(st);
@@ -535,13 +537,8 @@ Page SqliteRecordStore::history(const std::string& type, const std::string& id, 
   n.bind(1, type).bind(2, id);
   if (n.step()) page.total = n.int64(0);
   n.reset();
-  auto& st = db->prepare(
-      "WITH RECURSIVE chain(row) AS (SELECT latest_row FROM resource_current WHERE type=?1 AND id=?2 "
-      "UNION ALL SELECT v.prev_row FROM chain CROSS JOIN resource_version v ON v.rowid=chain.row WHERE v.prev_row<>0) "
-      "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM chain CROSS JOIN resource_version v "
-      "ON v.rowid=chain.row CROSS JOIN resource_current c ON c.type=v.type AND c.id=v.id "
-      "ORDER BY v.version DESC LIMIT ?3 OFFSET ?4");
-  st.bind(1, type).bind(2, id).bind(3, count).bind(4, offset);
+  auto& st = db->prepare(std::string(kVersionChain) + "ORDER BY v.version DESC LIMIT ?4 OFFSET ?5");
+  st.bind(1, type).bind(2, id).bind(3, int64_t(0)).bind(4, count).bind(5, offset);
   while (st.step()) page.items.push_back(stored_from(st));
   st.reset();
   return page;
