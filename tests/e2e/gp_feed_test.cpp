@@ -48,6 +48,19 @@ class GpFeedTest : public ::testing::Test {
     t.erase(t.find_last_not_of("\r\n") + 1);
     return t;
   }
+  // The patient with this NHS number once mapped, with the clinician's recorded access to them; ""
+  // (and a failure) if they do not appear.
+  std::string readable_patient(const std::string& nhs) {
+    auto patient = get_until(engine->http_port(), "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|" + nhs,
+                             clinician, [](const HttpResult& h) { return total_of(h) == 1; });
+    if (total_of(patient) != 1) {
+      ADD_FAILURE() << patient.body;
+      return "";
+    }
+    const std::string id = json(patient.body)["entry"][0]["resource"]["id"].GetString();
+    EXPECT_EQ(record_access(engine->http_port(), clinician, id), 200);
+    return id;
+  }
   HttpResult push(const std::string& body, const std::string& token) {
     return http_request(engine->http_port(), "POST", "/fhir", token, body);
   }
@@ -68,11 +81,8 @@ TEST_F(GpFeedTest, ABatchEntryTheSchemaRefusedNeverReachesTheRecord) {
   auto r = push(body, gp_system);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("criticality"), std::string::npos) << r.body;
-  auto patient = get_until(engine->http_port(), "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9991234578",
-                           clinician, [](const HttpResult& h) { return total_of(h) == 1; });
-  ASSERT_EQ(total_of(patient), 1) << patient.body;
-  const std::string id = json(patient.body)["entry"][0]["resource"]["id"].GetString();
-  ASSERT_EQ(record_access(engine->http_port(), clinician, id), 200);
+  const std::string id = readable_patient("9991234578");
+  ASSERT_FALSE(id.empty());
   auto conditions = get_until(engine->http_port(), "/fhir/Condition?patient=" + id, clinician,
                               [](const HttpResult& h) { return total_of(h) == 1; });
   EXPECT_EQ(total_of(conditions), 1) << conditions.body;
@@ -85,11 +95,8 @@ TEST_F(GpFeedTest, ATransactionIsStoredAndReadableByPatient) {
   auto d = json(r.body);
   ASSERT_TRUE(d.IsObject());
   EXPECT_EQ(d["type"], "transaction-response");
-  auto patient = get_until(engine->http_port(), "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9991234578",
-                           clinician, [](const HttpResult& h) { return total_of(h) == 1; });
-  ASSERT_EQ(total_of(patient), 1) << patient.body;
-  const std::string id = json(patient.body)["entry"][0]["resource"]["id"].GetString();
-  ASSERT_EQ(record_access(engine->http_port(), clinician, id), 200);
+  const std::string id = readable_patient("9991234578");
+  ASSERT_FALSE(id.empty());
   auto allergies = get_until(engine->http_port(), "/fhir/AllergyIntolerance?patient=" + id, clinician,
                              [](const HttpResult& h) { return total_of(h) == 1; });
   EXPECT_EQ(total_of(allergies), 1) << allergies.body;
@@ -103,8 +110,9 @@ TEST_F(GpFeedTest, ATransactionIsStoredAndReadableByPatient) {
   EXPECT_EQ(again.status, 200);
   EXPECT_EQ(again.body, r.body) << "a resent push gets its first answer";
   // The GP's own Patient (the registration the regional patient links to) was not versioned again.
-  const std::string registration =
-      json(patient.body)["entry"][0]["resource"]["link"][0]["other"]["reference"].GetString();
+  auto patient = http_get(engine->http_port(), "/fhir/Patient/" + id, clinician);
+  ASSERT_EQ(patient.status, 200) << patient.body;
+  const std::string registration = json(patient.body)["link"][0]["other"]["reference"].GetString();
   auto history = http_get(engine->http_port(), "/fhir/" + registration + "/_history", clinician);
   EXPECT_EQ(total_of(history), 1) << history.body;
 }

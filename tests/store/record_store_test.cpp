@@ -86,6 +86,22 @@ std::string marker_of(const StoredResource& r) {
   return d.HasMember("marker") ? d["marker"].GetString() : "";
 }
 
+// Turns the record store in `dir` back into one made before a change (a column dropped, an old
+// index made again), with the store closed.
+void as_made_before(const TempDir& dir, std::initializer_list<const char*> statements) {
+  Database db(dir.file("record.db"), Database::Mode::ReadWrite);
+  for (const char* sql : statements) db.exec(sql);
+}
+
+bool has_index(const TempDir& dir, const std::string& name) {
+  Database db(dir.file("record.db"), Database::Mode::ReadOnly);
+  auto& st = db.prepare("SELECT count(*) FROM sqlite_master WHERE type='index' AND name=?1");
+  st.bind(1, name);
+  const bool found = st.step() && st.int64(0) > 0;
+  st.reset();
+  return found;
+}
+
 std::string version_id_of(const StoredResource& r) {
   auto d = parse(r.json);
   return d["meta"]["versionId"].GetString();
@@ -411,11 +427,8 @@ TEST(SqliteRecordStore, StoreWithTheIdentifierIndexByResourceIsMigrated) {
     apply_write(*s, 1, resource("RelatedPerson", "r1", "v1", 1000, "p1", {{kNhs, "9434765919"}, {kMrn, "H123"}}));
     apply_write(*s, 2, resource("RelatedPerson", "r2", "v1", 1000, "p1"));
   }
-  {
-    Database db(dir.file("record.db"), Database::Mode::ReadWrite);
-    db.exec("ALTER TABLE resource_current DROP COLUMN identifiers");
-    db.exec("CREATE INDEX identifier_by_resource ON identifier_index(type, id)");
-  }
+  as_made_before(dir, {"ALTER TABLE resource_current DROP COLUMN identifiers",
+                       "CREATE INDEX identifier_by_resource ON identifier_index(type, id)"});
   auto s = open_store(dir);
   ASSERT_TRUE(s);
   EXPECT_EQ(s->search_identifier("RelatedPerson", kMrn, "H123", 0, 10).total, 1);
@@ -427,10 +440,7 @@ TEST(SqliteRecordStore, StoreWithTheIdentifierIndexByResourceIsMigrated) {
   // A resource that had none gains one.
   apply_write(*s, 4, resource("RelatedPerson", "r2", "v2", 2000, "p1", {{kMrn, "H456"}}));
   EXPECT_EQ(s->search_identifier("RelatedPerson", kMrn, "H456", 0, 10).total, 1);
-  Database db(dir.file("record.db"), Database::Mode::ReadOnly);
-  auto& idx = db.prepare("SELECT count(*) FROM sqlite_master WHERE name='identifier_by_resource'");
-  ASSERT_TRUE(idx.step());
-  EXPECT_EQ(idx.int64(0), 0);
+  EXPECT_FALSE(has_index(dir, "identifier_by_resource"));
 }
 
 // A record store made before versions were chained from their current row (an index of every
@@ -446,13 +456,10 @@ TEST(SqliteRecordStore, StoreWithTheIndexOfEveryVersionIsMigratedToChains) {
     apply_write(*s, 3, resource("Observation", "o1", "late", 500));  // history only
     apply_write(*s, 4, resource("Observation", "o2", "only", 1000));
   }
-  {
-    Database db(dir.file("record.db"), Database::Mode::ReadWrite);
-    db.exec("ALTER TABLE resource_current DROP COLUMN current_row");
-    db.exec("ALTER TABLE resource_current DROP COLUMN latest_row");
-    db.exec("ALTER TABLE resource_version DROP COLUMN prev_row");
-    db.exec("CREATE UNIQUE INDEX resource_version_key ON resource_version(type, id, version)");
-  }
+  as_made_before(dir, {"ALTER TABLE resource_current DROP COLUMN current_row",
+                       "ALTER TABLE resource_current DROP COLUMN latest_row",
+                       "ALTER TABLE resource_version DROP COLUMN prev_row",
+                       "CREATE UNIQUE INDEX resource_version_key ON resource_version(type, id, version)"});
   auto s = open_store(dir);
   ASSERT_TRUE(s);
   auto cur = s->read("Observation", "o1");
@@ -476,10 +483,7 @@ TEST(SqliteRecordStore, StoreWithTheIndexOfEveryVersionIsMigratedToChains) {
   ASSERT_EQ(page2.items.size(), 2u);
   EXPECT_EQ(page2.items[0].version, 2);
   EXPECT_EQ(marker_of(*s->read("Observation", "o1")), "v4");
-  Database db(dir.file("record.db"), Database::Mode::ReadOnly);
-  auto& idx = db.prepare("SELECT count(*) FROM sqlite_master WHERE name='resource_version_key'");
-  ASSERT_TRUE(idx.step());
-  EXPECT_EQ(idx.int64(0), 0);
+  EXPECT_FALSE(has_index(dir, "resource_version_key"));
 }
 
 TEST(SqliteRecordStore, IdentifierSearchWithEmptySystemMatchesAnySystem) {
