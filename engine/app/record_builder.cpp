@@ -3,8 +3,6 @@
 #include "engine/app/record_builder.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <future>
@@ -15,6 +13,7 @@
 #include "engine/app/consent.h"
 #include "engine/app/extract.h"
 #include "engine/app/gp_feed.h"
+#include "engine/core/thread_priority.h"
 #include "engine/mapping/mapping_set.h"
 #include "engine/store/version_text.h"
 
@@ -46,11 +45,6 @@ store::MappedBatchItem failed_item(const store::Provenance& p, const std::except
   item.outcome = "failed";
   item.detail = std::string("the mapping stopped with an error: ") + e.what();
   return item;
-}
-
-// Mapping is behind the ACK, not on it: let the threads that acknowledge feeds go first.
-void yield_to_ingest() {
-  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 15);
 }
 }  // namespace
 

@@ -2,17 +2,15 @@
 // connection, so no writer's commit (and no ACK waiting on it) ever pays for a checkpoint.
 #include "engine/store/checkpointer.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
 
+#include "engine/core/thread_priority.h"
 #include "engine/store/sqlite.h"
 
 namespace cc::store {
 
-Checkpointer::Checkpointer(const std::string& path, Database& writer, int threshold_frames, int nice)
-    : writer_(writer), threshold_(threshold_frames), nice_(nice) {
+Checkpointer::Checkpointer(const std::string& path, Database& writer, int threshold_frames, bool behind_ack)
+    : writer_(writer), threshold_(threshold_frames), behind_ack_(behind_ack) {
   conn_ = std::make_unique<Database>(path, Database::Mode::ReadWrite);
   sqlite3_wal_hook(writer_.handle(), &Checkpointer::on_commit, this);
   thread_ = std::thread([this] { run(); });
@@ -49,7 +47,7 @@ void Checkpointer::restart_log_if_long() {
 }
 
 void Checkpointer::run() {
-  if (nice_ > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice_);
+  if (behind_ack_) yield_to_ingest();
   for (;;) {
     {
       std::unique_lock lk(mu_);

@@ -18,9 +18,10 @@ class Checkpointer {
  public:
   // Takes over `writer`'s WAL hook (which turns off SQLite's in-line auto-checkpoint) and
   // checkpoints whenever the log holds more than `threshold_frames` pages.
-  // `nice` > 0 lowers the checkpoint thread's scheduling priority by that much: for a database
-  // written behind the ACK (the record), whose log copying must not take CPU from the ACK path.
-  Checkpointer(const std::string& path, Database& writer, int threshold_frames = 4096, int nice = 0);
+  // `behind_ack`: the checkpoint thread runs at the priority of work behind the ACK
+  // (engine/core/thread_priority.h), for a database written there (the record), whose log copying
+  // must not take CPU from the ACK path.
+  Checkpointer(const std::string& path, Database& writer, int threshold_frames = 4096, bool behind_ack = false);
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
@@ -41,7 +42,7 @@ class Checkpointer {
   Database& writer_;
   std::unique_ptr<Database> conn_;
   int threshold_;
-  int nice_;
+  bool behind_ack_;
   std::atomic<int> frames_{0};  // frames in the log at the last commit
   std::mutex mu_;
   std::condition_variable cv_;

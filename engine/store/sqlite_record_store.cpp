@@ -202,8 +202,8 @@ Result<std::unique_ptr<SqliteRecordStore>> SqliteRecordStore::open(const std::st
     // The writer touches index pages all over a large record (about 1 GB of indexes at 750,000
     // patients): a cache that holds them saves a read system call for most page visits.
     s->writer_->exec("PRAGMA cache_size=-1048576");
-    // At the record builder's priority: behind the ACK path (engine/app/record_builder.cpp).
-    s->checkpointer_ = std::make_unique<Checkpointer>(path, *s->writer_, 4096, 15);
+    // The record is written behind the ACK: so is its log copied.
+    s->checkpointer_ = std::make_unique<Checkpointer>(path, *s->writer_, 4096, /*behind_ack=*/true);
     return s;
   } catch (const SqliteError& e) {
     return make_error("record-open", "Cannot open the record store at " + path + ": " + e.what());
