@@ -30,13 +30,16 @@ fi
 mkdir -p "$results"
 echo "fuzzing ${targets[*]} for $seconds s each, $jobs at a time; logs and corpora in $results"
 
+# ledger_totals FILE: "runs CPU-seconds finished-runs" summed over a target's ledger.
+ledger_totals() { awk '{ r += $1; c += $2; n++ } END { printf "%d %d %d\n", r, c, n }' "$1"; }
+
 run_one() {
   # Each finished run appends "runs CPU-seconds" to $t.ledger, so a long fuzz stopped part-way (the
   # machine was wanted for a benchmark) loses only the run in hand, and a later call carries on.
   local t=$1 ledger="$results/$t.ledger" cpu runs chunks n c line
   touch "$ledger"
   while :; do
-    read -r runs cpu chunks < <(awk '{ r += $1; c += $2; n++ } END { printf "%d %d %d\n", r, c, n }' "$ledger")
+    read -r runs cpu chunks < <(ledger_totals "$ledger")
     [ -z "${FUZZ_CPU_SECONDS:-}" ] || [ "$cpu" -lt "$FUZZ_CPU_SECONDS" ] || break
     CC_FUZZ_KEEP=1 CC_FUZZ_WORK="$results/corpus/$t" CC_FUZZ_ARTIFACTS="$results/artifacts" \
       CC_FUZZ_LOG="$results/$t.log" CC_FUZZ_SUMMARY="$results/$t.summary" \
@@ -49,7 +52,7 @@ run_one() {
     echo "${n:-0} ${c:-0}" >>"$ledger"
     [ -n "${FUZZ_CPU_SECONDS:-}" ] || break
   done
-  read -r runs cpu chunks < <(awk '{ r += $1; c += $2; n++ } END { printf "%d %d %d\n", r, c, n }' "$ledger")
+  read -r runs cpu chunks < <(ledger_totals "$ledger")
   [ -n "$line" ] || line="fuzz $t: PASS (nothing left to run)"
   echo "$line; in all $runs runs over $chunks run(s), $cpu CPU seconds ($((runs / (cpu > 0 ? cpu : 1))) exec per CPU second)" \
     | tee "$results/$t.summary"
