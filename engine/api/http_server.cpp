@@ -130,42 +130,74 @@ class HttpServer::SessionImpl : public HttpServer::Session,
     parser_->header_limit(static_cast<uint32_t>(std::min<uint64_t>(server_.options_.header_limit, UINT32_MAX)));
     // One deadline for the whole request (and for the wait before it): a slow sender is cut off.
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(server_.options_.read_timeout_seconds));
+    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) {
+        self->read_failed(ec);
+        return;
+      }
+      // A client that asked to be told before it sends its body (curl does for bodies over 1 MiB)
+      // is told at once: a body over the limit was refused with the header (body_limit above),
+      // and otherwise it waited up to a second of its own before sending anyway.
+      const auto& header = self->parser_->get();
+      if (header.version() == 11 && beast::iequals(header[http::field::expect], "100-continue")) {
+        self->continue_.emplace(http::status::continue_, 11);
+        http::async_write(self->stream_, *self->continue_, [self](beast::error_code ec, size_t) {
+          if (ec) {
+            self->close();
+            return;
+          }
+          self->read_body();
+        });
+        return;
+      }
+      self->read_body();
+    });
+  }
+
+  void read_body() {
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) {
-        if (ec == http::error::body_limit) {
-          self->send_refusal(413, "too-long", "The request body is larger than this server accepts (" +
-                                                  std::to_string(self->server_.options_.body_limit) + " bytes).");
-          return;
-        }
-        if (ec == http::error::header_limit) {
-          self->send_refusal(431, "too-long", "The request headers are larger than this server accepts (" +
-                                                  std::to_string(self->server_.options_.header_limit) + " bytes).");
-          return;
-        }
-        if (ec == beast::error::timeout)
-          spdlog::info("http {}: no complete request within {} s; closing", self->peer_,
-                       self->server_.options_.read_timeout_seconds);
-        self->close();
+        self->read_failed(ec);
         return;
       }
-      self->busy_ = true;
-      Request req = self->parser_->release();
-      bool keep_alive = req.keep_alive();
-      unsigned version = req.version();
-      if (auto refused = self->server_.csrf_refusal(req)) {
-        refused->version(version);
-        refused->keep_alive(keep_alive && !self->closing_);
-        refused->prepare_payload();
-        self->write(std::move(*refused));
-        return;
-      }
-      self->server_.handler_.handle(std::move(req), self->peer_, [self, keep_alive, version](Response res) {
-        asio::post(self->stream_.get_executor(), [self, keep_alive, version, res = std::move(res)]() mutable {
-          res.version(version);
-          res.keep_alive(keep_alive && !self->closing_);
-          res.prepare_payload();
-          self->write(std::move(res));
-        });
+      self->handle();
+    });
+  }
+
+  void read_failed(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      send_refusal(413, "too-long", "The request body is larger than this server accepts (" +
+                                        std::to_string(server_.options_.body_limit) + " bytes).");
+      return;
+    }
+    if (ec == http::error::header_limit) {
+      send_refusal(431, "too-long", "The request headers are larger than this server accepts (" +
+                                        std::to_string(server_.options_.header_limit) + " bytes).");
+      return;
+    }
+    if (ec == beast::error::timeout)
+      spdlog::info("http {}: no complete request within {} s; closing", peer_, server_.options_.read_timeout_seconds);
+    close();
+  }
+
+  void handle() {
+    busy_ = true;
+    Request req = parser_->release();
+    bool keep_alive = req.keep_alive();
+    unsigned version = req.version();
+    if (auto refused = server_.csrf_refusal(req)) {
+      refused->version(version);
+      refused->keep_alive(keep_alive && !closing_);
+      refused->prepare_payload();
+      write(std::move(*refused));
+      return;
+    }
+    server_.handler_.handle(std::move(req), peer_, [self = shared_from_this(), keep_alive, version](Response res) {
+      asio::post(self->stream_.get_executor(), [self, keep_alive, version, res = std::move(res)]() mutable {
+        res.version(version);
+        res.keep_alive(keep_alive && !self->closing_);
+        res.prepare_payload();
+        self->write(std::move(res));
       });
     });
   }
@@ -211,6 +243,7 @@ class HttpServer::SessionImpl : public HttpServer::Session,
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::empty_body>> continue_;  // "100 Continue", while it is written
   std::string peer_;
   bool busy_ = false;
   bool closing_ = false;
