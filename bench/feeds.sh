@@ -78,16 +78,26 @@ log "$extract_line"
 
 gp_line="GP: skipped (no Synthea bundles)"
 if ls "$WORK"/gp.*.json >/dev/null 2>&1; then
+  # The GP pushes are timed on a settled record: the extract's rows stay, its checkpoint has ended.
+  log "engine idle $(wait_engine_idle) ms after the extract"
   t0=$(now_ms)
   # GP_CLIENTS pushers side by side (practices' extract services push independently), each one
-  # bundle at a time, waiting for its answer.
-  printf '%s\n' "$WORK"/gp.*.json | xargs -P "$GP_CLIENTS" -I{} sh -c \
-    'curl -s -o "$1.response" -w "%{http_code}" -X POST --data-binary @"$1" -H "Authorization: Bearer $2" \
-       -H "Content-Type: application/fhir+json" "http://127.0.0.1:$3/fhir" >"$1.code"' _ {} "$TOKEN" "$HTTP_PORT"
+  # bundle at a time, waiting for its answer: one curl process (--parallel, connections kept
+  # alive) rather than a process a push, whose start-up would take the engine's CPU.
+  sep=""
   for f in "$WORK"/gp.*.json; do
-    [[ $(cat "$f.code") == 200 ]] || die "GP push $f answered $(cat "$f.code"): $(head -c 300 "$f.response")"
-  done
+    printf '%s' "$sep"
+    sep=$'next\n'
+    printf 'url = "http://127.0.0.1:%s/fhir"\ndata-binary = "@%s"\noutput = "%s.response"\n' "$HTTP_PORT" "$f" "$f"
+    printf 'header = "Authorization: Bearer %s"\nheader = "Content-Type: application/fhir+json"\n' "$TOKEN"
+    printf 'write-out = "%%{http_code} %s\\n"\nsilent\n' "$f"
+  done >"$WORK/gp.curl"
+  curl -s -Z --parallel-max "$GP_CLIENTS" -K "$WORK/gp.curl" >"$WORK/gp.codes"
   t_ack=$(($(now_ms) - t0))
+  [[ $(wc -l <"$WORK/gp.codes") -eq $(ls "$WORK"/gp.*.json | wc -l) ]] || die "not every GP push was answered"
+  while read -r code f; do
+    [[ $code == 200 ]] || die "GP push $f answered $code: $(head -c 300 "$f.response")"
+  done <"$WORK/gp.codes"
   wait_backlog_zero 3600 >/dev/null
   t_all=$(($(now_ms) - t0))
   # Resources stored: entries answered with a location (ignored types get none).
@@ -95,9 +105,11 @@ if ls "$WORK"/gp.*.json >/dev/null 2>&1; then
   gp_line=$(awk -v n="$accepted" -v a="$t_ack" -v t="$t_all" 'BEGIN { printf "GP       %8d resources  stored+answered in %6d ms (%6.0f res/s)    mapped and readable in %6d ms (%6.0f res/s)", n, a, n*1000/a, t, n*1000/t }')
   log "$gp_line"
 fi
+peak_rss=$(awk '/^VmHWM/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$ENGINE_PID/status")
 stop_engine
 
 echo
 echo "Connecting Care extract and GP feeds ($(date -u +%Y-%m-%dT%H:%MZ), built from $BUILT_FROM; $(nproc) cores, load before: $(loadavg))"
 echo "$extract_line"
 echo "$gp_line"
+echo "engine peak memory (VmHWM): $peak_rss"

@@ -13,7 +13,8 @@
 # of each target is kept there (CC_FUZZ_KEEP=1), so a second run carries on from the first.
 # Do not pause a run (SIGSTOP) to measure something else: libFuzzer's per-input -timeout counts wall
 # time, so the input in hand when the run resumes is reported as a hang (rerun such an input alone:
-# `build-fuzz/fuzz/TARGET_fuzzer -timeout=60 FILE`). Nothing is sent over the network; the HTTP target works on a temporary store under /dev/shm.
+# `build-fuzz/fuzz/TARGET_fuzzer -timeout=60 FILE`). To stop for a benchmark, send the fuzzer SIGINT
+# (`pkill -INT -f _fuzzer`): the run in hand is counted and the call ends. Nothing is sent over the network; the HTTP target works on a temporary store under /dev/shm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-3600}
@@ -46,10 +47,20 @@ run_one() {
       /usr/bin/time -f "%U %S" -o "$results/$t.cpu" \
       fuzz/run_fuzzer.sh "build-fuzz/fuzz/${t}_fuzzer" "$seconds" >/dev/null || true
     line=$(cat "$results/$t.summary")
-    case $line in *FAIL*) break ;; esac
+    # A run stopped from outside (SIGINT to the fuzzer: the machine is wanted for a benchmark)
+    # found nothing: its runs and CPU time count, and this call ends so the machine is left quiet.
+    interrupted=0
+    grep -q '^==[0-9]*== libFuzzer: run interrupted' "$results/$t.log" && interrupted=1
+    case $line in *FAIL*) [ "$interrupted" = 1 ] || break ;; esac
     n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$results/$t.log" | tail -1)
     c=$(tail -1 "$results/$t.cpu" | awk '{ printf "%d", $1 + $2 }')
     echo "${n:-0} ${c:-0}" >>"$ledger"
+    if [ "$interrupted" = 1 ]; then
+      read -r runs cpu chunks < <(ledger_totals "$ledger")
+      echo "fuzz $t: interrupted from outside, nothing found; in all $runs runs, $cpu CPU seconds" | tee "$results/$t.summary"
+      touch "$results/STOPPED"
+      return 0
+    fi
     [ -n "${FUZZ_CPU_SECONDS:-}" ] || break
   done
   read -r runs cpu chunks < <(ledger_totals "$ledger")
@@ -60,7 +71,9 @@ run_one() {
 
 status=0
 running=0
+rm -f "$results/STOPPED"
 for t in "${targets[@]}"; do
+  [ ! -e "$results/STOPPED" ] || break
   run_one "$t" &
   running=$((running + 1))
   if [ "$running" -ge "$jobs" ]; then wait -n || status=1; running=$((running - 1)); fi

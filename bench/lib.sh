@@ -121,6 +121,24 @@ stop_engine() {
   ENGINE_PID=""
 }
 
+# wait_engine_idle [TIMEOUT_S]: waits until the engine has used under 5% of a core for a second
+# (background work after a phase, such as the checkpoint of a large write-ahead log, has ended), so
+# the next phase is timed on its own; prints the ms it took.
+wait_engine_idle() {
+  local t0 deadline prev now
+  t0=$(now_ms)
+  deadline=$((SECONDS + ${1:-300}))
+  cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$ENGINE_PID/stat"; }
+  prev=$(cpu_ticks)
+  while ((SECONDS < deadline)); do
+    sleep 1
+    now=$(cpu_ticks)
+    (( (now - prev) * 100 < 5 * $(getconf CLK_TCK) )) && break
+    prev=$now
+  done
+  echo $(($(now_ms) - t0))
+}
+
 engine_alive() { [[ -n $ENGINE_PID ]] && kill -0 "$ENGINE_PID" 2>/dev/null; }
 
 # metric NAME: the value of an unlabelled metric from GET /metrics (empty if absent).
