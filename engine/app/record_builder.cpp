@@ -124,7 +124,7 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
           item.detail = "The extract's feed " + row.feed + " is no longer configured as an extract feed.";
         } else {
           auto extract = std::make_unique<ExtractMapping>(*feed, mappings, row.raw, item.provenance);
-          extract->next(item, chunk_extracts ? extract_chunk_rows() : std::numeric_limits<size_t>::max());
+          extract->next(item, chunk_extracts ? first_extract_chunk_rows() : std::numeric_limits<size_t>::max());
           if (item.partial) {
             // The rest of the file comes in the next batches; the messages after it wait for it.
             pending_extract_ = std::move(extract);
