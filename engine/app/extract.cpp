@@ -2,6 +2,7 @@
 #include "engine/app/extract.h"
 
 #include <algorithm>
+#include <thread>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -79,11 +80,30 @@ ExtractAssessment assess_extract(const FeedConfig& feed, const mapping::MappingS
   const auto ctx = feed_context(feed);
   int64_t rows_held = 0, problems_omitted = 0;
   constexpr size_t kMaxListed = 1000;  // a report stays readable (and small) whatever the file
-  for (const auto& row : extract->rows) {
-    auto out = mappings.map_row(feed.mapping, row_input(*extract, columns, row), ctx);
-    std::vector<mapping::Issue> issues;
-    if (!out) issues.push_back(mapping::Issue{true, 101, out.error().message, {}, {}});
-    else issues = out->issues;
+  // Each row is checked by mapping it (rows are independent, so a large file is shared out over the
+  // cores: the sender waits for this before its answer); the problems are listed in row order.
+  const size_t n = extract->rows.size();
+  std::vector<std::vector<mapping::Issue>> row_issues(n);
+  auto check = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      try {
+        auto out = mappings.map_row(feed.mapping, row_input(*extract, columns, extract->rows[i]), ctx);
+        if (!out) row_issues[i].push_back(mapping::Issue{true, 101, out.error().message, {}, {}});
+        else row_issues[i] = std::move(out->issues);
+      } catch (const std::exception& e) {
+        row_issues[i].push_back(mapping::Issue{true, 101, std::string("The row could not be mapped: ") + e.what(), {}, {}});
+      }
+    }
+  };
+  constexpr size_t kRowsToShare = 10000;  // below this, starting threads costs more than it saves
+  const size_t threads = n < kRowsToShare ? 1 : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(check, n * t / threads, n * (t + 1) / threads);
+  check(0, n / threads);
+  for (auto& h : helpers) h.join();
+  for (size_t i = 0; i < n; ++i) {
+    const auto& row = extract->rows[i];
+    const auto& issues = row_issues[i];
     bool held = false;
     for (const auto& issue : issues) {
       held = held || issue.error;

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
+#include <vector>
 #include <functional>
 #include <thread>
 
@@ -103,6 +105,27 @@ TEST_F(ExtractTest, TheReportNamesEachProblemAndGoodRowsAreReadable) {
   });
   EXPECT_NE(wl.body.find("extract-row-held"), std::string::npos) << wl.body;
   EXPECT_NE(wl.body.find("extract-rows-rejected"), std::string::npos) << wl.body;
+}
+
+// A large file is checked on several threads; its report still lists each problem once, in row
+// order, with the right row numbers.
+TEST_F(ExtractTest, ALargeFilesReportListsItsProblemsInRowOrder) {
+  std::string file = kHeader;
+  const std::set<int> bad = {1, 6001, 6002, 11999, 12000};
+  for (int i = 1; i <= 12000; ++i)
+    file += "L" + std::to_string(i) + "," + (bad.count(i) ? "9991234579" : "") + ",LARGE,File,01/01/1950,LE-" +
+            std::to_string(i) + ",Home care,Open,01/02/2024,,,,N,15/03/2024 09:30\r\n";
+  auto r = upload(file, feed_system);
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 500);
+  auto d = json(r.body);
+  const auto& report = d["report"];
+  EXPECT_EQ(report["rows_held"].GetInt64(), 5) << r.body.substr(0, 2000);
+  std::vector<int> rows;
+  for (auto& p : report["row_problems"].GetArray()) {
+    EXPECT_STREQ(p["column"].GetString(), "nhs_number");
+    rows.push_back(static_cast<int>(p["row"].GetInt64()));
+  }
+  EXPECT_EQ(rows, std::vector<int>(bad.begin(), bad.end())) << r.body.substr(0, 2000);
 }
 
 TEST_F(ExtractTest, TheSameFileAgainChangesNothing) {
