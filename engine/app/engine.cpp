@@ -629,17 +629,17 @@ int serve(Config config) {
       }
       asio::post(io, [&, feed, push, kind, type, id, ctx, peer, org, done] {
         const int64_t now = fhir::now_epoch_ms();
-        auto result = run_gp_ingest(*feed, kind, type, id, *push, now, **record);
+        auto result = std::make_shared<fhir_ingest::IngestResult>(run_gp_ingest(*feed, kind, type, id, *push, now, **record));
         rapidjson::StringBuffer sb;
         rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-        result.response.Accept(w);
+        result->response.Accept(w);
         std::string response = sb.GetString();
-        if (result.resources.empty()) {  // refused (or nothing the record keeps): nothing is stored
-          done(static_cast<unsigned>(result.http_status), std::move(response));
+        if (result->resources.empty()) {  // refused (or nothing the record keeps): nothing is stored
+          done(static_cast<unsigned>(result->http_status), std::move(response));
           return;
         }
-        auto store_push = [&, feed, push, kind, type, id, peer, org, now, response, result_status = result.http_status,
-                           accepted_all = result.accepted_all(), done] {
+        auto store_push = [&, feed, push, kind, type, id, peer, org, now, response, result, result_status = result->http_status,
+                           accepted_all = result->accepted_all(), done] {
           store::InboxMessage m;
           m.feed = feed->name;
           m.peer = peer;
@@ -654,7 +654,7 @@ int serve(Config config) {
           m.ack_code = accepted_all ? "AA" : "AE";
           m.ack = std::to_string(result_status) + " " + response;
           m.raw = std::move(*push);
-          (*inbox)->submit(std::move(m), [&builder, done](Result<store::Receipt> r) {
+          (*inbox)->submit(std::move(m), [&builder, done, result, accepted_all](Result<store::Receipt> r) {
             if (!r) {
               done(503, api::operation_outcome(503, "transient", "The push could not be stored (" + r.error().message +
                                                                      "); send it again.").body());
@@ -663,14 +663,17 @@ int serve(Config config) {
             // "STATUS BODY" as answered the first time: a resent push gets the same answer.
             const size_t space = r->ack.find(' ');
             done(static_cast<unsigned>(std::stoi(r->ack.substr(0, space))), r->ack.substr(space + 1));
-            if (!r->duplicate) builder.wake();
+            if (r->duplicate) return;
+            // What was validated here is written as it is, not validated again from the stored bytes.
+            if (accepted_all) builder.hand_over(r->id, std::move(*result));
+            builder.wake();
           });
         };
         // Consent in the push (a dissent recorded at the practice) is a governance decision: on the
         // trail before it is stored.
         std::vector<std::string> consents;
         std::string consent_patient;
-        for (auto& r : result.resources)
+        for (auto& r : result->resources)
           if (r.mapped.type == "Consent") {
             consents.push_back(r.mapped.id);
             consent_patient = r.mapped.patient_id;

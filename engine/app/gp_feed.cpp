@@ -46,7 +46,11 @@ void map_gp(const FeedConfig& feed, const std::string& message_type, const std::
     type = t.substr(0, t.find('^'));
     id = t.find('^') == std::string::npos ? "" : t.substr(t.find('^') + 1);
   }
-  auto result = run_gp_ingest(feed, kind, type, id, body, received_ms, record, accepted_whole);
+  gp_writes(feed, run_gp_ingest(feed, kind, type, id, body, received_ms, record, accepted_whole), received_ms, item);
+}
+
+void gp_writes(const FeedConfig& feed, fhir_ingest::IngestResult&& result, int64_t received_ms,
+               store::MappedBatchItem& item) {
   int64_t ignored = 0, rejected = 0;
   for (const auto& e : result.entries) {
     ignored += e.disposition == fhir_ingest::Disposition::kIgnored;

@@ -27,5 +27,9 @@ fhir_ingest::IngestResult run_gp_ingest(const FeedConfig& feed, const std::strin
 // the push was answered with every entry accepted (its inbox ACK code is AA).
 void map_gp(const FeedConfig& feed, const std::string& message_type, const std::string& body, int64_t received_ms,
             bool accepted_whole, store::RecordStore& record, store::MappedBatchItem& item);
+// The same step from the push's validation as run_gp_ingest made it (map_gp's second half; the
+// record builder takes a result handed over when the push was accepted).
+void gp_writes(const FeedConfig& feed, fhir_ingest::IngestResult&& result, int64_t received_ms,
+               store::MappedBatchItem& item);
 
 }  // namespace cc::app

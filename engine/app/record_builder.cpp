@@ -80,7 +80,7 @@ std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, siz
   return batch;
 }
 
-std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::InboxRow> rows, bool chunk_extracts) {
+std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::InboxRow> rows, bool live) {
   std::vector<store::MappedBatchItem> batch;
   batch.reserve(rows.size());
   // One set of mappings for the whole batch, even if a reload lands meanwhile.
@@ -112,7 +112,12 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
           item.outcome = "failed";
           item.detail = "The push's feed " + row.feed + " is no longer configured as a GP feed.";
         } else {
-          map_gp(*feed, row.message_type, row.raw, row.received_ms, row.ack_code == "AA", record_, item);
+          // The builder's own pass takes the push as validated when it was accepted, if handed over.
+          auto handed = live && row.ack_code == "AA" ? take_handed_over(row.id) : std::nullopt;
+          if (handed)
+            gp_writes(*feed, std::move(*handed), row.received_ms, item);
+          else
+            map_gp(*feed, row.message_type, row.raw, row.received_ms, row.ack_code == "AA", record_, item);
         }
         batch.push_back(std::move(item));
         continue;
@@ -124,7 +129,7 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
           item.detail = "The extract's feed " + row.feed + " is no longer configured as an extract feed.";
         } else {
           auto extract = std::make_unique<ExtractMapping>(*feed, mappings, row.raw, item.provenance);
-          extract->next(item, chunk_extracts ? first_extract_chunk_rows() : std::numeric_limits<size_t>::max());
+          extract->next(item, live ? first_extract_chunk_rows() : std::numeric_limits<size_t>::max());
           if (item.partial) {
             // The rest of the file comes in the next batches; the messages after it wait for it.
             pending_extract_ = std::move(extract);
@@ -203,6 +208,25 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
   // Each version's text is made here, beside the mapping, rather than by the store's single writer.
   for (auto& item : batch) store::prepare_texts(item);
   return batch;
+}
+
+void RecordBuilder::hand_over(int64_t inbox_id, fhir_ingest::IngestResult result) {
+  if (inbox_id <= cursor_.load()) return;  // mapped from the stored bytes already
+  std::lock_guard lock(handed_mu_);
+  if (handed_over_resources_ + result.resources.size() > kMaxHandedOver) return;
+  handed_over_resources_ += result.resources.size();
+  handed_over_.emplace(inbox_id, std::move(result));
+}
+
+std::optional<fhir_ingest::IngestResult> RecordBuilder::take_handed_over(int64_t inbox_id) {
+  std::lock_guard lock(handed_mu_);
+  std::optional<fhir_ingest::IngestResult> out;
+  auto end = handed_over_.upper_bound(inbox_id);
+  for (auto it = handed_over_.begin(); it != end; it = handed_over_.erase(it)) {
+    handed_over_resources_ -= it->second.resources.size();
+    if (it->first == inbox_id) out = std::move(it->second);
+  }
+  return out;
 }
 
 bool RecordBuilder::commit(std::vector<store::MappedBatchItem>& batch) {

@@ -5,11 +5,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 #include <mutex>
 #include <thread>
 
+#include "adapters/fhir/gp_ingest.h"
 #include "engine/app/extract.h"
 #include "engine/core/config.h"
 #include "engine/core/metrics.h"
@@ -39,6 +42,12 @@ class RecordBuilder {
 
   int64_t cursor() const { return cursor_.load(); }
 
+  // A GP push answered with every entry accepted, as its validation made it before it was stored
+  // (inbox row `inbox_id`): the builder writes these resources instead of validating the stored
+  // bytes again. Held only while few are waiting (kMaxHandedOver resources); past that, and after
+  // a restart or a re-map, the stored push is mapped as always, to the same resources.
+  void hand_over(int64_t inbox_id, fhir_ingest::IngestResult result);
+
   // Runs the inbox messages of `feed` (every feed when empty) received at or after `since_ms`,
   // already mapped, through the mappings in force again. Resources whose content changed get a new
   // version; the others are left as they are. Safe beside the running builder.
@@ -57,9 +66,10 @@ class RecordBuilder {
   // Reads and maps up to `limit` inbox messages after `after_id`, or the next chunk of the extract
   // file in hand.
   std::vector<store::MappedBatchItem> prepare(int64_t after_id, size_t limit);
-  // Maps inbox rows with the mappings in force. With `chunk_extracts` an extract file gives its first
-  // chunk of rows, the batch ends there, and prepare() gives the rest; without, it is mapped whole.
-  std::vector<store::MappedBatchItem> map_rows(std::vector<store::InboxRow> rows, bool chunk_extracts);
+  // Maps inbox rows with the mappings in force. `live`: the builder's own pass (not a re-map): an
+  // extract file gives its first chunk of rows, the batch ends there, and prepare() gives the rest
+  // (a re-map maps it whole), and a GP push handed over is written as it was validated.
+  std::vector<store::MappedBatchItem> map_rows(std::vector<store::InboxRow> rows, bool live);
   // limits.extract_chunk_rows. Large by default, because each commit writes every index page its
   // chunk touched and the record's keys are spread evenly: on 200,000 rows, chunks of 2,000 took 1.8
   // times as long as one commit for the whole file, chunks of 50,000 0.7 times (bench/feeds.sh).
@@ -68,6 +78,9 @@ class RecordBuilder {
   // chunks after it are mapped while the one before is written), so a short one starts the
   // writing sooner.
   size_t first_extract_chunk_rows() const { return std::max<size_t>(1, extract_chunk_rows() / 10); }
+  // The result handed over for this inbox row, if any (and those of rows before it, passed by
+  // now, are dropped).
+  std::optional<fhir_ingest::IngestResult> take_handed_over(int64_t inbox_id);
   // Writes a prepared batch and moves the cursor; false if the store refused it.
   bool commit(std::vector<store::MappedBatchItem>& batch);
   // Maps and writes until the inbox has nothing after the cursor or keep_going() says stop.
@@ -81,6 +94,10 @@ class RecordBuilder {
   std::atomic<int64_t> cursor_{0};
   // The extract file being mapped a chunk at a time (only prepare() and drain() touch it, in turn).
   std::unique_ptr<ExtractMapping> pending_extract_;
+  static constexpr size_t kMaxHandedOver = 50000;  // resources held for the builder at most
+  std::mutex handed_mu_;
+  std::map<int64_t, fhir_ingest::IngestResult> handed_over_;  // inbox id -> the push's validation
+  size_t handed_over_resources_ = 0;
   std::mutex mu_;
   std::mutex write_mu_;  // one writer on the record store: the builder's batches and re-maps take turns
   std::condition_variable cv_;
