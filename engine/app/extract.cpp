@@ -2,6 +2,7 @@
 #include "engine/app/extract.h"
 
 #include <algorithm>
+#include <system_error>
 #include <thread>
 
 #include <rapidjson/document.h>
@@ -98,8 +99,16 @@ ExtractAssessment assess_extract(const FeedConfig& feed, const mapping::MappingS
   constexpr size_t kRowsToShare = 10000;  // below this, starting threads costs more than it saves
   const size_t threads = n < kRowsToShare ? 1 : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
   std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(check, n * t / threads, n * (t + 1) / threads);
+  size_t shares = 1;  // shares of the rows taken: the first is this thread's
+  for (; shares < threads; ++shares) {
+    try {
+      helpers.emplace_back(check, n * shares / threads, n * (shares + 1) / threads);
+    } catch (const std::system_error&) {
+      break;  // no thread to be had: this thread checks the rest
+    }
+  }
   check(0, n / threads);
+  check(n * shares / threads, n);  // the shares no helper took (none when every helper started)
   for (auto& h : helpers) h.join();
   for (size_t i = 0; i < n; ++i) {
     const auto& row = extract->rows[i];
