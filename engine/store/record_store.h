@@ -36,7 +36,9 @@ struct PreparedText {
 struct ResourceWrite {
   std::string type;
   std::string id;
-  rapidjson::Document resource;   // the store sets meta.versionId, meta.lastUpdated, meta.source
+  // The store sets meta.versionId, meta.lastUpdated, meta.source. Emptied by prepare_text() once
+  // the text is made, unless the store still needs it (see there).
+  rapidjson::Document resource;
   int64_t event_time_ms = 0;      // versions follow event time, not arrival order
   std::string patient_id;
   std::vector<std::pair<std::string, std::string>> identifiers;  // (system, value)

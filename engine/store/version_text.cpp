@@ -91,6 +91,13 @@ void prepare_text(ResourceWrite& w, const Provenance& p) {
   t.hash = sha256_hex(t.json);
   t.version_at = placeholder_at(t.json, "versionId", kVersionPlaceholder);
   t.time_at = placeholder_at(t.json, "lastUpdated", kTimePlaceholder);
+  // From here the store writes the text. It reads the document itself only for a Patient (the
+  // patient index), for a write that may keep identifiers from the version on record, and where
+  // a placeholder was not found; otherwise the document, most of the memory a batch in flight
+  // holds, is freed now.
+  if (w.type != "Patient" && w.keep_identifier_systems.empty() && t.version_at != std::string::npos &&
+      t.time_at != std::string::npos)
+    w.resource = rapidjson::Document();
 }
 
 void prepare_texts(MappedBatchItem& item) {
