@@ -53,6 +53,8 @@ class ExtractMapping {
   void next(store::MappedBatchItem& item, size_t max_rows);
   // True once the last chunk has been given (or the file could not be read).
   bool done() const;
+  // Rows given so far.
+  size_t rows_done() const { return next_row_; }
   const store::Provenance& provenance() const { return provenance_; }
 
  private:

@@ -68,7 +68,7 @@ std::vector<store::MappedBatchItem> RecordBuilder::prepare(int64_t after_id, siz
   std::vector<store::MappedBatchItem> batch(1);
   auto& item = batch.front();
   try {
-    pending_extract_->next(item, extract_chunk_rows());
+    pending_extract_->next(item, extract_chunk_rows_after(pending_extract_->rows_done()));
   } catch (const std::exception& e) {
     const store::Provenance& p = pending_extract_->provenance();
     item = failed_item(p, e);
@@ -129,7 +129,7 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
           item.detail = "The extract's feed " + row.feed + " is no longer configured as an extract feed.";
         } else {
           auto extract = std::make_unique<ExtractMapping>(*feed, mappings, row.raw, item.provenance);
-          extract->next(item, live ? first_extract_chunk_rows() : std::numeric_limits<size_t>::max());
+          extract->next(item, live ? extract_chunk_rows_after(0) : std::numeric_limits<size_t>::max());
           if (item.partial) {
             // The rest of the file comes in the next batches; the messages after it wait for it.
             pending_extract_ = std::move(extract);

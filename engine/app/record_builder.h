@@ -74,10 +74,13 @@ class RecordBuilder {
   // chunk touched and the record's keys are spread evenly: on 200,000 rows, chunks of 2,000 took 1.8
   // times as long as one commit for the whole file, chunks of 50,000 0.7 times (bench/feeds.sh).
   size_t extract_chunk_rows() const { return static_cast<size_t>(config_.limits.extract_chunk_rows); }
-  // A file's first chunk is a tenth of that: nothing is being written while it is mapped (the
-  // chunks after it are mapped while the one before is written), so a short one starts the
-  // writing sooner.
-  size_t first_extract_chunk_rows() const { return std::max<size_t>(1, extract_chunk_rows() / 10); }
+  // The rows of a file's next chunk, `done` rows in. Each chunk is mapped while the one before is
+  // written, and mapping a row takes about a third of the time writing it does, so the chunks
+  // start small and grow: the first (a tenth), mapped while nothing is written, starts the writing
+  // sooner, and each after it (twice the rows so far) is mapped before the one in hand is written.
+  size_t extract_chunk_rows_after(size_t done) const {
+    return std::min(extract_chunk_rows(), std::max<size_t>({1, extract_chunk_rows() / 10, 2 * done}));
+  }
   // The result handed over for this inbox row, if any (and those of rows before it, passed by
   // now, are dropped).
   std::optional<fhir_ingest::IngestResult> take_handed_over(int64_t inbox_id);
