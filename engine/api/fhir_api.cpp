@@ -362,9 +362,11 @@ void write_audit_event(JsonWriter& w, const store::AuditEntry& raw) {
   w.EndObject();
 }
 
+}  // namespace
+
 std::string bundle_json(const std::string& bundle_type, const store::Page& page, const std::string& base,
                         const std::string& self_link, const std::string& page_link_base, int64_t offset,
-                        int64_t count, bool withheld = false) {
+                        int64_t count, bool withheld) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
   w.StartObject();
@@ -428,6 +430,8 @@ std::string bundle_json(const std::string& bundle_type, const store::Page& page,
   w.EndObject();
   return sb.GetString();
 }
+
+namespace {
 
 std::optional<std::string> bearer_token(const Request& req) {
   auto h = req[http::field::authorization];
@@ -1320,6 +1324,13 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
       count = x.count;
     }
   }, q);
+  const std::string self = base + url_as_link(target.substr(5));
+  // A Bundle is made while the audit entry is written (it is sent only once the entry is durable).
+  governance::Shape shape;
+  if (as_bundle)
+    shape = [&](governance::Disclosure& d) {
+      d.answer = bundle_json(bundle_type, d.page, base, self, page_base, offset, count, d.withheld);
+    };
   disclosure_.disclose(ctx, q, [=, respond = std::move(respond)](Result<governance::Disclosure> d) {
     if (!d) {
       const bool forbidden = d.error().code == "forbidden";
@@ -1339,9 +1350,10 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
       respond(std::move(res));
       return;
     }
-    std::string self = base + url_as_link(target.substr(5));
-    respond(json_response(200, bundle_json(bundle_type, page, base, self, page_base, offset, count, d->withheld)));
-  });
+    respond(json_response(200, !d->answer.empty() ? std::move(d->answer)
+                                                  : bundle_json(bundle_type, page, base, self, page_base, offset,
+                                                                count, d->withheld)));
+  }, shape);
 }
 
 }  // namespace cc::api

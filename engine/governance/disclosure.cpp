@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
@@ -59,18 +60,40 @@ void refuse(store::AuditLog& audit, std::shared_ptr<store::AuditEntry> entry, st
 }
 
 // Writes the audit entry of a disclosure; once it is durable hands `result` over, and if it could
-// not be written, only "audit-unavailable": nothing leaves without its record.
+// not be written, only "audit-unavailable": nothing leaves without its record. `shape` (when given)
+// runs on this thread while the entry is written, so making the answer overlaps the wait for the
+// disk; whichever of the two ends last hands the result over.
 template <typename T>
 void disclose_after(store::AuditLog& audit, std::shared_ptr<store::AuditEntry> entry, std::shared_ptr<T> result,
-                    std::function<void(Result<T>)> done) {
-  audit.append(std::move(*entry), [result, done = std::move(done)](Status st) {
-    if (!st) {
-      done(make_error("audit-unavailable",
-                      "The audit record could not be written, so nothing was disclosed. Try again shortly."));
+                    std::function<void(Result<T>)> done, const std::function<void(T&)>& shape = {}) {
+  struct Join {
+    std::atomic<int> left{2};
+    Status audited;
+    std::function<void(Result<T>)> done;
+  };
+  auto join = std::make_shared<Join>();
+  join->done = std::move(done);
+  auto arrive = [join, result] {
+    if (join->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (!join->audited) {
+      join->done(make_error("audit-unavailable",
+                            "The audit record could not be written, so nothing was disclosed. Try again shortly."));
       return;
     }
-    done(std::move(*result));
+    join->done(std::move(*result));
+  };
+  audit.append(std::move(*entry), [join, arrive](Status st) {
+    join->audited = std::move(st);
+    arrive();
   });
+  if (shape) {
+    try {
+      shape(*result);
+    } catch (const std::exception& e) {  // the caller makes its answer itself, after the entry
+      spdlog::warn("disclosure: the answer could not be made beside the audit entry ({})", e.what());
+    }
+  }
+  arrive();
 }
 
 // Who asked, for what, when: the part of an audit entry every disclosure shares.
@@ -205,9 +228,9 @@ std::string refusal_sentence(const std::string& refusal) {
 }  // namespace
 
 void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
-                                 std::function<void(Result<Disclosure>)> done) {
+                                 std::function<void(Result<Disclosure>)> done, const Shape& shape) {
   if (auto* eq = std::get_if<EverythingQuery>(&q)) {
-    disclose_everything(ctx, *eq, std::move(done));
+    disclose_everything(ctx, *eq, std::move(done), shape);
     return;
   }
   const std::string type = type_of(q);
@@ -362,11 +385,11 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
   }
   entry->outcome = result->page.items.empty() ? "nothing-found" : "disclosed";
 
-  disclose_after(audit_, entry, result, std::move(done));
+  disclose_after(audit_, entry, result, std::move(done), shape);
 }
 
 void DisclosureService::disclose_everything(const DisclosureContext& ctx, const EverythingQuery& q,
-                                            std::function<void(Result<Disclosure>)> done) {
+                                            std::function<void(Result<Disclosure>)> done, const Shape& shape) {
   auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "everything"));
   auto deny = [&](const std::string& why, const std::string& patient) {
     entry->outcome = "denied";
@@ -438,7 +461,7 @@ void DisclosureService::disclose_everything(const DisclosureContext& ctx, const 
   for (auto& b : bases) entry->resources += (entry->resources.empty() ? "" : " ") + ("basis:" + b);
   entry->patient_id = person;
   entry->outcome = result->page.items.empty() ? "nothing-found" : "disclosed";
-  disclose_after(audit_, entry, result, std::move(done));
+  disclose_after(audit_, entry, result, std::move(done), shape);
 }
 
 void DisclosureService::record_access(const DisclosureContext& ctx, const std::string& patient_id,

@@ -40,7 +40,14 @@ struct DisclosureContext {
 struct Disclosure {
   store::Page page;    // for a read: zero or one item
   bool withheld = false;  // some matches were not disclosed (no relationship): the page says so, not what
+  std::string answer;  // what the caller's Shape made of it (a response body); "" when none ran
 };
+
+// Makes the answer from a disclosure (a response body, into Disclosure::answer) on the calling
+// thread while the audit entry is being made durable, so that the two overlap; it runs before
+// disclose() returns, or not at all. It must not send or keep anything: the answer still reaches
+// the caller only once the entry is durable.
+using Shape = std::function<void(Disclosure&)>;
 
 // What governance decides with: the policy, the ODS hierarchy, which feeds are GP feeds (their
 // Patients name the registered practice), and the recorded accesses (none: $access is refused).
@@ -61,7 +68,9 @@ class DisclosureService {
   // audit record of the decision is durable (any thread). Errors: "forbidden" (403: the sentence
   // names no patient data), "audit-unavailable" (nothing disclosed). A search over several
   // patients leaves out those without a relationship and says that some were withheld.
-  void disclose(const DisclosureContext& ctx, const Query& q, std::function<void(Result<Disclosure>)> done);
+  // `shape`, when given, makes the answer while the audit entry is written (see Shape).
+  void disclose(const DisclosureContext& ctx, const Query& q, std::function<void(Result<Disclosure>)> done,
+                const Shape& shape = {});
 
   // POST /fhir/Patient/{id}/$access: the reader records why they may see this patient's record.
   // The role must be allowed the kind by the policy; break-glass needs a reason. Audited (permitted
@@ -139,7 +148,7 @@ class DisclosureService {
   void mask_whereabouts(const Reader& reader, store::StoredResource& item) const;
   // $everything: one reading of the patient's facts decides every type; one audit entry.
   void disclose_everything(const DisclosureContext& ctx, const EverythingQuery& q,
-                           std::function<void(Result<Disclosure>)> done);
+                           std::function<void(Result<Disclosure>)> done, const Shape& shape);
 
   // What governance reads about a person — their registrations, encounters, episodes, care teams
   // and consents — with what follows from them, kept while the record's generation stands (any

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <future>
+#include <thread>
 
 #include "engine/governance/disclosure.h"
 #include "engine/store/audit_log.h"
@@ -40,11 +41,21 @@ struct World {
     record.reset();
     std::filesystem::remove_all(dir);
   }
-  Result<Disclosure> read(const std::string& id) {
+  // `entries_when_done`: the audit entries on disk when the answer was handed over.
+  Result<Disclosure> read(const std::string& id, const Shape& shape = {}, size_t* entries_when_done = nullptr) {
     std::promise<Result<Disclosure>> p;
     auto f = p.get_future();
     DisclosureContext ctx{Reader{"dr.a", "ae-clinician", "RBT", "", "DIRECT_CARE"}, "GET /fhir/Patient/" + id, "peer"};
-    service->disclose(ctx, ReadQuery{"Patient", id}, [&p](Result<Disclosure> r) { p.set_value(std::move(r)); });
+    service->disclose(
+        ctx, ReadQuery{"Patient", id},
+        [&](Result<Disclosure> r) {
+          if (entries_when_done) {
+            auto entries = store::AuditLog::read_recent(dir, 10);
+            *entries_when_done = entries.ok() ? entries->size() : 0;
+          }
+          p.set_value(std::move(r));
+        },
+        shape);
     return f.get();
   }
   std::string dir;
@@ -77,6 +88,44 @@ TEST(Disclosure, NothingIsDisclosedWhenTheAuditEntryCannotBeWritten) {
             SQLITE_OK);
   sqlite3_close(db);
   auto r = w.read("p1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "audit-unavailable");
+}
+
+// The caller's answer (a response body) is made on its own thread while the entry is written, before
+// disclose() returns, and reaches it only with the entry on disk.
+TEST(Disclosure, AnAnswerMadeBesideTheAuditEntryArrivesOnlyWithTheEntryDurable) {
+  World w;
+  std::thread::id shaped_on;
+  size_t entries_when_done = 0;
+  auto r = w.read(
+      "p1",
+      [&](Disclosure& d) {
+        shaped_on = std::this_thread::get_id();
+        d.answer = "answer with " + std::to_string(d.page.items.size()) + " item(s)";
+      },
+      &entries_when_done);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->answer, "answer with 1 item(s)");
+  EXPECT_EQ(shaped_on, std::this_thread::get_id());
+  EXPECT_EQ(entries_when_done, 1u);
+}
+
+TEST(Disclosure, AnAnswerMadeBesideAnAuditEntryThatFailsIsNotHandedOver) {
+  World w;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((w.dir + "/audit.db").c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  bool shaped = false;
+  auto r = w.read("p1", [&](Disclosure& d) {
+    shaped = true;
+    d.answer = "patient data";
+  });
+  EXPECT_TRUE(shaped);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, "audit-unavailable");
 }
