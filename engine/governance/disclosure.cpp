@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <map>
 #include <memory>
 #include <set>
@@ -94,6 +95,27 @@ void disclose_after(store::AuditLog& audit, std::shared_ptr<store::AuditEntry> e
     }
   }
   arrive();
+}
+
+// What an audit entry lists of a disclosure: each version disclosed ("Type/id/_history/n"), then why
+// it was disclosed ("basis:" the relationship or the recorded access), space-separated. Made in one
+// buffer: a whole record is hundreds of versions.
+std::string disclosed_list(const std::vector<store::StoredResource>& items, const std::set<std::string>& bases) {
+  std::string out;
+  size_t size = 0;
+  for (const auto& r : items) size += r.type.size() + r.id.size() + 32;
+  out.reserve(size);
+  char version[24];
+  for (const auto& r : items) {
+    if (!out.empty()) out += ' ';
+    out.append(r.type).append(1, '/').append(r.id).append("/_history/");
+    out.append(version, std::to_chars(version, version + sizeof version, r.version).ptr);
+  }
+  for (const auto& b : bases) {
+    if (!out.empty()) out += ' ';
+    out.append("basis:").append(b);
+  }
+  return out;
 }
 
 // Who asked, for what, when: the part of an audit entry every disclosure shares.
@@ -369,14 +391,9 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
     return;
   }
 
+  entry->resources = disclosed_list(result->page.items, bases);
   std::set<std::string> patients;
-  for (auto& r : result->page.items) {
-    if (!entry->resources.empty()) entry->resources += ' ';
-    entry->resources += r.type + "/" + r.id + "/_history/" + std::to_string(r.version);
-    patients.insert(r.type == "Patient" ? r.id : r.patient_id);
-  }
-  // Why it was disclosed: the relationship or the recorded access, beside what was disclosed.
-  for (auto& b : bases) entry->resources += (entry->resources.empty() ? "" : " ") + ("basis:" + b);
+  for (auto& r : result->page.items) patients.insert(r.type == "Patient" ? r.id : r.patient_id);
   if (auto* pq = std::get_if<PatientQuery>(&q)) patients.insert(pq->patient_id);
   for (auto& p : patients) {
     if (p.empty()) continue;
@@ -456,9 +473,7 @@ void DisclosureService::disclose_everything(const DisclosureContext& ctx, const 
                                              "); nothing was disclosed. Try again shortly."));
     return;
   }
-  for (auto& r : result->page.items)
-    entry->resources += (entry->resources.empty() ? "" : " ") + r.type + "/" + r.id + "/_history/" + std::to_string(r.version);
-  for (auto& b : bases) entry->resources += (entry->resources.empty() ? "" : " ") + ("basis:" + b);
+  entry->resources = disclosed_list(result->page.items, bases);
   entry->patient_id = person;
   entry->outcome = result->page.items.empty() ? "nothing-found" : "disclosed";
   disclose_after(audit_, entry, result, std::move(done), shape);
