@@ -64,6 +64,18 @@ struct World {
   std::unique_ptr<DisclosureService> service;
 };
 
+// Makes every insert into DIR's audit log fail, as a full disk or a broken file would.
+bool break_audit(const std::string& dir) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open((dir + "/audit.db").c_str(), &db) != SQLITE_OK) return false;
+  sqlite3_busy_timeout(db, 5000);
+  const int rc = sqlite3_exec(
+      db, "CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END;", nullptr,
+      nullptr, nullptr);
+  sqlite3_close(db);
+  return rc == SQLITE_OK;
+}
+
 TEST(Disclosure, ReadIsReturnedOnlyWithItsAuditEntryDurable) {
   World w;
   auto r = w.read("p1");
@@ -79,14 +91,7 @@ TEST(Disclosure, ReadIsReturnedOnlyWithItsAuditEntryDurable) {
 
 TEST(Disclosure, NothingIsDisclosedWhenTheAuditEntryCannotBeWritten) {
   World w;
-  // Make every audit insert fail, as a full disk or a broken file would.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((w.dir + "/audit.db").c_str(), &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  ASSERT_EQ(sqlite3_exec(db, "CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  ASSERT_TRUE(break_audit(w.dir));
   auto r = w.read("p1");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, "audit-unavailable");
@@ -113,13 +118,7 @@ TEST(Disclosure, AnAnswerMadeBesideTheAuditEntryArrivesOnlyWithTheEntryDurable) 
 
 TEST(Disclosure, AnAnswerMadeBesideAnAuditEntryThatFailsIsNotHandedOver) {
   World w;
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((w.dir + "/audit.db").c_str(), &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  ASSERT_EQ(sqlite3_exec(db, "CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  ASSERT_TRUE(break_audit(w.dir));
   bool shaped = false;
   auto r = w.read("p1", [&](Disclosure& d) {
     shaped = true;
