@@ -1328,7 +1328,7 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
   // A Bundle is made while the audit entry is written (it is sent only once the entry is durable).
   governance::Shape shape;
   if (as_bundle)
-    shape = [&](governance::Disclosure& d) {
+    shape = [=](governance::Disclosure& d) {
       d.answer = bundle_json(bundle_type, d.page, base, self, page_base, offset, count, d.withheld);
     };
   disclosure_.disclose(ctx, q, [=, respond = std::move(respond)](Result<governance::Disclosure> d) {

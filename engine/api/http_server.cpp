@@ -140,6 +140,15 @@ class HttpServer::SessionImpl : public HttpServer::Session,
       // and otherwise it waited up to a second of its own before sending anyway.
       const auto& header = self->parser_->get();
       if (header.version() == 11 && beast::iequals(header[http::field::expect], "100-continue")) {
+        // A request refused on its headers alone is refused before the body is asked for.
+        if (auto refused = self->server_.csrf_refusal(header)) {
+          self->busy_ = true;
+          refused->version(11);
+          refused->keep_alive(false);  // the body was never read
+          refused->prepare_payload();
+          self->write(std::move(*refused));
+          return;
+        }
         self->continue_.emplace(http::status::continue_, 11);
         http::async_write(self->stream_, *self->continue_, [self](beast::error_code ec, size_t) {
           if (ec) {

@@ -654,7 +654,8 @@ int serve(Config config) {
           m.ack_code = accepted_all ? "AA" : "AE";
           m.ack = std::to_string(result_status) + " " + response;
           m.raw = std::move(*push);
-          (*inbox)->submit(std::move(m), [&builder, done, result, accepted_all](Result<store::Receipt> r) {
+          const size_t push_bytes = m.raw.size();
+          (*inbox)->submit(std::move(m), [&builder, done, result, accepted_all, push_bytes](Result<store::Receipt> r) {
             if (!r) {
               done(503, api::operation_outcome(503, "transient", "The push could not be stored (" + r.error().message +
                                                                      "); send it again.").body());
@@ -665,7 +666,7 @@ int serve(Config config) {
             done(static_cast<unsigned>(std::stoi(r->ack.substr(0, space))), r->ack.substr(space + 1));
             if (r->duplicate) return;
             // What was validated here is written as it is, not validated again from the stored bytes.
-            if (accepted_all) builder.hand_over(r->id, std::move(*result));
+            if (accepted_all) builder.hand_over(r->id, push_bytes, std::move(*result));
             builder.wake();
           });
         };

@@ -92,7 +92,9 @@ ExtractAssessment assess_extract(const FeedConfig& feed, const mapping::MappingS
         if (!out) row_issues[i].push_back(mapping::Issue{true, 101, out.error().message, {}, {}});
         else row_issues[i] = std::move(out->issues);
       } catch (const std::exception& e) {
-        row_issues[i].push_back(mapping::Issue{true, 101, std::string("The row could not be mapped: ") + e.what(), {}, {}});
+        row_issues[i].assign(1, mapping::Issue{true, 101, std::string("The row could not be mapped: ") + e.what(), {}, {}});
+      } catch (...) {
+        row_issues[i].assign(1, mapping::Issue{true, 101, "The row could not be mapped.", {}, {}});
       }
     }
   };
@@ -176,7 +178,14 @@ void ExtractMapping::next(store::MappedBatchItem& item, size_t max_rows) {
 }
 
 void ExtractMapping::map_row(const csv::Row& row, store::MappedBatchItem& item) {
-  auto out = mappings_->map_row(feed_.mapping, row_input(*extract_, columns_, row), ctx_);
+  // A row the mapping throws on is refused alone, as the upload's check reported it: the rest of
+  // the file is still mapped.
+  Result<mapping::MappingOutput> out = make_error("mapping", "");
+  try {
+    out = mappings_->map_row(feed_.mapping, row_input(*extract_, columns_, row), ctx_);
+  } catch (const std::exception& e) {
+    out = make_error("mapping", std::string("The row could not be mapped: ") + e.what());
+  }
   if (!out) {
     // One work-list item a refused row, up to a limit; a summary says how many there were.
     if (++refused_ > 100) return;

@@ -56,7 +56,9 @@ RecordBuilder::RecordBuilder(const Config& config, const mapping::MappingRegistr
       record_(record),
       mapped_(metrics.counter("carerecord_messages_mapped_total", "inbox messages mapped into the record")),
       failed_(metrics.counter("carerecord_messages_mapping_failed_total", "inbox messages that could not be mapped")),
-      unmapped_(metrics.counter("carerecord_messages_unmapped_total", "inbox messages of a type with no mapping")) {
+      unmapped_(metrics.counter("carerecord_messages_unmapped_total", "inbox messages of a type with no mapping")),
+      handed_over_used_(metrics.counter("carerecord_gp_pushes_written_as_accepted_total",
+                                        "GP pushes written as validated when accepted, not mapped again from the inbox")) {
   cursor_ = record_.mapping_cursor();
 }
 
@@ -114,10 +116,12 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
         } else {
           // The builder's own pass takes the push as validated when it was accepted, if handed over.
           auto handed = live && row.ack_code == "AA" ? take_handed_over(row.id) : std::nullopt;
-          if (handed)
+          if (handed) {
             gp_writes(*feed, std::move(*handed), row.received_ms, item);
-          else
+            handed_over_used_.inc();
+          } else {
             map_gp(*feed, row.message_type, row.raw, row.received_ms, row.ack_code == "AA", record_, item);
+          }
         }
         batch.push_back(std::move(item));
         continue;
@@ -210,23 +214,31 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
   return batch;
 }
 
-void RecordBuilder::hand_over(int64_t inbox_id, fhir_ingest::IngestResult result) {
+void RecordBuilder::hand_over(int64_t inbox_id, size_t push_bytes, fhir_ingest::IngestResult result) {
   if (inbox_id <= cursor_.load()) return;  // mapped from the stored bytes already
+  // The builder needs the resources and the entries' dispositions; the answer was sent.
+  result.response = rapidjson::Document();
+  result.issues.clear();
   std::lock_guard lock(handed_mu_);
-  if (handed_over_resources_ + result.resources.size() > kMaxHandedOver) return;
-  handed_over_resources_ += result.resources.size();
-  handed_over_.emplace(inbox_id, std::move(result));
+  if (handed_over_bytes_ + push_bytes > kMaxHandedOverBytes) return;
+  handed_over_bytes_ += push_bytes;
+  handed_over_.emplace(inbox_id, HandedOver{std::move(result), push_bytes});
 }
 
 std::optional<fhir_ingest::IngestResult> RecordBuilder::take_handed_over(int64_t inbox_id) {
   std::lock_guard lock(handed_mu_);
-  std::optional<fhir_ingest::IngestResult> out;
-  auto end = handed_over_.upper_bound(inbox_id);
-  for (auto it = handed_over_.begin(); it != end; it = handed_over_.erase(it)) {
-    handed_over_resources_ -= it->second.resources.size();
-    if (it->first == inbox_id) out = std::move(it->second);
-  }
+  auto it = handed_over_.find(inbox_id);
+  if (it == handed_over_.end()) return std::nullopt;
+  std::optional<fhir_ingest::IngestResult> out(std::move(it->second.result));
+  handed_over_bytes_ -= it->second.bytes;
+  handed_over_.erase(it);
   return out;
+}
+
+void RecordBuilder::drop_handed_over(int64_t inbox_id) {
+  std::lock_guard lock(handed_mu_);
+  const auto end = handed_over_.upper_bound(inbox_id);
+  for (auto it = handed_over_.begin(); it != end; it = handed_over_.erase(it)) handed_over_bytes_ -= it->second.bytes;
 }
 
 bool RecordBuilder::commit(std::vector<store::MappedBatchItem>& batch) {
@@ -244,6 +256,7 @@ bool RecordBuilder::commit(std::vector<store::MappedBatchItem>& batch) {
     else unmapped_.inc();
   }
   cursor_ = store::mapped_through(batch);
+  drop_handed_over(cursor_.load());
   return true;
 }
 

@@ -43,10 +43,11 @@ class RecordBuilder {
   int64_t cursor() const { return cursor_.load(); }
 
   // A GP push answered with every entry accepted, as its validation made it before it was stored
-  // (inbox row `inbox_id`): the builder writes these resources instead of validating the stored
-  // bytes again. Held only while few are waiting (kMaxHandedOver resources); past that, and after
-  // a restart or a re-map, the stored push is mapped as always, to the same resources.
-  void hand_over(int64_t inbox_id, fhir_ingest::IngestResult result);
+  // (inbox row `inbox_id`, `push_bytes` long): the builder writes these resources instead of
+  // validating the stored bytes again. Held only while little is waiting (kMaxHandedOverBytes of
+  // pushes); past that, and after a restart or a re-map, the stored push is mapped as always, to the
+  // same resources.
+  void hand_over(int64_t inbox_id, size_t push_bytes, fhir_ingest::IngestResult result);
 
   // Runs the inbox messages of `feed` (every feed when empty) received at or after `since_ms`,
   // already mapped, through the mappings in force again. Resources whose content changed get a new
@@ -97,10 +98,17 @@ class RecordBuilder {
   std::atomic<int64_t> cursor_{0};
   // The extract file being mapped a chunk at a time (only prepare() and drain() touch it, in turn).
   std::unique_ptr<ExtractMapping> pending_extract_;
-  static constexpr size_t kMaxHandedOver = 50000;  // resources held for the builder at most
+  // Drops what was handed over for rows up to `inbox_id` (mapped by now, from the stored bytes if
+  // the builder read them before the hand-over came).
+  void drop_handed_over(int64_t inbox_id);
+  static constexpr size_t kMaxHandedOverBytes = 64u << 20;  // of pushes held for the builder at most
+  struct HandedOver {
+    fhir_ingest::IngestResult result;
+    size_t bytes = 0;
+  };
   std::mutex handed_mu_;
-  std::map<int64_t, fhir_ingest::IngestResult> handed_over_;  // inbox id -> the push's validation
-  size_t handed_over_resources_ = 0;
+  std::map<int64_t, HandedOver> handed_over_;  // inbox id -> the push's validation
+  size_t handed_over_bytes_ = 0;
   std::mutex mu_;
   std::mutex write_mu_;  // one writer on the record store: the builder's batches and re-maps take turns
   std::condition_variable cv_;
@@ -110,6 +118,7 @@ class RecordBuilder {
   Counter& mapped_;
   Counter& failed_;
   Counter& unmapped_;
+  Counter& handed_over_used_;
 };
 
 }  // namespace cc::app

@@ -92,6 +92,8 @@ void disclose_after(store::AuditLog& audit, std::shared_ptr<store::AuditEntry> e
       shape(*result);
     } catch (const std::exception& e) {  // the caller makes its answer itself, after the entry
       spdlog::warn("disclosure: the answer could not be made beside the audit entry ({})", e.what());
+    } catch (...) {
+      spdlog::warn("disclosure: the answer could not be made beside the audit entry");
     }
   }
   arrive();

@@ -130,6 +130,9 @@ TEST_F(GpFeedTest, APushWrittenAsValidatedIsWhatItsStoredBytesGive) {
   }
   auto patient = http_get(engine->http_port(), "/fhir/Patient/" + id, clinician);
   const std::string registration = json(patient.body)["link"][0]["other"]["reference"].GetString();
+  // It was written as accepted (the builder, woken after the hand-over, found it there).
+  EXPECT_NE(http_get(engine->http_port(), "/metrics", "").body.find("carerecord_gp_pushes_written_as_accepted_total 1"),
+            std::string::npos);
 
   const std::string admin = issue("integration-admin", "it.admin", "RBT");
   auto remapped = http_request(engine->http_port(), "POST", "/admin/remap?feed=dev-gp&since=2000-01-01T00:00:00Z", admin);

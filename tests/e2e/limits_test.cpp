@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -65,6 +66,29 @@ class RawConnection {
       if (left <= 0 || poll(&p, 1, left) <= 0) break;
       char buf[8192];
       ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+  // Reads one whole HTTP response (its headers, then Content-Length bytes of body), or what came
+  // before `timeout_ms` passed.
+  std::string read_response(int timeout_ms) {
+    std::string out = read_until("\r\n\r\n", timeout_ms);
+    const size_t head = out.find("\r\n\r\n");
+    if (head == std::string::npos) return out;
+    size_t length = 0;
+    const size_t at = out.find("Content-Length: ");
+    if (at != std::string::npos && at < head) length = std::stoul(out.substr(at + 16));
+    const size_t want = head + 4 + length;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (out.size() < want) {
+      int left = static_cast<int>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
+      pollfd p{fd_, POLLIN, 0};
+      if (left <= 0 || poll(&p, 1, left) <= 0) break;
+      char buf[8192];
+      ssize_t n = recv(fd_, buf, std::min(sizeof buf, want - out.size()), 0);
       if (n <= 0) break;
       out.append(buf, static_cast<size_t>(n));
     }
@@ -135,20 +159,32 @@ TEST_F(LimitsTest, OversizedBodyGets413AndOtherClientsAreServed) {
 // connection, twice.
 TEST_F(LimitsTest, ExpectContinueIsAnsweredBeforeTheBodyIsSent) {
   RawConnection c(engine->http_port());
+  const std::string token = token_for("expect.user");
   const std::string body = R"({"resourceType":"Consent"})";
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(c.send("POST /fhir/Consent HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/fhir+json\r\n"
-                       "Expect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
-    // Well under curl's own wait of a second, and far under the read timeout (1 s here): an
-    // engine that says nothing leaves the client waiting and this fails.
+                       "Authorization: Bearer " + token + "\r\nExpect: 100-continue\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n"));
+    // Under curl's own wait of a second and the read timeout (1 s here): an engine that says
+    // nothing leaves the client waiting and this fails.
     std::string interim = c.read_until("\r\n\r\n", 800);
     ASSERT_EQ(interim.substr(0, 25), "HTTP/1.1 100 Continue\r\n\r\n") << interim;
     ASSERT_TRUE(c.send(body));
-    // No token: the final answer is the usual 401 for a state-changing request.
-    std::string reply = c.read_until("}", 5000);
-    EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 401") << reply.substr(0, 200);
+    // The API's own answer, which needed the body: the Consent is incomplete.
+    std::string reply = c.read_response(5000);
+    EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 422") << reply.substr(0, 200);
     EXPECT_NE(reply.find("OperationOutcome"), std::string::npos);
   }
+}
+
+// A request refused on its headers (a cross-site write) is refused before its body is asked for.
+TEST_F(LimitsTest, ExpectContinueOnARequestRefusedByItsHeadersGetsTheRefusalWithoutSendingTheBody) {
+  RawConnection c(engine->http_port());
+  c.send("POST /fhir/Consent HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/fhir+json\r\n"
+         "Origin: https://elsewhere.example\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n");
+  std::string reply = c.read_all(5000);
+  EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 403") << reply.substr(0, 200);
+  EXPECT_EQ(reply.find("100 Continue"), std::string::npos);
 }
 
 // With the body over the limit the answer is 413 at once, without the body being sent.
