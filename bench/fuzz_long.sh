@@ -13,8 +13,8 @@
 # of each target is kept there (CC_FUZZ_KEEP=1), so a second run carries on from the first.
 # Do not pause a run (SIGSTOP) to measure something else: libFuzzer's per-input -timeout counts wall
 # time, so the input in hand when the run resumes is reported as a hang (rerun such an input alone:
-# `build-fuzz/fuzz/TARGET_fuzzer -timeout=60 FILE`). To stop for a benchmark, send the fuzzer SIGINT
-# (`pkill -INT -f _fuzzer`): the run in hand is counted and the call ends. Nothing is sent over the network; the HTTP target works on a temporary store under /dev/shm.
+# `build-fuzz/fuzz/TARGET_fuzzer -timeout=60 FILE`). To stop for a benchmark, send the fuzzers SIGINT
+# (`pkill -INT -f _fuzzer`): the runs in hand are counted and no further target starts. Nothing is sent over the network; the HTTP target works on a temporary store under /dev/shm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-3600}
