@@ -243,8 +243,15 @@ int main(int argc, char** argv) {
   std::printf("one patient's %zu resources (10 searches by patient), %d iterations each, after warm-up\n",
               read_off(), iterations);
   read_on();
-  if (getenv("CC_BENCH_ONLY_EVERYTHING")) {  // for a profile of the $everything read alone
-    for (int i = 0; i < iterations; ++i) read_everything_answered();
+  // For a profile of one kind of read alone (with its answers made): CC_BENCH_ONLY=everything,
+  // at-once or one-by-one.
+  if (const char* only = getenv("CC_BENCH_ONLY")) {
+    const std::string kind = only;
+    for (int i = 0; i < iterations; ++i) {
+      if (kind == "everything") read_everything_answered();
+      else if (kind == "at-once") read_on_answered_at_once();
+      else read_on_answered();
+    }
     return 0;
   }
   std::vector<double> off, on, policy_only, everything, at_once, off_answered, on_answered, at_once_answered,
