@@ -142,11 +142,7 @@ class HttpServer::SessionImpl : public HttpServer::Session,
       if (header.version() == 11 && beast::iequals(header[http::field::expect], "100-continue")) {
         // A request refused on its headers alone is refused before the body is asked for.
         if (auto refused = self->server_.csrf_refusal(header)) {
-          self->busy_ = true;
-          refused->version(11);
-          refused->keep_alive(false);  // the body was never read
-          refused->prepare_payload();
-          self->write(std::move(*refused));
+          self->send_refusal(std::move(*refused));
           return;
         }
         self->continue_.emplace(http::status::continue_, 11);
@@ -213,7 +209,9 @@ class HttpServer::SessionImpl : public HttpServer::Session,
 
   // A refusal before the request was read in full: answer and close (the rest is not read).
   void send_refusal(unsigned status, const std::string& code, const std::string& text) {
-    Response res = server_.handler_.refusal(status, code, text);
+    send_refusal(server_.handler_.refusal(status, code, text));
+  }
+  void send_refusal(Response res) {
     res.version(11);
     res.keep_alive(false);
     res.prepare_payload();

@@ -34,40 +34,42 @@ class RawConnection {
   bool send(const std::string& bytes) {
     return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
   }
+  // Appends what arrives before `deadline` to `out` (up to `most` bytes); false once the peer has
+  // closed or the deadline passed (`closed` says whether the peer closed).
+  bool recv_some(std::string& out, std::chrono::steady_clock::time_point deadline, size_t most = 8192,
+                 bool* closed = nullptr) {
+    int left = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
+    pollfd p{fd_, POLLIN, 0};
+    if (left <= 0 || poll(&p, 1, left) <= 0) {
+      if (closed) *closed = false;
+      return false;
+    }
+    char buf[8192];
+    ssize_t n = recv(fd_, buf, std::min(sizeof buf, most), 0);
+    if (n <= 0) {
+      if (closed) *closed = true;
+      return false;
+    }
+    out.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+  static std::chrono::steady_clock::time_point after(int timeout_ms) {
+    return std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  }
   // Reads until the peer closes or `timeout_ms` passes; `closed` says which.
   std::string read_all(int timeout_ms, bool* closed = nullptr) {
     std::string out;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    for (;;) {
-      int left = static_cast<int>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
-      pollfd p{fd_, POLLIN, 0};
-      if (left <= 0 || poll(&p, 1, left) <= 0) {
-        if (closed) *closed = false;
-        return out;
-      }
-      char buf[8192];
-      ssize_t n = recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) {
-        if (closed) *closed = true;
-        return out;
-      }
-      out.append(buf, static_cast<size_t>(n));
+    const auto deadline = after(timeout_ms);
+    while (recv_some(out, deadline, 8192, closed)) {
     }
+    return out;
   }
   // Reads until `marker` has arrived, the peer closes, or `timeout_ms` passes.
   std::string read_until(const std::string& marker, int timeout_ms) {
     std::string out;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (out.find(marker) == std::string::npos) {
-      int left = static_cast<int>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
-      pollfd p{fd_, POLLIN, 0};
-      if (left <= 0 || poll(&p, 1, left) <= 0) break;
-      char buf[8192];
-      ssize_t n = recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
+    const auto deadline = after(timeout_ms);
+    while (out.find(marker) == std::string::npos && recv_some(out, deadline)) {
     }
     return out;
   }
@@ -81,16 +83,8 @@ class RawConnection {
     const size_t at = out.find("Content-Length: ");
     if (at != std::string::npos && at < head) length = std::stoul(out.substr(at + 16));
     const size_t want = head + 4 + length;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (out.size() < want) {
-      int left = static_cast<int>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
-      pollfd p{fd_, POLLIN, 0};
-      if (left <= 0 || poll(&p, 1, left) <= 0) break;
-      char buf[8192];
-      ssize_t n = recv(fd_, buf, std::min(sizeof buf, want - out.size()), 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
+    const auto deadline = after(timeout_ms);
+    while (out.size() < want && recv_some(out, deadline, want - out.size())) {
     }
     return out;
   }
