@@ -366,7 +366,7 @@ void write_audit_event(JsonWriter& w, const store::AuditEntry& raw) {
 
 std::string bundle_json(const std::string& bundle_type, const store::Page& page, const std::string& base,
                         const std::string& self_link, const std::string& page_link_base, int64_t offset,
-                        int64_t count, bool withheld) {
+                        int64_t count, bool withheld, const std::string& warning) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
   w.StartObject();
@@ -391,24 +391,27 @@ std::string bundle_json(const std::string& bundle_type, const store::Page& page,
     link("last", at(last));
   }
   w.EndArray();
-  if (!page.items.empty() || withheld) {
+  if (!page.items.empty() || withheld || !warning.empty()) {
     w.Key("entry"); w.StartArray();
-    if (withheld) {
-      // Says that something is not shown, never what (nor how much).
+    auto outcome = [&](const char* severity, const char* code, const std::string& diagnostics) {
       w.StartObject();
       w.Key("resource"); w.StartObject();
       w.Key("resourceType"); w.String("OperationOutcome");
       w.Key("issue"); w.StartArray(); w.StartObject();
-      w.Key("severity"); w.String("information");
-      w.Key("code"); w.String("suppressed");
-      w.Key("diagnostics");
-      w.String("Some information that matches is withheld from this answer (at a patient's request, or because "
-               "no relationship with you is recorded).");
+      w.Key("severity"); w.String(severity);
+      w.Key("code"); w.String(code);
+      w.Key("diagnostics"); w.String(diagnostics.c_str(), static_cast<rapidjson::SizeType>(diagnostics.size()));
       w.EndObject(); w.EndArray();
       w.EndObject();
       w.Key("search"); w.StartObject(); w.Key("mode"); w.String("outcome"); w.EndObject();
       w.EndObject();
-    }
+    };
+    // Says that something is not shown, never what (nor how much).
+    if (withheld)
+      outcome("information", "suppressed",
+              "Some information that matches is withheld from this answer (at a patient's request, or because no "
+              "relationship with you is recorded).");
+    if (!warning.empty()) outcome("warning", "multiple-matches", warning);
     for (auto& r : page.items) {
       w.StartObject();
       std::string full = base + "/" + r.type + "/" + r.id;
@@ -1325,11 +1328,23 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
     }
   }, q);
   const std::string self = base + url_as_link(target.substr(5));
+  // A value searched for without its system may be several organisations' identifiers, for
+  // different people: the answer says so when its matches carry it under more than one system.
+  std::string value_alone;
+  if (const auto* iq = std::get_if<governance::IdentifierQuery>(&q); iq && iq->system.empty()) value_alone = iq->value;
+  auto warning = [value_alone](const governance::Disclosure& d) {
+    if (d.identifier_systems.empty()) return std::string();
+    std::string systems;
+    for (const auto& s : d.identifier_systems) systems += (systems.empty() ? "" : ", ") + (s.empty() ? "(no system)" : s);
+    return "The identifier value " + value_alone + " is held under " + std::to_string(d.identifier_systems.size()) +
+           " identifier systems (" + systems + "), so these matches may be different people. Check each match's "
+           "identifier system, or search with identifier=SYSTEM|" + value_alone + ".";
+  };
   // A Bundle is made while the audit entry is written (it is sent only once the entry is durable).
   governance::Shape shape;
   if (as_bundle)
     shape = [=](governance::Disclosure& d) {
-      d.answer = bundle_json(bundle_type, d.page, base, self, page_base, offset, count, d.withheld);
+      d.answer = bundle_json(bundle_type, d.page, base, self, page_base, offset, count, d.withheld, warning(d));
     };
   disclosure_.disclose(ctx, q, [=, respond = std::move(respond)](Result<governance::Disclosure> d) {
     if (!d) {
@@ -1352,7 +1367,7 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
     }
     respond(json_response(200, !d->answer.empty() ? std::move(d->answer)
                                                   : bundle_json(bundle_type, page, base, self, page_base, offset,
-                                                                count, d->withheld)));
+                                                                count, d->withheld, warning(*d))));
   }, shape);
 }
 

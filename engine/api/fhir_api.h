@@ -99,9 +99,10 @@ class FhirApi : public HttpHandler {
 Response operation_outcome(unsigned status, const std::string& code, const std::string& diagnostics);
 
 // A searchset or history Bundle of one page: `self_link`, and paging links from `page_link_base`
-// (none when empty); `withheld` adds an entry saying that something matching is not shown.
+// (none when empty); `withheld` adds an entry saying that something matching is not shown;
+// `warning`, when not empty, an entry warning that the matches may not be one patient.
 std::string bundle_json(const std::string& bundle_type, const store::Page& page, const std::string& base,
                         const std::string& self_link, const std::string& page_link_base, int64_t offset,
-                        int64_t count, bool withheld = false);
+                        int64_t count, bool withheld = false, const std::string& warning = "");
 
 }  // namespace cc::api

@@ -11,6 +11,8 @@
 #include <memory>
 #include <set>
 
+#include <rapidjson/document.h>
+
 #include "engine/fhir/datetime.h"
 #include "engine/governance/sensitive.h"
 
@@ -97,6 +99,28 @@ void disclose_after(store::AuditLog& audit, std::shared_ptr<store::AuditEntry> e
     }
   }
   arrive();
+}
+
+// The identifier systems under which these resources carry `value`, when there is more than one.
+// Only what is disclosed is looked at: a withheld match's system would say that it exists.
+std::vector<std::string> systems_carrying(const std::vector<store::StoredResource>& items, const std::string& value) {
+  std::set<std::string> systems;
+  for (const auto& r : items) {
+    rapidjson::Document doc;
+    doc.Parse(r.json.data(), r.json.size());
+    if (doc.HasParseError() || !doc.IsObject()) continue;
+    auto ids = doc.FindMember("identifier");
+    if (ids == doc.MemberEnd() || !ids->value.IsArray()) continue;
+    for (const auto& id : ids->value.GetArray()) {
+      if (!id.IsObject()) continue;
+      auto v = id.FindMember("value");
+      if (v == id.MemberEnd() || !v->value.IsString() || value != v->value.GetString()) continue;
+      auto sys = id.FindMember("system");
+      systems.insert(sys != id.MemberEnd() && sys->value.IsString() ? sys->value.GetString() : "");
+    }
+  }
+  if (systems.size() < 2) return {};
+  return {systems.begin(), systems.end()};
 }
 
 // What an audit entry lists of a disclosure: each version disclosed ("Type/id/_history/n"), then why
@@ -372,6 +396,7 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
           deny(refusal_sentence(refusal), refused_patient);
           return;
         }
+        if (iq && iq->system.empty()) result->identifier_systems = systems_carrying(kept, iq->value);
         if (iq) {
           result->page.total = static_cast<int64_t>(kept.size());
           result->page.items.clear();
@@ -386,6 +411,13 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
       result->withheld = withheld;
     } else {
       for (auto& r : result->page.items) redact_if_restricted(r);
+      // Demographics are open to clinical roles: every match is disclosed, on this page or another.
+      const auto* iq = std::get_if<IdentifierQuery>(&q);
+      if (iq && iq->system.empty()) {
+        const bool one_page = iq->offset == 0 && result->page.total == static_cast<int64_t>(result->page.items.size());
+        result->identifier_systems = systems_carrying(
+            one_page ? result->page.items : record_.search_identifier(iq->type, "", iq->value, 0, 10000).items, iq->value);
+      }
     }
   } catch (const std::exception& e) {
     done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() +

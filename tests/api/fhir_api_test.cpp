@@ -61,6 +61,25 @@ struct Api {
     std::filesystem::remove_all(dir);
   }
 
+  // Writes one resource as feed `org`'s (ODS code) message would, indexed under `identifiers`.
+  void write(const std::string& type, const std::string& id, const std::string& patient, const std::string& json,
+             std::vector<std::pair<std::string, std::string>> identifiers, const std::string& org) {
+    std::vector<store::MappedBatchItem> batch(1);
+    batch[0].inbox_id = ++inbox_ids;
+    batch[0].outcome = "mapped";
+    batch[0].provenance = store::Provenance{"feed-" + org, org, "CTL" + std::to_string(inbox_ids), 1, inbox_ids};
+    store::ResourceWrite w;
+    w.type = type;
+    w.id = id;
+    w.resource.Parse(json.c_str());
+    ASSERT_FALSE(w.resource.HasParseError()) << json;
+    w.event_time_ms = 1;
+    w.patient_id = patient;
+    w.identifiers = std::move(identifiers);
+    batch[0].writes.push_back(std::move(w));
+    ASSERT_TRUE(record->apply(batch).ok());
+  }
+
   // Parses `bytes` as one HTTP request (they must hold a whole one), optionally with the test's
   // token, and returns the router's answer.
   Response answer(std::string_view bytes, bool with_token) {
@@ -86,6 +105,7 @@ struct Api {
   std::unique_ptr<governance::TokenVerifier> tokens;
   std::unique_ptr<FhirApi> api;
   std::string token;
+  int64_t inbox_ids = 1;
 };
 
 // Parses a reply body as JSON, insisting on valid UTF-8 as RFC 8259 does.
@@ -132,6 +152,98 @@ TEST(FhirApiHostile, SearchSelfLinkIsPercentEncoded) {
   EXPECT_EQ(doc["total"].GetInt(), 1);
   EXPECT_EQ(std::string(doc["link"][0]["url"].GetString()),
             "http://localhost/fhir/Patient?identifier=M1000001&_count=5&_format=%E9");
+}
+
+// The search set's OperationOutcome entries (search.mode "outcome") with this issue code.
+std::vector<std::string> outcomes(const rapidjson::Document& bundle, const std::string& code) {
+  std::vector<std::string> found;
+  if (!bundle.HasMember("entry")) return found;
+  for (const auto& e : bundle["entry"].GetArray()) {
+    if (std::string(e["search"]["mode"].GetString()) != "outcome") continue;
+    for (const auto& issue : e["resource"]["issue"].GetArray())
+      if (code == issue["code"].GetString()) found.emplace_back(issue["diagnostics"].GetString());
+  }
+  return found;
+}
+
+constexpr const char* kTrustNumbers = "https://fhir.trust-a.example/Id/hospital-number";
+constexpr const char* kCouncilIds = "https://fhir.council-b.example/Id/person";
+
+// HAZ-008: a number searched for without its system can be one trust's hospital number for one
+// person and a council's person id for another. The answer must not read as one patient.
+TEST(FhirApiIdentifierSearch, AValueHeldUnderSeveralSystemsIsAnsweredWithAWarningNamingThem) {
+  Api a;
+  a.write("Patient", "pa", "pa",
+          std::string(R"({"resourceType":"Patient","id":"pa","identifier":[{"system":")") + kTrustNumbers +
+              R"(","value":"H123"}]})",
+          {{kTrustNumbers, "H123"}}, "RBT");
+  a.write("Patient", "pb", "pb",
+          std::string(R"({"resourceType":"Patient","id":"pb","identifier":[{"system":")") + kCouncilIds +
+              R"(","value":"H123"}]})",
+          {{kCouncilIds, "H123"}}, "CNB");
+
+  const Response both = a.answer("GET /fhir/Patient?identifier=H123 HTTP/1.1\r\n\r\n", true);
+  ASSERT_EQ(both.result_int(), 200u) << both.body();
+  auto doc = strict_json(both.body());
+  EXPECT_EQ(doc["total"].GetInt(), 2);
+  const auto warnings = outcomes(doc, "multiple-matches");
+  ASSERT_EQ(warnings.size(), 1u) << both.body();
+  EXPECT_NE(warnings[0].find(kTrustNumbers), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find(kCouncilIds), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("different people"), std::string::npos) << warnings[0];
+  // The warning stands on every page, not only the one that shows both.
+  const Response second = a.answer("GET /fhir/Patient?identifier=H123&_count=1&_offset=1 HTTP/1.1\r\n\r\n", true);
+  ASSERT_EQ(second.result_int(), 200u) << second.body();
+  EXPECT_EQ(outcomes(strict_json(second.body()), "multiple-matches").size(), 1u) << second.body();
+
+  // Named with its system, the number is one patient's: no warning.
+  const Response one =
+      a.answer("GET /fhir/Patient?identifier=" + std::string(kTrustNumbers) + "%7CH123 HTTP/1.1\r\n\r\n", true);
+  ASSERT_EQ(one.result_int(), 200u) << one.body();
+  auto single = strict_json(one.body());
+  EXPECT_EQ(single["total"].GetInt(), 1);
+  EXPECT_TRUE(outcomes(single, "multiple-matches").empty()) << one.body();
+  // A value held under one system only (the fixture's patient) is not warned about either.
+  const Response plain = a.answer("GET /fhir/Patient?identifier=M1000001 HTTP/1.1\r\n\r\n", true);
+  EXPECT_TRUE(outcomes(strict_json(plain.body()), "multiple-matches").empty()) << plain.body();
+}
+
+// The warning names only the systems of what is disclosed: a match withheld from this reader (no
+// relationship with its patient) must not show, through its system, that it exists.
+TEST(FhirApiIdentifierSearch, TheSystemOfAWithheldMatchIsNotNamed) {
+  Api a;
+  a.write("Patient", "pa", "pa", R"({"resourceType":"Patient","id":"pa"})", {}, "RBT");
+  a.write("Patient", "pb", "pb", R"({"resourceType":"Patient","id":"pb"})", {}, "CNB");
+  // The reader's trust has pa in now; pb's only encounter is another organisation's, and over.
+  a.write("Encounter", "ea", "pa",
+          std::string(R"({"resourceType":"Encounter","id":"ea","status":"in-progress","class":{"code":"EMER"},)") +
+              R"("subject":{"reference":"Patient/pa"},"identifier":[{"system":")" + kTrustNumbers + R"(","value":"V77"}]})",
+          {{kTrustNumbers, "V77"}}, "RBT");
+  a.write("Encounter", "eb", "pb",
+          std::string(R"({"resourceType":"Encounter","id":"eb","status":"finished","class":{"code":"AMB"},)") +
+              R"("subject":{"reference":"Patient/pb"},"identifier":[{"system":")" + kCouncilIds + R"(","value":"V77"}]})",
+          {{kCouncilIds, "V77"}}, "CNB");
+
+  const Response res = a.answer("GET /fhir/Encounter?identifier=V77 HTTP/1.1\r\n\r\n", true);
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  auto doc = strict_json(res.body());
+  EXPECT_EQ(doc["total"].GetInt(), 1) << res.body();
+  EXPECT_EQ(outcomes(doc, "suppressed").size(), 1u) << res.body();
+  EXPECT_TRUE(outcomes(doc, "multiple-matches").empty()) << res.body();
+  EXPECT_EQ(res.body().find(kCouncilIds), std::string::npos) << res.body();
+
+  // Both disclosed (two encounters of pa, numbered by two systems): then the warning stands.
+  for (const auto& [id, system] : {std::pair{"ec", kTrustNumbers}, std::pair{"ed", kCouncilIds}})
+    a.write("Encounter", id, "pa",
+            std::string(R"({"resourceType":"Encounter","id":")") + id +
+                R"(","status":"in-progress","class":{"code":"EMER"},"subject":{"reference":"Patient/pa"},)" +
+                R"("identifier":[{"system":")" + system + R"(","value":"V88"}]})",
+            {{system, "V88"}}, "RBT");
+  const Response both = a.answer("GET /fhir/Encounter?identifier=V88 HTTP/1.1\r\n\r\n", true);
+  ASSERT_EQ(both.result_int(), 200u) << both.body();
+  auto two = strict_json(both.body());
+  EXPECT_EQ(two["total"].GetInt(), 2) << both.body();
+  EXPECT_EQ(outcomes(two, "multiple-matches").size(), 1u) << both.body();
 }
 
 }  // namespace
