@@ -71,6 +71,7 @@ const std::map<std::string_view, Paths, std::less<>>& event_times() {
       {"Procedure", {{"performedDateTime"}, {"performedPeriod", "end"}, {"performedPeriod", "start"}}},
       {"DocumentReference", {{"date"}, {"context", "period", "start"}}},
       {"Flag", {{"period", "start"}}},
+      {"FamilyMemberHistory", {{"date"}}},
   };
   return table;
 }
@@ -86,7 +87,7 @@ Role role_of(std::string_view type) {
   if (type == "AllergyIntolerance" || type == "MedicationStatement" ||
       type == "MedicationRequest" || type == "Condition" || type == "Observation" ||
       type == "Immunization" || type == "Encounter" || type == "Procedure" ||
-      type == "DocumentReference" || type == "Flag" || type == "Consent")
+      type == "DocumentReference" || type == "Flag" || type == "Consent" || type == "FamilyMemberHistory")
     return Role::kClinical;
   if (type == "Medication") return Role::kMedication;
   if (type == "Practitioner" || type == "PractitionerRole" || type == "Organization" ||
@@ -111,7 +112,8 @@ bool may_be_contained(std::string_view type) {
 
 std::string_view patient_element(std::string_view type) {
   if (role_of(type) != Role::kClinical) return {};
-  if (type == "AllergyIntolerance" || type == "Immunization" || type == "Consent") return "patient";
+  if (type == "AllergyIntolerance" || type == "Immunization" || type == "Consent" || type == "FamilyMemberHistory")
+    return "patient";
   return "subject";
 }
 

@@ -9,7 +9,8 @@ namespace cc::fhir_ingest {
 enum class Role {
   kPatient,     // Patient: needs a valid NHS number; its id comes from the NHS number
   kClinical,    // AllergyIntolerance, MedicationStatement, MedicationRequest, Condition, Observation,
-                // Immunization, Encounter, Procedure, DocumentReference, Flag: filed under the patient
+                // Immunization, Encounter, Procedure, DocumentReference, Flag, Consent,
+                // FamilyMemberHistory: filed under the patient
   kMedication,  // Medication: kept, filed under the bundle's patient (it has no subject of its own)
   kSupporting,  // Practitioner, PractitionerRole, Organization, Location: kept, under no patient
   kIgnored,     // any other R4 type (Claim, Provenance, DiagnosticReport...): not stored, reported
@@ -29,8 +30,8 @@ bool is_administrative(std::string_view type);
 // A Patient or clinical resource must be its own entry, so its patient is checked.
 bool may_be_contained(std::string_view type);
 
-// The element of a clinical type that references its patient: "patient" for AllergyIntolerance
-// and Immunization, "subject" for the others; empty for other roles.
+// The element of a clinical type that references its patient: "patient" for AllergyIntolerance,
+// Immunization, Consent and FamilyMemberHistory, "subject" for the others; empty for other roles.
 std::string_view patient_element(std::string_view type);
 
 // Where a type's own clinical date is, in order of preference (each a path of element names,

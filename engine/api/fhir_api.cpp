@@ -39,7 +39,8 @@ const std::vector<const char*>& served_type_list() {
       "Appointment",       "DocumentReference", "MedicationRequest",     "MedicationDispense",
       "MedicationAdministration", "MedicationStatement", "Condition", "AllergyIntolerance",
       "Procedure",         "RelatedPerson",     "Flag",                  "EpisodeOfCare",
-      "CarePlan",          "CareTeam",          "Consent",               "Immunization"};
+      "CarePlan",          "CareTeam",          "Consent",               "Immunization",
+      "FamilyMemberHistory"};
   return types;
 }
 

@@ -3,11 +3,17 @@
 // same push again changes nothing; a push with an invalid NHS number is refused whole with the
 // entry and element named; a clinician cannot write.
 #include <chrono>
+#include <fstream>
 #include <functional>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <rapidjson/pointer.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "tests/e2e/harness.h"
 
@@ -155,6 +161,98 @@ TEST_F(GpFeedTest, AnInvalidNhsNumberRefusesTheWholeTransaction) {
   EXPECT_EQ(total_of(http_get(engine->http_port(), "/fhir/Patient?identifier=9991234579", clinician)), 0);
   auto metrics = http_get(engine->http_port(), "/metrics", "");
   EXPECT_NE(metrics.body.find("carerecord_inbox_messages 0"), std::string::npos) << "a refused push is not stored";
+}
+
+std::string text_of(const rapidjson::Value& v) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  v.Accept(w);
+  return sb.GetString();
+}
+
+// HAZ-009: a GP's qualified findings (tests/e2e/gp-qualified-findings.json: refuted, query,
+// differential, entered in error, family history, negated, not done, not taken) come back from the
+// record saying what the GP said: every element as sent, the qualifier above all.
+TEST_F(GpFeedTest, QualifiedFindingsKeepTheirQualifiers) {
+  std::ifstream in(CC_E2E_SOURCE_DIR "/gp-qualified-findings.json");
+  ASSERT_TRUE(in) << "tests/e2e/gp-qualified-findings.json";
+  std::stringstream text;
+  text << in.rdbuf();
+  rapidjson::Document cases;
+  cases.Parse(text.str().c_str());
+  ASSERT_TRUE(cases.IsObject() && cases["cases"].IsArray());
+  constexpr const char* kPatientUrl = "urn:uuid:5c1d7e2a-0000-4000-8000-000000000001";
+  constexpr const char* kCaseIds = "https://fhir.n81052.nhs.uk/Id/qualified-finding";
+
+  // One transaction: the patient, then each case with its patient reference and an identifier naming it.
+  rapidjson::Document bundle;
+  bundle.Parse(R"({"resourceType": "Bundle", "type": "transaction", "entry": [
+    {"fullUrl": "urn:uuid:5c1d7e2a-0000-4000-8000-000000000001",
+     "resource": {"resourceType": "Patient",
+       "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9991234578"}],
+       "name": [{"family": "OKAFOR", "given": ["Grace"]}], "gender": "female", "birthDate": "1961-08-19"},
+     "request": {"method": "POST", "url": "Patient"}}]})");
+  auto& a = bundle.GetAllocator();
+  std::map<std::string, int> per_type;
+  int n = 0;
+  for (const auto& c : cases["cases"].GetArray()) {
+    rapidjson::Value resource(c["resource"], a);
+    const std::string type = resource["resourceType"].GetString();
+    ++per_type[type];
+    rapidjson::Value ref(rapidjson::kObjectType);
+    ref.AddMember("reference", rapidjson::StringRef(kPatientUrl), a);
+    resource.AddMember(rapidjson::Value(c["patient"], a), ref, a);
+    rapidjson::Value id(rapidjson::kObjectType);
+    id.AddMember("system", rapidjson::StringRef(kCaseIds), a);
+    id.AddMember("value", rapidjson::Value(c["name"], a), a);
+    rapidjson::Value ids(rapidjson::kArrayType);
+    ids.PushBack(id, a);
+    resource.AddMember("identifier", ids, a);
+    rapidjson::Value entry(rapidjson::kObjectType);
+    const std::string full_url = "urn:uuid:5c1d7e2a-0000-4000-8000-1000000000" + std::to_string(10 + n++);
+    entry.AddMember("fullUrl", rapidjson::Value(full_url.c_str(), a), a);
+    entry.AddMember("resource", resource, a);
+    rapidjson::Value request(rapidjson::kObjectType);
+    request.AddMember("method", "POST", a);
+    request.AddMember("url", rapidjson::Value(type.c_str(), a), a);
+    entry.AddMember("request", request, a);
+    bundle["entry"].PushBack(entry, a);
+  }
+  auto r = push(text_of(bundle), gp_system);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string patient = readable_patient("9991234578");
+  ASSERT_FALSE(patient.empty());
+
+  std::map<std::string, rapidjson::Document> stored;  // by type, the searchset of the patient's
+  for (const auto& [type, count] : per_type) {
+    const int64_t expected = count;
+    auto found = get_until(engine->http_port(), "/fhir/" + type + "?patient=" + patient, clinician,
+                           [expected](const HttpResult& h) { return total_of(h) == expected; });
+    ASSERT_EQ(total_of(found), expected) << type << ": " << found.body;
+    stored[type] = json(found.body);
+  }
+  for (const auto& c : cases["cases"].GetArray()) {
+    const std::string name = c["name"].GetString();
+    const rapidjson::Value& sent = c["resource"];
+    const rapidjson::Value* back = nullptr;
+    for (const auto& e : stored[sent["resourceType"].GetString()]["entry"].GetArray())
+      for (const auto& id : e["resource"]["identifier"].GetArray())
+        if (name == id["value"].GetString()) back = &e["resource"];
+    ASSERT_NE(back, nullptr) << name << " is not in the record";
+    const char* qualifier = c["qualifier"].GetString();
+    const rapidjson::Value* q_sent = rapidjson::Pointer(qualifier).Get(sent);
+    const rapidjson::Value* q_back = rapidjson::Pointer(qualifier).Get(*back);
+    ASSERT_NE(q_sent, nullptr) << name;
+    ASSERT_NE(q_back, nullptr) << name << ": its qualifier " << qualifier << " was lost: " << text_of(*back);
+    EXPECT_TRUE(*q_sent == *q_back) << name << ": " << qualifier << " sent " << text_of(*q_sent) << ", read back "
+                                    << text_of(*q_back);
+    for (auto m = sent.MemberBegin(); m != sent.MemberEnd(); ++m) {
+      auto kept = back->FindMember(m->name);
+      ASSERT_NE(kept, back->MemberEnd()) << name << ": " << m->name.GetString() << " was lost";
+      EXPECT_TRUE(kept->value == m->value) << name << ": " << m->name.GetString() << " sent " << text_of(m->value)
+                                           << ", read back " << text_of(kept->value);
+    }
+  }
 }
 
 TEST_F(GpFeedTest, OnlyAFeedSystemMayWrite) {

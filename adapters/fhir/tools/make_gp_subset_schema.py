@@ -24,7 +24,7 @@ import sys
 ACCEPTED = [
     "Patient", "AllergyIntolerance", "MedicationStatement", "MedicationRequest", "Medication",
     "Condition", "Observation", "Immunization", "Encounter", "Procedure", "DocumentReference",
-    "Flag", "Consent", "Practitioner", "PractitionerRole", "Organization", "Location",
+    "Flag", "Consent", "FamilyMemberHistory", "Practitioner", "PractitionerRole", "Organization", "Location",
 ]
 
 
