@@ -72,6 +72,9 @@ const std::map<std::string_view, Paths, std::less<>>& event_times() {
       {"DocumentReference", {{"date"}, {"context", "period", "start"}}},
       {"Flag", {{"period", "start"}}},
       {"FamilyMemberHistory", {{"date"}}},
+      {"DiagnosticReport", {{"issued"}, {"effectiveDateTime"}, {"effectivePeriod", "start"}}},
+      {"CarePlan", {{"created"}, {"period", "start"}}},
+      {"RelatedPerson", {{"period", "start"}}},
   };
   return table;
 }
@@ -87,7 +90,8 @@ Role role_of(std::string_view type) {
   if (type == "AllergyIntolerance" || type == "MedicationStatement" ||
       type == "MedicationRequest" || type == "Condition" || type == "Observation" ||
       type == "Immunization" || type == "Encounter" || type == "Procedure" ||
-      type == "DocumentReference" || type == "Flag" || type == "Consent" || type == "FamilyMemberHistory")
+      type == "DocumentReference" || type == "Flag" || type == "Consent" || type == "FamilyMemberHistory" ||
+      type == "DiagnosticReport" || type == "CarePlan" || type == "RelatedPerson")
     return Role::kClinical;
   if (type == "Medication") return Role::kMedication;
   if (type == "Practitioner" || type == "PractitionerRole" || type == "Organization" ||
@@ -112,7 +116,8 @@ bool may_be_contained(std::string_view type) {
 
 std::string_view patient_element(std::string_view type) {
   if (role_of(type) != Role::kClinical) return {};
-  if (type == "AllergyIntolerance" || type == "Immunization" || type == "Consent" || type == "FamilyMemberHistory")
+  if (type == "AllergyIntolerance" || type == "Immunization" || type == "Consent" || type == "FamilyMemberHistory" ||
+      type == "RelatedPerson")
     return "patient";
   return "subject";
 }

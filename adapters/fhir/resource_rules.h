@@ -10,10 +10,10 @@ enum class Role {
   kPatient,     // Patient: needs a valid NHS number; its id comes from the NHS number
   kClinical,    // AllergyIntolerance, MedicationStatement, MedicationRequest, Condition, Observation,
                 // Immunization, Encounter, Procedure, DocumentReference, Flag, Consent,
-                // FamilyMemberHistory: filed under the patient
+                // FamilyMemberHistory, DiagnosticReport, CarePlan, RelatedPerson: filed under the patient
   kMedication,  // Medication: kept, filed under the bundle's patient (it has no subject of its own)
   kSupporting,  // Practitioner, PractitionerRole, Organization, Location: kept, under no patient
-  kIgnored,     // any other R4 type (Claim, Provenance, DiagnosticReport...): not stored, reported
+  kIgnored,     // any other R4 type (Claim, Provenance, Goal...): not stored, reported
   kUnknown,     // not an R4 resource type at all: an error
 };
 
@@ -23,7 +23,7 @@ bool is_r4_resource_type(std::string_view type);
 
 // Administrative and financial types (Claim, ExplanationOfBenefit, Coverage...) and Provenance are
 // ignored with an "information" issue; other ignored types (clinical content the record does not
-// hold yet, e.g. DiagnosticReport, CarePlan) with a "warning", so a supplier sees what is dropped.
+// hold yet, e.g. Goal, ImagingStudy, ServiceRequest) with a "warning", so a supplier sees what is dropped.
 bool is_administrative(std::string_view type);
 
 // Types allowed as contained resources of a kept resource: Medication and the supporting types.
@@ -31,7 +31,8 @@ bool is_administrative(std::string_view type);
 bool may_be_contained(std::string_view type);
 
 // The element of a clinical type that references its patient: "patient" for AllergyIntolerance,
-// Immunization, Consent and FamilyMemberHistory, "subject" for the others; empty for other roles.
+// Immunization, Consent, FamilyMemberHistory and RelatedPerson, "subject" for the others; empty
+// for other roles.
 std::string_view patient_element(std::string_view type);
 
 // Where a type's own clinical date is, in order of preference (each a path of element names,

@@ -255,6 +255,63 @@ TEST_F(GpFeedTest, QualifiedFindingsKeepTheirQualifiers) {
   }
 }
 
+// What A&E reads in a summary comes from the GP too: a test report grouping its results, a care plan
+// and a key contact are kept (they were once ignored with a warning) and served, the report's
+// results pointing at the record's own Observations.
+TEST_F(GpFeedTest, AReportACarePlanAndAKeyContactFromTheGpAreKept) {
+  const std::string body = R"({"resourceType": "Bundle", "type": "transaction", "entry": [
+    {"fullUrl": "urn:uuid:7b2e4c9d-0000-4000-8000-000000000001",
+     "resource": {"resourceType": "Patient",
+       "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9991234578"}],
+       "name": [{"family": "BRENNAN", "given": ["Joseph"]}], "gender": "male", "birthDate": "1944-02-29"},
+     "request": {"method": "POST", "url": "Patient"}},
+    {"fullUrl": "urn:uuid:7b2e4c9d-0000-4000-8000-000000000002",
+     "resource": {"resourceType": "Observation", "status": "final",
+       "identifier": [{"system": "https://fhir.n81052.nhs.uk/Id/result", "value": "HB-1"}],
+       "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1022431000000105", "display": "Haemoglobin estimation"}]},
+       "valueQuantity": {"value": 131, "unit": "g/L", "system": "http://unitsofmeasure.org", "code": "g/L"},
+       "subject": {"reference": "urn:uuid:7b2e4c9d-0000-4000-8000-000000000001"}, "effectiveDateTime": "2025-02-03"},
+     "request": {"method": "POST", "url": "Observation"}},
+    {"fullUrl": "urn:uuid:7b2e4c9d-0000-4000-8000-000000000003",
+     "resource": {"resourceType": "DiagnosticReport", "status": "final",
+       "identifier": [{"system": "https://fhir.n81052.nhs.uk/Id/report", "value": "FBC-1"}],
+       "code": {"text": "Full blood count"},
+       "subject": {"reference": "urn:uuid:7b2e4c9d-0000-4000-8000-000000000001"}, "issued": "2025-02-04T09:00:00Z",
+       "result": [{"reference": "urn:uuid:7b2e4c9d-0000-4000-8000-000000000002"}]},
+     "request": {"method": "POST", "url": "DiagnosticReport"}},
+    {"fullUrl": "urn:uuid:7b2e4c9d-0000-4000-8000-000000000004",
+     "resource": {"resourceType": "CarePlan", "status": "active", "intent": "plan",
+       "identifier": [{"system": "https://fhir.n81052.nhs.uk/Id/care-plan", "value": "CP-1"}],
+       "title": "COPD self-management plan", "created": "2024-11-11",
+       "subject": {"reference": "urn:uuid:7b2e4c9d-0000-4000-8000-000000000001"}},
+     "request": {"method": "POST", "url": "CarePlan"}},
+    {"fullUrl": "urn:uuid:7b2e4c9d-0000-4000-8000-000000000005",
+     "resource": {"resourceType": "RelatedPerson",
+       "identifier": [{"system": "https://fhir.n81052.nhs.uk/Id/contact", "value": "NOK-1"}],
+       "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "WIFE"}]}],
+       "name": [{"family": "BRENNAN", "given": ["Mary"]}], "telecom": [{"system": "phone", "value": "01632 960123"}],
+       "patient": {"reference": "urn:uuid:7b2e4c9d-0000-4000-8000-000000000001"}},
+     "request": {"method": "POST", "url": "RelatedPerson"}}]})";
+  auto r = push(body, gp_system);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.find("type-not-kept"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("\"warning\""), std::string::npos) << "nothing in the push was dropped: " << r.body;
+  const std::string id = readable_patient("9991234578");
+  ASSERT_FALSE(id.empty());
+  std::map<std::string, rapidjson::Document> found;
+  for (const std::string type : {"Observation", "DiagnosticReport", "CarePlan", "RelatedPerson"}) {
+    auto items = get_until(engine->http_port(), "/fhir/" + type + "?patient=" + id, clinician,
+                           [](const HttpResult& h) { return total_of(h) == 1; });
+    ASSERT_EQ(total_of(items), 1) << type << ": " << items.body;
+    found[type] = json(items.body);
+  }
+  const std::string observation = found["Observation"]["entry"][0]["resource"]["id"].GetString();
+  EXPECT_EQ(std::string(found["DiagnosticReport"]["entry"][0]["resource"]["result"][0]["reference"].GetString()),
+            "Observation/" + observation);
+  EXPECT_STREQ(found["CarePlan"]["entry"][0]["resource"]["title"].GetString(), "COPD self-management plan");
+  EXPECT_STREQ(found["RelatedPerson"]["entry"][0]["resource"]["relationship"][0]["coding"][0]["code"].GetString(), "WIFE");
+}
+
 TEST_F(GpFeedTest, OnlyAFeedSystemMayWrite) {
   EXPECT_EQ(push(bundle("9991234578"), clinician).status, 403);
   EXPECT_EQ(push(bundle("9991234578"), "").status, 401);

@@ -430,6 +430,29 @@ TEST(GpIngest, UnknownResourceTypeIsAnErrorAndUnkeptTypesAreIgnored) {
   EXPECT_TRUE(has_rule(claim, "reference-to-ignored"));
 }
 
+// FHIR elements named "description" are elements, not schema annotations: the subset schema once
+// lost them, so an allergy's reaction description (or a letter's description) refused the push.
+TEST(GpIngest, ElementsNamedDescriptionAreAccepted) {
+  std::vector<std::string> entries = good_entries(test_nhs_number(15));
+  entries.push_back(entry("urn:uuid:7f1c0a6e-0000-4000-8000-00000000000a", R"({"resourceType":"AllergyIntolerance",
+      "identifier":[{"system":"https://gp.example/allergy","value":"al-1"}],
+      "code":{"text":"Penicillin"},"patient":{"reference":")" + kPatientUrl + R"("},
+      "reaction":[{"manifestation":[{"text":"Rash"}],"description":"Widespread itchy rash within an hour of the first dose"}]})"));
+  entries.push_back(entry("urn:uuid:7f1c0a6e-0000-4000-8000-00000000000b", R"({"resourceType":"DocumentReference",
+      "status":"current","identifier":[{"system":"https://gp.example/doc","value":"doc-1"}],
+      "description":"Letter from the respiratory clinic","subject":{"reference":")" + kPatientUrl + R"("},
+      "content":[{"attachment":{"contentType":"text/plain","data":"RGVhciBEciBTbWl0aA=="}}]})"));
+  const IngestResult result = post(bundle("transaction", entries));
+  ASSERT_EQ(result.http_status, 200) << describe(result);
+  const IngestedResource* allergy = find(result, "AllergyIntolerance");
+  ASSERT_NE(allergy, nullptr);
+  EXPECT_STREQ(allergy->mapped.resource["reaction"][0]["description"].GetString(),
+               "Widespread itchy rash within an hour of the first dose");
+  const IngestedResource* letter = find(result, "DocumentReference");
+  ASSERT_NE(letter, nullptr);
+  EXPECT_STREQ(letter->mapped.resource["description"].GetString(), "Letter from the respiratory clinic");
+}
+
 TEST(GpIngest, HugeOrDeeplyNestedBodiesAreRefusedClearly) {
   std::string deep = R"({"resourceType":"Bundle","type":"transaction","entry":)";
   deep += std::string(200000, '[') + std::string(200000, ']') + "}";

@@ -24,13 +24,16 @@ import sys
 ACCEPTED = [
     "Patient", "AllergyIntolerance", "MedicationStatement", "MedicationRequest", "Medication",
     "Condition", "Observation", "Immunization", "Encounter", "Procedure", "DocumentReference",
-    "Flag", "Consent", "FamilyMemberHistory", "Practitioner", "PractitionerRole", "Organization", "Location",
+    "Flag", "Consent", "FamilyMemberHistory", "DiagnosticReport", "CarePlan", "RelatedPerson",
+    "Practitioner", "PractitionerRole", "Organization", "Location",
 ]
 
 
 def strip(node):
+    # A "description" whose value is text is an annotation; one whose value is a schema is an element
+    # named description (CarePlan.description, DocumentReference.description, Location.description).
     if isinstance(node, dict):
-        return {k: strip(v) for k, v in node.items() if k != "description"}
+        return {k: strip(v) for k, v in node.items() if not (k == "description" and isinstance(v, str))}
     if isinstance(node, list):
         return [strip(v) for v in node]
     return node
