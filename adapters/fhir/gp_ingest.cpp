@@ -718,13 +718,16 @@ class Ingest {
   }
 
   std::string derive(Entry& e) {
+    // A RelatedPerson's identifier names the relative (their NHS number, say), who may be two
+    // patients' contact: each patient's contact is a resource of its own, as NK1's are.
+    const std::string scope = e.type == "RelatedPerson" ? feed_.name + "|patient:" + e.patient_id : feed_.name;
     auto ids = e.resource->FindMember("identifier");
     if (ids != e.resource->MemberEnd() && ids->value.IsArray()) {
       for (const Value& id : ids->value.GetArray()) {
         const std::string system = member_str(id, "system");
         const std::string value = member_str(id, "value");
         if (!system.empty() && !value.empty())
-          return mapping::derive_id(e.type, feed_.name + "|" + system, value);
+          return mapping::derive_id(e.type, scope + "|" + system, value);
       }
     }
     if (!e.full_url.empty()) return mapping::derive_id(e.type, feed_.name, e.full_url);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -101,25 +102,31 @@ void disclose_after(store::AuditLog& audit, std::shared_ptr<store::AuditEntry> e
   arrive();
 }
 
-// The identifier systems under which these resources carry `value`, when there is more than one.
-// Only what is disclosed is looked at: a withheld match's system would say that it exists.
-std::vector<std::string> systems_carrying(const std::vector<store::StoredResource>& items, const std::string& value) {
-  std::set<std::string> systems;
+// When these resources carry `value` for two or more people (`owner` names whose each is) and under
+// more than one identifier system, those systems; else none. Two systems on one person's matches
+// (two registrations of one patient, two encounters of one) are no wrong-patient risk. Only what is
+// disclosed is looked at: a withheld match's system would say that it exists.
+std::vector<std::string> systems_carrying(const std::vector<store::StoredResource>& items, const std::string& value,
+                                          const std::function<std::string(const store::StoredResource&)>& owner) {
+  std::set<std::string> systems, owners;
   for (const auto& r : items) {
     rapidjson::Document doc;
     doc.Parse(r.json.data(), r.json.size());
     if (doc.HasParseError() || !doc.IsObject()) continue;
     auto ids = doc.FindMember("identifier");
     if (ids == doc.MemberEnd() || !ids->value.IsArray()) continue;
+    bool carries = false;
     for (const auto& id : ids->value.GetArray()) {
       if (!id.IsObject()) continue;
       auto v = id.FindMember("value");
       if (v == id.MemberEnd() || !v->value.IsString() || value != v->value.GetString()) continue;
       auto sys = id.FindMember("system");
       systems.insert(sys != id.MemberEnd() && sys->value.IsString() ? sys->value.GetString() : "");
+      carries = true;
     }
+    if (carries) owners.insert(owner(r));
   }
-  if (systems.size() < 2) return {};
+  if (systems.size() < 2 || owners.size() < 2) return {};
   return {systems.begin(), systems.end()};
 }
 
@@ -396,7 +403,10 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
           deny(refusal_sentence(refusal), refused_patient);
           return;
         }
-        if (iq && iq->system.empty()) result->identifier_systems = systems_carrying(kept, iq->value);
+        if (iq && iq->system.empty())
+          result->identifier_systems = systems_carrying(kept, iq->value, [this](const store::StoredResource& r) {
+            return r.patient_id.empty() ? r.type + "/" + r.id : record_.person_of(r.patient_id);
+          });
         if (iq) {
           result->page.total = static_cast<int64_t>(kept.size());
           result->page.items.clear();
@@ -416,7 +426,8 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
       if (iq && iq->system.empty()) {
         const bool one_page = iq->offset == 0 && result->page.total == static_cast<int64_t>(result->page.items.size());
         result->identifier_systems = systems_carrying(
-            one_page ? result->page.items : record_.search_identifier(iq->type, "", iq->value, 0, 10000).items, iq->value);
+            one_page ? result->page.items : record_.search_identifier(iq->type, "", iq->value, 0, 10000).items, iq->value,
+            [](const store::StoredResource& r) { return r.id; });  // one Patient a person
       }
     }
   } catch (const std::exception& e) {

@@ -40,9 +40,10 @@ struct DisclosureContext {
 struct Disclosure {
   store::Page page;    // for a read: zero or one item
   bool withheld = false;  // some matches were not disclosed (no relationship): the page says so, not what
-  // A search by an identifier's value alone whose disclosed matches carry it under more than one
-  // system (a hospital number of one trust and a social care id of a council, say): those systems,
-  // so the answer can warn that the matches may be different people. Empty otherwise.
+  // A search by an identifier's value alone whose disclosed matches are two or more people's and
+  // carry it under more than one system (a hospital number of one trust and a social care id of a
+  // council, say): those systems, so the answer can warn that the matches are different people's.
+  // Empty otherwise.
   std::vector<std::string> identifier_systems;
   std::string answer;  // what the caller's Shape made of it (a response body); "" when none ran
 };

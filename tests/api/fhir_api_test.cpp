@@ -203,6 +203,16 @@ TEST(FhirApiIdentifierSearch, AValueHeldUnderSeveralSystemsIsAnsweredWithAWarnin
   auto single = strict_json(one.body());
   EXPECT_EQ(single["total"].GetInt(), 1);
   EXPECT_TRUE(outcomes(single, "multiple-matches").empty()) << one.body();
+  // One patient holding the value under two systems is one patient: no warning.
+  a.write("Patient", "pc", "pc",
+          std::string(R"({"resourceType":"Patient","id":"pc","identifier":[{"system":")") + kTrustNumbers +
+              R"(","value":"Z55"},{"system":")" + kCouncilIds + R"(","value":"Z55"}]})",
+          {{kTrustNumbers, "Z55"}, {kCouncilIds, "Z55"}}, "RBT");
+  const Response same = a.answer("GET /fhir/Patient?identifier=Z55 HTTP/1.1\r\n\r\n", true);
+  ASSERT_EQ(same.result_int(), 200u) << same.body();
+  auto one_person = strict_json(same.body());
+  EXPECT_EQ(one_person["total"].GetInt(), 1);
+  EXPECT_TRUE(outcomes(one_person, "multiple-matches").empty()) << same.body();
   // A value held under one system only (the fixture's patient) is not warned about either.
   const Response plain = a.answer("GET /fhir/Patient?identifier=M1000001 HTTP/1.1\r\n\r\n", true);
   EXPECT_TRUE(outcomes(strict_json(plain.body()), "multiple-matches").empty()) << plain.body();
@@ -232,18 +242,33 @@ TEST(FhirApiIdentifierSearch, TheSystemOfAWithheldMatchIsNotNamed) {
   EXPECT_TRUE(outcomes(doc, "multiple-matches").empty()) << res.body();
   EXPECT_EQ(res.body().find(kCouncilIds), std::string::npos) << res.body();
 
-  // Both disclosed (two encounters of pa, numbered by two systems): then the warning stands.
+  // Two encounters of one patient numbered by two systems are no wrong-patient risk: no warning.
   for (const auto& [id, system] : {std::pair{"ec", kTrustNumbers}, std::pair{"ed", kCouncilIds}})
     a.write("Encounter", id, "pa",
             std::string(R"({"resourceType":"Encounter","id":")") + id +
                 R"(","status":"in-progress","class":{"code":"EMER"},"subject":{"reference":"Patient/pa"},)" +
                 R"("identifier":[{"system":")" + system + R"(","value":"V88"}]})",
             {{system, "V88"}}, "RBT");
-  const Response both = a.answer("GET /fhir/Encounter?identifier=V88 HTTP/1.1\r\n\r\n", true);
-  ASSERT_EQ(both.result_int(), 200u) << both.body();
-  auto two = strict_json(both.body());
-  EXPECT_EQ(two["total"].GetInt(), 2) << both.body();
-  EXPECT_EQ(outcomes(two, "multiple-matches").size(), 1u) << both.body();
+  const Response one_patient = a.answer("GET /fhir/Encounter?identifier=V88 HTTP/1.1\r\n\r\n", true);
+  ASSERT_EQ(one_patient.result_int(), 200u) << one_patient.body();
+  auto two = strict_json(one_patient.body());
+  EXPECT_EQ(two["total"].GetInt(), 2) << one_patient.body();
+  EXPECT_TRUE(outcomes(two, "multiple-matches").empty()) << one_patient.body();
+
+  // Both people disclosed (pb now in at the reader's trust too), numbered by two systems: warned.
+  a.write("Encounter", "ee", "pb",
+          std::string(R"({"resourceType":"Encounter","id":"ee","status":"in-progress","class":{"code":"EMER"},)") +
+              R"("subject":{"reference":"Patient/pb"},"identifier":[{"system":")" + kTrustNumbers + R"(","value":"V99"}]})",
+          {{kTrustNumbers, "V99"}}, "RBT");
+  a.write("Encounter", "ef", "pa",
+          std::string(R"({"resourceType":"Encounter","id":"ef","status":"in-progress","class":{"code":"EMER"},)") +
+              R"("subject":{"reference":"Patient/pa"},"identifier":[{"system":")" + kCouncilIds + R"(","value":"V99"}]})",
+          {{kCouncilIds, "V99"}}, "RBT");
+  const Response two_people = a.answer("GET /fhir/Encounter?identifier=V99 HTTP/1.1\r\n\r\n", true);
+  ASSERT_EQ(two_people.result_int(), 200u) << two_people.body();
+  auto both = strict_json(two_people.body());
+  EXPECT_EQ(both["total"].GetInt(), 2) << two_people.body();
+  EXPECT_EQ(outcomes(both, "multiple-matches").size(), 1u) << two_people.body();
 }
 
 }  // namespace

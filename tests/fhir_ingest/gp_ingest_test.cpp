@@ -451,6 +451,68 @@ TEST(GpIngest, ElementsNamedDescriptionAreAccepted) {
   const IngestedResource* letter = find(result, "DocumentReference");
   ASSERT_NE(letter, nullptr);
   EXPECT_STREQ(letter->mapped.resource["description"].GetString(), "Letter from the respiratory clinic");
+
+  entries = good_entries(test_nhs_number(15));
+  entries.push_back(entry("urn:uuid:7f1c0a6e-0000-4000-8000-00000000000c", R"({"resourceType":"Location",
+      "identifier":[{"system":"https://gp.example/site","value":"branch-2"}],"name":"Branch surgery",
+      "description":"Ground-floor branch surgery behind the library"})"));
+  const IngestResult site = post(bundle("transaction", entries));
+  ASSERT_EQ(site.http_status, 200) << describe(site);
+  ASSERT_NE(find(site, "Location"), nullptr);
+  EXPECT_STREQ(find(site, "Location")->mapped.resource["description"].GetString(),
+               "Ground-floor branch surgery behind the library");
+}
+
+// The types kept since the GP feed's first version are filed by their own clinical date, as the
+// others are (a report by when it was issued, a care plan by when it was made).
+TEST(GpIngest, ReportsCarePlansContactsAndFamilyHistoryAreDatedByTheirOwnDates) {
+  std::vector<std::string> entries = good_entries(test_nhs_number(15));
+  entries.push_back(entry("urn:uuid:7f1c0a6e-0000-4000-8000-0000000000d1", R"({"resourceType":"DiagnosticReport",
+      "status":"final","code":{"text":"Full blood count"},"subject":{"reference":")" + kPatientUrl + R"("},
+      "effectiveDateTime":"2024-02-01","issued":"2024-02-02T10:00:00Z"})"));
+  entries.push_back(entry("urn:uuid:7f1c0a6e-0000-4000-8000-0000000000d2", R"({"resourceType":"CarePlan",
+      "status":"active","intent":"plan","subject":{"reference":")" + kPatientUrl + R"("},
+      "created":"2023-12-24","period":{"start":"2024-01-01"}})"));
+  entries.push_back(entry("urn:uuid:7f1c0a6e-0000-4000-8000-0000000000d3", R"({"resourceType":"RelatedPerson",
+      "patient":{"reference":")" + kPatientUrl + R"("},"period":{"start":"2020-06-01"}})"));
+  entries.push_back(entry("urn:uuid:7f1c0a6e-0000-4000-8000-0000000000d4", R"({"resourceType":"FamilyMemberHistory",
+      "status":"completed","relationship":{"text":"mother"},"patient":{"reference":")" + kPatientUrl + R"("},
+      "date":"2019-05-05"})"));
+  const IngestResult result = post(bundle("transaction", entries));
+  ASSERT_EQ(result.http_status, 200) << describe(result);
+  const std::pair<const char*, const char*> expected[] = {{"DiagnosticReport", "2024-02-02T10:00:00Z"},
+                                                          {"CarePlan", "2023-12-24"},
+                                                          {"RelatedPerson", "2020-06-01"},
+                                                          {"FamilyMemberHistory", "2019-05-05"}};
+  for (const auto& [type, when] : expected) {
+    const IngestedResource* r = find(result, type);
+    ASSERT_NE(r, nullptr) << type;
+    EXPECT_EQ(r->mapped.event_time_ms, *fhir_time_to_epoch_ms(when)) << type;
+  }
+}
+
+// A RelatedPerson's identifier names the relative, who may be two patients' contact (a carer of
+// both parents): each patient keeps a contact of their own, never one moved between them.
+TEST(GpIngest, OneContactOfTwoPatientsIsTwoResources) {
+  auto push_with_carer = [](const std::string& nhs) {
+    std::vector<std::string> entries = good_entries(nhs);
+    entries.push_back(entry("urn:uuid:7f1c0a6e-0000-4000-8000-0000000000e1", R"({"resourceType":"RelatedPerson",
+        "identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":")" + test_nhs_number(40) + R"("}],
+        "name":[{"family":"Carer","given":["Sam"]}],"patient":{"reference":")" + kPatientUrl + R"("}})"));
+    return post(bundle("transaction", entries));
+  };
+  const IngestResult mother = push_with_carer(test_nhs_number(41));
+  const IngestResult father = push_with_carer(test_nhs_number(42));
+  ASSERT_EQ(mother.http_status, 200) << describe(mother);
+  ASSERT_EQ(father.http_status, 200) << describe(father);
+  const IngestedResource* a = find(mother, "RelatedPerson");
+  const IngestedResource* b = find(father, "RelatedPerson");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_NE(a->mapped.patient_id, b->mapped.patient_id);
+  EXPECT_NE(a->mapped.id, b->mapped.id);
+  // Each is still one resource across pushes of the same patient.
+  EXPECT_EQ(find(push_with_carer(test_nhs_number(41)), "RelatedPerson")->mapped.id, a->mapped.id);
 }
 
 TEST(GpIngest, HugeOrDeeplyNestedBodiesAreRefusedClearly) {
