@@ -231,6 +231,10 @@ TEST_F(GpFeedTest, QualifiedFindingsKeepTheirQualifiers) {
     ASSERT_EQ(total_of(found), expected) << type << ": " << found.body;
     stored[type] = json(found.body);
   }
+  // Family history is part of the whole record too.
+  auto everything = http_get(engine->http_port(), "/fhir/Patient/" + patient + "/$everything", clinician);
+  ASSERT_EQ(everything.status, 200) << everything.body;
+  EXPECT_NE(everything.body.find(R"("resourceType":"FamilyMemberHistory")"), std::string::npos) << everything.body;
   for (const auto& c : cases["cases"].GetArray()) {
     const std::string name = c["name"].GetString();
     const rapidjson::Value& sent = c["resource"];
