@@ -218,6 +218,25 @@ TEST(FhirApiIdentifierSearch, AValueHeldUnderSeveralSystemsIsAnsweredWithAWarnin
   EXPECT_TRUE(outcomes(strict_json(plain.body()), "multiple-matches").empty()) << plain.body();
 }
 
+// An Encounter of `patient` from organisation `org`, numbered `value` by `system`; in progress
+// (an open encounter: the reader's trust then has a relationship) or finished.
+void write_encounter(Api& a, const std::string& id, const std::string& patient, bool open, const char* system,
+                     const std::string& value, const std::string& org) {
+  a.write("Encounter", id, patient,
+          R"({"resourceType":"Encounter","id":")" + id + R"(","status":")" + (open ? "in-progress" : "finished") +
+              R"(","class":{"code":"EMER"},"subject":{"reference":"Patient/)" + patient +
+              R"("},"identifier":[{"system":")" + system + R"(","value":")" + value + R"("}]})",
+          {{system, value}}, org);
+}
+
+// The searchset answering GET `target` (200 expected).
+rapidjson::Document searchset(Api& a, const std::string& target, std::string& body) {
+  const Response res = a.answer("GET " + target + " HTTP/1.1\r\n\r\n", true);
+  EXPECT_EQ(res.result_int(), 200u) << res.body();
+  body = res.body();
+  return strict_json(body);
+}
+
 // The warning names only the systems of what is disclosed: a match withheld from this reader (no
 // relationship with its patient) must not show, through its system, that it exists.
 TEST(FhirApiIdentifierSearch, TheSystemOfAWithheldMatchIsNotNamed) {
@@ -225,50 +244,28 @@ TEST(FhirApiIdentifierSearch, TheSystemOfAWithheldMatchIsNotNamed) {
   a.write("Patient", "pa", "pa", R"({"resourceType":"Patient","id":"pa"})", {}, "RBT");
   a.write("Patient", "pb", "pb", R"({"resourceType":"Patient","id":"pb"})", {}, "CNB");
   // The reader's trust has pa in now; pb's only encounter is another organisation's, and over.
-  a.write("Encounter", "ea", "pa",
-          std::string(R"({"resourceType":"Encounter","id":"ea","status":"in-progress","class":{"code":"EMER"},)") +
-              R"("subject":{"reference":"Patient/pa"},"identifier":[{"system":")" + kTrustNumbers + R"(","value":"V77"}]})",
-          {{kTrustNumbers, "V77"}}, "RBT");
-  a.write("Encounter", "eb", "pb",
-          std::string(R"({"resourceType":"Encounter","id":"eb","status":"finished","class":{"code":"AMB"},)") +
-              R"("subject":{"reference":"Patient/pb"},"identifier":[{"system":")" + kCouncilIds + R"(","value":"V77"}]})",
-          {{kCouncilIds, "V77"}}, "CNB");
-
-  const Response res = a.answer("GET /fhir/Encounter?identifier=V77 HTTP/1.1\r\n\r\n", true);
-  ASSERT_EQ(res.result_int(), 200u) << res.body();
-  auto doc = strict_json(res.body());
-  EXPECT_EQ(doc["total"].GetInt(), 1) << res.body();
-  EXPECT_EQ(outcomes(doc, "suppressed").size(), 1u) << res.body();
-  EXPECT_TRUE(outcomes(doc, "multiple-matches").empty()) << res.body();
-  EXPECT_EQ(res.body().find(kCouncilIds), std::string::npos) << res.body();
+  write_encounter(a, "ea", "pa", true, kTrustNumbers, "V77", "RBT");
+  write_encounter(a, "eb", "pb", false, kCouncilIds, "V77", "CNB");
+  std::string body;
+  auto doc = searchset(a, "/fhir/Encounter?identifier=V77", body);
+  EXPECT_EQ(doc["total"].GetInt(), 1) << body;
+  EXPECT_EQ(outcomes(doc, "suppressed").size(), 1u) << body;
+  EXPECT_TRUE(outcomes(doc, "multiple-matches").empty()) << body;
+  EXPECT_EQ(body.find(kCouncilIds), std::string::npos) << body;
 
   // Two encounters of one patient numbered by two systems are no wrong-patient risk: no warning.
-  for (const auto& [id, system] : {std::pair{"ec", kTrustNumbers}, std::pair{"ed", kCouncilIds}})
-    a.write("Encounter", id, "pa",
-            std::string(R"({"resourceType":"Encounter","id":")") + id +
-                R"(","status":"in-progress","class":{"code":"EMER"},"subject":{"reference":"Patient/pa"},)" +
-                R"("identifier":[{"system":")" + system + R"(","value":"V88"}]})",
-            {{system, "V88"}}, "RBT");
-  const Response one_patient = a.answer("GET /fhir/Encounter?identifier=V88 HTTP/1.1\r\n\r\n", true);
-  ASSERT_EQ(one_patient.result_int(), 200u) << one_patient.body();
-  auto two = strict_json(one_patient.body());
-  EXPECT_EQ(two["total"].GetInt(), 2) << one_patient.body();
-  EXPECT_TRUE(outcomes(two, "multiple-matches").empty()) << one_patient.body();
+  write_encounter(a, "ec", "pa", true, kTrustNumbers, "V88", "RBT");
+  write_encounter(a, "ed", "pa", true, kCouncilIds, "V88", "RBT");
+  auto one_patient = searchset(a, "/fhir/Encounter?identifier=V88", body);
+  EXPECT_EQ(one_patient["total"].GetInt(), 2) << body;
+  EXPECT_TRUE(outcomes(one_patient, "multiple-matches").empty()) << body;
 
   // Both people disclosed (pb now in at the reader's trust too), numbered by two systems: warned.
-  a.write("Encounter", "ee", "pb",
-          std::string(R"({"resourceType":"Encounter","id":"ee","status":"in-progress","class":{"code":"EMER"},)") +
-              R"("subject":{"reference":"Patient/pb"},"identifier":[{"system":")" + kTrustNumbers + R"(","value":"V99"}]})",
-          {{kTrustNumbers, "V99"}}, "RBT");
-  a.write("Encounter", "ef", "pa",
-          std::string(R"({"resourceType":"Encounter","id":"ef","status":"in-progress","class":{"code":"EMER"},)") +
-              R"("subject":{"reference":"Patient/pa"},"identifier":[{"system":")" + kCouncilIds + R"(","value":"V99"}]})",
-          {{kCouncilIds, "V99"}}, "RBT");
-  const Response two_people = a.answer("GET /fhir/Encounter?identifier=V99 HTTP/1.1\r\n\r\n", true);
-  ASSERT_EQ(two_people.result_int(), 200u) << two_people.body();
-  auto both = strict_json(two_people.body());
-  EXPECT_EQ(both["total"].GetInt(), 2) << two_people.body();
-  EXPECT_EQ(outcomes(both, "multiple-matches").size(), 1u) << two_people.body();
+  write_encounter(a, "ee", "pb", true, kTrustNumbers, "V99", "RBT");
+  write_encounter(a, "ef", "pa", true, kCouncilIds, "V99", "RBT");
+  auto two_people = searchset(a, "/fhir/Encounter?identifier=V99", body);
+  EXPECT_EQ(two_people["total"].GetInt(), 2) << body;
+  EXPECT_EQ(outcomes(two_people, "multiple-matches").size(), 1u) << body;
 }
 
 }  // namespace
