@@ -17,6 +17,12 @@
 # (`pkill -INT -f _fuzzer`): the runs in hand are counted and no further target starts. Nothing is sent over the network; the HTTP target works on a temporary store under /dev/shm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where the kernel schedules by session (autogroup), nice alone does not yield to other sessions'
+# work: a fuzz started with setsid took half the CPU from a build beside it at nice 19. As a session
+# leader, give the session this process's nice too.
+if [ "$(ps -o sid= -p $$ | tr -d ' ')" = "$$" ] && [ -w /proc/self/autogroup ]; then
+  echo "$(ps -o ni= -p $$ | tr -d ' ')" >/proc/self/autogroup 2>/dev/null || true
+fi
 seconds=${FUZZ_SECONDS:-3600}
 jobs=${JOBS:-1}
 results=${RESULTS_DIR:-$PWD/build-fuzz/long-runs}
