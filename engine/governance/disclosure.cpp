@@ -318,11 +318,16 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
     // 2. Relationship and consent, for clinical data (demographics are open to clinical roles).
     if (type != "Patient") {
       const int64_t now = fhir::now_epoch_ms();
+      std::map<std::string, std::string> people;      // patient id as filed -> the person read under
+      auto person_for = [&](const std::string& patient_id) -> const std::string& {
+        auto it = people.find(patient_id);
+        if (it == people.end()) it = people.emplace(patient_id, record_.person_of(patient_id)).first;
+        return it->second;
+      };
       std::map<std::string, AccessDecision> decided;  // patient id as filed -> decision
       auto decision_for = [&](const std::string& patient_id) -> const AccessDecision& {
         auto it = decided.find(patient_id);
-        if (it == decided.end())
-          it = decided.emplace(patient_id, decide(ctx.reader, type, record_.person_of(patient_id), now)).first;
+        if (it == decided.end()) it = decided.emplace(patient_id, decide(ctx.reader, type, person_for(patient_id), now)).first;
         return it->second;
       };
       std::string refused_patient, refusal;
@@ -330,7 +335,7 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
       if (auto* pq = std::get_if<PatientQuery>(&q)) {
         const AccessDecision& d = decision_for(pq->patient_id);
         if (!d.permitted && d.refusal != "withheld") {
-          deny(refusal_sentence(d.refusal), record_.person_of(pq->patient_id));
+          deny(refusal_sentence(d.refusal), person_for(pq->patient_id));
           return;
         }
         if (!d.permitted) {
@@ -390,7 +395,7 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
             why = it->second;
           }
           if (!why.empty()) {
-            refused_patient = record_.person_of(r.patient_id);
+            refused_patient = person_for(r.patient_id);
             refusal = why;
             continue;
           }
@@ -404,8 +409,8 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
           return;
         }
         if (iq && iq->system.empty())
-          result->identifier_systems = systems_carrying(kept, iq->value, [this](const store::StoredResource& r) {
-            return r.patient_id.empty() ? r.type + "/" + r.id : record_.person_of(r.patient_id);
+          result->identifier_systems = systems_carrying(kept, iq->value, [&](const store::StoredResource& r) {
+            return r.patient_id.empty() ? r.type + "/" + r.id : person_for(r.patient_id);
           });
         if (iq) {
           result->page.total = static_cast<int64_t>(kept.size());
