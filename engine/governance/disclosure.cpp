@@ -205,24 +205,24 @@ void DisclosureService::mask_whereabouts(const Reader& reader, store::StoredReso
 }
 
 std::shared_ptr<DisclosureService::PersonFacts> DisclosureService::facts_for(const std::string& person) {
-  // Kept facts are used and stored only at an even generation (no commit under way), and stored
-  // only if it has not moved while they were read: a commit in between leaves nothing behind.
-  const int64_t generation = record_.generation();
-  const bool keep = generation >= 0 && generation % 2 == 0;
-  if (keep) {
+  // Kept facts stand until a write touches the person (record_store.h, person_stamp); facts are kept
+  // only when no such write began while they were read.
+  {
     std::lock_guard lock(cache_mutex_);
     auto it = cache_.find(person);
-    if (it != cache_.end() && it->second->generation == generation) return it->second;
+    if (it != cache_.end() && record_.unchanged(it->second->stamp)) return it->second;
   }
+  const auto stamp = record_.person_stamp(person);
   auto pf = std::make_shared<PersonFacts>();
-  pf->generation = generation;
+  facts_reads_.fetch_add(1, std::memory_order_relaxed);
   for (const std::string& t : governance_fact_types()) {
     auto page = record_.search_patient(t, person, 0, 500);
     for (auto& r : page.items) pf->facts.push_back(std::move(r));
   }
   pf->consent = consent_state(pf->facts);
   pf->restricted = any_restricted(pf->facts);
-  if (keep && record_.generation() == generation) {
+  if (stamp && record_.unchanged(*stamp)) {
+    pf->stamp = *stamp;
     std::lock_guard lock(cache_mutex_);
     if (cache_.size() >= 4096) cache_.clear();  // bounded; a miss costs one reading of the facts
     cache_[person] = pf;

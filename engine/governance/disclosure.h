@@ -1,6 +1,7 @@
 // Disclosure: the one path by which patient data leaves the engine. It fetches what was asked,
 // writes the audit record, and only once that is committed hands the resources back.
 #pragma once
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -112,6 +113,8 @@ class DisclosureService {
                              std::function<void(Result<std::vector<UnusualAccess>>)> done);
 
   const GovernanceSettings& settings() const { return settings_; }
+  // How many times a person's governance facts were read from the record rather than kept.
+  uint64_t facts_reads() const { return facts_reads_.load(std::memory_order_relaxed); }
 
   // The data-quality work-list names patients and their local identifiers, so it is disclosed the
   // same way: only to an integration-admin, and only once the audit record is durable.
@@ -156,10 +159,11 @@ class DisclosureService {
                            std::function<void(Result<Disclosure>)> done, const Shape& shape);
 
   // What governance reads about a person — their registrations, encounters, episodes, care teams
-  // and consents — with what follows from them, kept while the record's generation stands (any
-  // write starts afresh). The relationship depends on the reader's organisation: one per org.
+  // and consents — with what follows from them, kept until a write touches the person (a write
+  // for another patient leaves them be). The relationship depends on the reader's organisation:
+  // one per org.
   struct PersonFacts {
-    int64_t generation = -1;
+    store::RecordStore::PersonStamp stamp;
     std::vector<store::StoredResource> facts;
     ConsentState consent;
     bool restricted = false;
@@ -174,6 +178,7 @@ class DisclosureService {
   GovernanceSettings settings_;
   std::mutex cache_mutex_;
   std::unordered_map<std::string, std::shared_ptr<PersonFacts>> cache_;  // person id -> facts
+  std::atomic<uint64_t> facts_reads_{0};
 };
 
 }  // namespace cc::governance

@@ -190,10 +190,16 @@ class RecordStore {
   virtual Status apply(std::vector<MappedBatchItem>& batch) = 0;
   // Writes re-mapped messages without moving the cursor (they are behind it already).
   virtual Status apply_remap(std::vector<MappedBatchItem>& batch) = 0;
-  // A number that changes around every write this store commits (for any patient), so a reader may
-  // keep what it derived from the record until it changes: odd while a commit is under way (keep
-  // nothing then), even otherwise; -1: not tracked (derive afresh).
-  virtual int64_t generation() const { return -1; }
+  // A reader may keep what it derived about one person (the facts governance decides on) until a
+  // write touches that person: a resource filed under them or any of their registrations, or a
+  // registration joining or leaving them. person_stamp: where the person stands now; nullopt when
+  // this store does not track it (another process may write) or a write touching them is under
+  // way: derive afresh and keep nothing. unchanged: no write has touched them since the stamp.
+  struct PersonStamp {
+    std::vector<std::pair<uint32_t, uint64_t>> stripes;  // (stripe of an id, writes begun on it)
+  };
+  virtual std::optional<PersonStamp> person_stamp(const std::string& person) { return std::nullopt; }
+  virtual bool unchanged(const PersonStamp& stamp) const { return false; }
   // The last inbox id whose mapping has been committed.
   virtual int64_t mapping_cursor() = 0;
 

@@ -45,6 +45,9 @@ std::optional<Link> SqliteRecordStore::load_link(Database& db, const std::string
 
 void SqliteRecordStore::save_link(const std::string& registration, const Link& link, const std::string& feed,
                                   bool person_changed, int64_t now_ms) {
+  // The person the registration leaves has it among their registrations (see person_stamp).
+  touch(registration);
+  touch(link.person_id);
   auto& st = writer_->prepare(
       "INSERT INTO patient_link(registration_id, person_id, state, nhs_number, family, given, birth_date, gender, "
       "postcode, feed, joined_ms, updated_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?11) "
@@ -110,6 +113,56 @@ std::string SqliteRecordStore::person_of(Database& db, const std::string& patien
 std::string SqliteRecordStore::person_of(const std::string& patient_id) {
   auto db = lease();
   return person_of(*db, patient_id);
+}
+
+uint32_t SqliteRecordStore::stripe_of(const std::string& patient_id) {
+  return static_cast<uint32_t>(std::hash<std::string>{}(patient_id) % kStripes);
+}
+
+void SqliteRecordStore::touch(const std::string& patient_id) {
+  if (patient_id.empty()) return;
+  const uint32_t s = stripe_of(patient_id);
+  if (touched_mark_[s]) return;
+  touched_mark_[s] = true;
+  touched_.push_back(s);
+  stripes_[s].begun.fetch_add(1);
+}
+
+SqliteRecordStore::TouchedScope::~TouchedScope() {
+  for (uint32_t s : s_.touched_) {
+    s_.stripes_[s].finished.fetch_add(1);
+    s_.touched_mark_[s] = false;
+  }
+  s_.touched_.clear();
+}
+
+// The person's own id first, then (read after it) their registrations: a registration joining them
+// after the person's stripe was read moves that stripe, so the stamp cannot miss it.
+std::optional<RecordStore::PersonStamp> SqliteRecordStore::person_stamp(const std::string& person) {
+  if (!writer_) return std::nullopt;  // a read-only store: the engine beside it writes unseen
+  PersonStamp stamp;
+  auto add = [&](const std::string& id) {
+    const uint32_t s = stripe_of(id);
+    const uint64_t begun = stripes_[s].begun.load();
+    if (stripes_[s].finished.load() != begun) return false;
+    stamp.stripes.emplace_back(s, begun);
+    return true;
+  };
+  if (!add(person)) return std::nullopt;
+  auto db = lease();
+  auto& st = db->prepare("SELECT registration_id FROM patient_link WHERE person_id=?1");
+  st.bind(1, person);
+  bool settled = true;
+  while (settled && st.step()) settled = add(std::string(st.text(0)));
+  st.reset();
+  if (!settled) return std::nullopt;
+  return stamp;
+}
+
+bool SqliteRecordStore::unchanged(const PersonStamp& stamp) const {
+  for (const auto& [s, begun] : stamp.stripes)
+    if (stripes_[s].begun.load() != begun || stripes_[s].finished.load() != begun) return false;
+  return !stamp.stripes.empty();
 }
 
 std::string SqliteRecordStore::current_nhs_number(const std::string& nhs_number) {
@@ -314,6 +367,7 @@ Result<IdentityActionResult> SqliteRecordStore::resolve_identity(const std::stri
   const std::string registration = strip_patient(registration_ref);
   try {
     auto& db = *writer_;
+    TouchedScope touched(*this);
     Transaction tx(db);
     const int64_t now = fhir::now_epoch_ms();
     auto current = load_link(db, registration);
@@ -399,10 +453,7 @@ Result<IdentityActionResult> SqliteRecordStore::resolve_identity(const std::stri
     auto after = load_link(db, registration);
     result.patient_id = after->person_id;
     result.state = std::string(identity::to_string(after->state));
-    {
-      CommitGeneration bump(generation_);
-      tx.commit();
-    }
+    tx.commit();
     return result;
   } catch (const SqliteError& e) {
     return make_error("record-write", std::string("The patient index could not be changed: ") + e.what());

@@ -265,9 +265,13 @@ void SqliteRecordStore::write_resource(ResourceWrite& w, const Provenance& p, in
   const int64_t latest_row = exists ? cur.int64(6) : 0;
   int64_t current_event = exists ? cur.int64(2) : 0;
   bool same_patient = exists && cur.text(3) == w.patient_id;
+  const std::string filed_before = exists && !same_patient ? std::string(cur.text(3)) : std::string();
   std::string indexed_text = exists ? std::string(cur.text(4)) : std::string();
   cur.reset();
   if (exists && w.only_if_absent) return;
+  // What readers keep about the patient (and one the resource leaves) is out of date from here on.
+  touch(w.patient_id);
+  if (!filed_before.empty()) touch(filed_before);
   // A version older (by event time) than the current one is history only: a late A08
   // must not overwrite newer data.
   bool becomes_current = !exists || w.event_time_ms >= current_event;
@@ -352,6 +356,7 @@ Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool 
   if (!writer_) return make_error("record-read-only", "This record store was opened read-only.");
   try {
     auto& db = *writer_;
+    TouchedScope touched(*this);
     Transaction tx(db);
     int64_t now = fhir::now_epoch_ms();
     for (auto& item : batch) {
@@ -431,10 +436,7 @@ Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool 
       cursor.bind(1, mapped_through(batch));
       cursor.run();
     }
-    {
-      CommitGeneration bump(generation_);
-      tx.commit();
-    }
+    tx.commit();
     checkpointer_->restart_log_if_long();
     return {};
   } catch (const SqliteError& e) {

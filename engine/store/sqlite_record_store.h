@@ -21,8 +21,8 @@ class SqliteRecordStore : public RecordStore {
 
   Status apply(std::vector<MappedBatchItem>& batch) override;
   Status apply_remap(std::vector<MappedBatchItem>& batch) override;
-  // Odd while a commit is under way, even otherwise; two more after each commit.
-  int64_t generation() const override { return generation_.load(std::memory_order_acquire); }
+  std::optional<PersonStamp> person_stamp(const std::string& person) override;
+  bool unchanged(const PersonStamp& stamp) const override;
   std::vector<UnmappedCodeRow> unmapped_codes(int64_t limit) override;
   std::vector<UnmappedMessages> unmapped_messages(int64_t limit) override;
   int64_t mapping_cursor() override;
@@ -96,13 +96,26 @@ class SqliteRecordStore : public RecordStore {
   std::string path_;
   std::unique_ptr<Database> writer_;
   std::unique_ptr<Checkpointer> checkpointer_;  // after writer_: stops before the connection closes
-  std::atomic<int64_t> generation_{0};
-  // Around a commit: the generation is odd from just before it until just after it (also when it
-  // throws), so no reader keeps what it read across one.
-  struct CommitGeneration {
-    explicit CommitGeneration(std::atomic<int64_t>& g) : g_(g) { g_.fetch_add(1, std::memory_order_acq_rel); }
-    ~CommitGeneration() { g_.fetch_add(1, std::memory_order_acq_rel); }
-    std::atomic<int64_t>& g_;
+  // Writes touching a patient id (a registration or a person), counted by stripe of the id's hash:
+  // begun inside the transaction, before the commit that makes the write visible; finished after
+  // the commit (or the rollback). A stripe whose counts differ has a write under way.
+  static constexpr size_t kStripes = size_t{1} << 14;
+  struct Stripe {
+    std::atomic<uint64_t> begun{0};
+    std::atomic<uint64_t> finished{0};
+  };
+  std::unique_ptr<Stripe[]> stripes_ = std::make_unique<Stripe[]>(kStripes);
+  static uint32_t stripe_of(const std::string& patient_id);
+  // The writer (under the record builder's write lock): marks the stripe of a patient id the
+  // transaction writes for, once a transaction...
+  void touch(const std::string& patient_id);
+  std::vector<uint32_t> touched_;
+  std::vector<bool> touched_mark_ = std::vector<bool>(kStripes);
+  // ...and, made before the transaction and so ended after it, finishes them.
+  struct TouchedScope {
+    explicit TouchedScope(SqliteRecordStore& s) : s_(s) {}
+    ~TouchedScope();
+    SqliteRecordStore& s_;
   };
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<Database>> pool_;

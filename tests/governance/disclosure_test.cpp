@@ -158,22 +158,23 @@ TEST(Disclosure, WorklistIsOnlyForIntegrationAdminsAndIsAudited) {
 namespace cc::governance {
 namespace {
 
-// What a decision read about a patient is kept only until the record's next write: an encounter
-// that ends takes the relationship with it at once, and one that opens gives it at once.
+// What a decision read about a patient is kept only until a write touches that patient: an
+// encounter that ends takes the relationship with it at once, and one that opens gives it at once.
+// A write for another patient leaves what was kept be.
 TEST(Disclosure, ADecisionNeverOutlivesTheWriteThatChangesIt) {
   World w;
   int64_t inbox = 1;
-  auto write_encounter = [&](const std::string& status) {
+  auto write_encounter = [&](const std::string& patient, const std::string& id, const std::string& status) {
     std::vector<store::MappedBatchItem> batch(1);
     batch[0].inbox_id = ++inbox;
     batch[0].outcome = "mapped";
     batch[0].provenance = store::Provenance{"feed", "RBT", "CTL" + std::to_string(inbox), inbox, inbox};
     store::ResourceWrite e;
     e.type = "Encounter";
-    e.id = "e1";
-    e.resource.Parse((R"({"resourceType":"Encounter","id":"e1","status":")" + status + R"("})").c_str());
+    e.id = id;
+    e.resource.Parse((R"({"resourceType":"Encounter","id":")" + id + R"(","status":")" + status + R"("})").c_str());
     e.event_time_ms = inbox;
-    e.patient_id = "p1";
+    e.patient_id = patient;
     batch[0].writes.push_back(std::move(e));
     ASSERT_TRUE(w.record->apply(batch).ok());
   };
@@ -185,15 +186,21 @@ TEST(Disclosure, ADecisionNeverOutlivesTheWriteThatChangesIt) {
     return f.get();
   };
   EXPECT_FALSE(encounters()) << "no relationship yet";
-  write_encounter("in-progress");
+  write_encounter("p1", "e1", "in-progress");
   auto open = encounters();
   ASSERT_TRUE(open) << open.error().message;
   EXPECT_EQ(open->page.items.size(), 1u);
+  const uint64_t reads = w.service->facts_reads();
   ASSERT_TRUE(encounters()) << "and again, from what was kept";
-  write_encounter("finished");
+  EXPECT_EQ(w.service->facts_reads(), reads);
+  write_encounter("p2", "e2", "in-progress");
+  ASSERT_TRUE(encounters()) << "after another patient's admission, still from what was kept";
+  EXPECT_EQ(w.service->facts_reads(), reads) << "a write for another patient leaves what was kept be";
+  write_encounter("p1", "e1", "finished");
   auto ended = encounters();
   ASSERT_FALSE(ended) << "the discharge ends the relationship at once";
   EXPECT_EQ(ended.error().code, "forbidden");
+  EXPECT_EQ(w.service->facts_reads(), reads + 1);
 }
 
 }  // namespace

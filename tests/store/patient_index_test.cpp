@@ -268,6 +268,46 @@ TEST_F(PatientIndex, APersonLinksMarksNewAndRejects) {
   EXPECT_EQ(store->person_of("sc"), "sc");
 }
 
+// What a reader keeps about a person (governance's facts) stands until a write touches that person:
+// a resource filed under any of their registrations, a registration joining or leaving them. Writes
+// for other patients leave it be.
+TEST_F(PatientIndex, APersonsStampMovesOnlyWithWritesThatTouchThem) {
+  const std::string person = identity::regional_patient_id("9990000018");
+  write(writes(patient("gp", "9990000018", "", ""), encounter("e-gp", "gp")), "gp");
+  write(writes(patient("other", "9990000026", "", "", Person{"JONES", "AMY", "1980-01-01", "female"}),
+               encounter("e-other", "other")), "gp");
+  auto stamp = store->person_stamp(person);
+  ASSERT_TRUE(stamp);
+  EXPECT_TRUE(store->unchanged(*stamp));
+
+  write(writes(encounter("e-other-2", "other")));
+  EXPECT_TRUE(store->unchanged(*stamp)) << "another patient's encounter";
+
+  write(writes(encounter("e-gp-2", "gp")));
+  EXPECT_FALSE(store->unchanged(*stamp)) << "an encounter filed under their registration";
+
+  stamp = store->person_stamp(person);
+  ASSERT_TRUE(stamp);
+  write(writes(patient("h", "9990000018", "urn:mrn", "RBT1")), "pas");
+  ASSERT_EQ(store->person_of("h"), person);
+  EXPECT_FALSE(store->unchanged(*stamp)) << "a hospital registration joining them";
+
+  stamp = store->person_stamp(person);
+  ASSERT_TRUE(stamp);
+  write(writes(encounter("e-h", "h")));
+  EXPECT_FALSE(store->unchanged(*stamp)) << "an encounter filed under the registration that joined";
+
+  write(writes(patient("sc", "", "urn:sc", "SC1"), encounter("e-sc", "sc")), "social");
+  ASSERT_TRUE(store->resolve_identity("link", "sc", "Patient/" + person, "user:ana", "confirmed by phone"));
+  stamp = store->person_stamp(person);
+  ASSERT_TRUE(stamp);
+  auto other = store->person_stamp(store->person_of("other"));
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(store->resolve_identity("unmerge", "sc", "", "user:ana", "wrong person"));
+  EXPECT_FALSE(store->unchanged(*stamp)) << "a registration leaving them";
+  EXPECT_TRUE(store->unchanged(*other)) << "a link that is not theirs";
+}
+
 TEST_F(PatientIndex, ASupersededNhsNumberMovesItsPatientToTheNewNumber) {
   write(writes(patient("h", "9990000018", "urn:mrn", "M1"), encounter("e-h", "h")));
   ResourceWrite gp = gp_replacing_9990000018();
