@@ -250,6 +250,13 @@ std::string capability_statement(const std::string& base) {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("interaction"); w.StartArray();
+  w.StartObject(); w.Key("code"); w.String("batch");
+  w.Key("documentation");
+  w.String("POST /fhir with a batch Bundle of GET entries (reads and searches, at most 25): each entry is "
+           "governed and audited as if asked alone, their audit records written together.");
+  w.EndObject();
+  w.EndArray();
   w.EndObject(); w.EndArray();
   w.EndObject();
   return sb.GetString();
@@ -1067,7 +1074,8 @@ bool FhirApi::handle_admin(const Request& req, std::string_view path, std::strin
   return true;
 }
 
-void FhirApi::handle_fhir(Request& req, const std::string& peer, const governance::Reader& reader, Respond respond) {
+void FhirApi::handle_fhir(Request& req, const std::string& peer, const governance::Reader& reader, Respond respond,
+                          BatchRouting* batch) {
   std::string_view target(req.target().data(), req.target().size());
   auto qpos = target.find('?');
   auto parts = split_path(target.substr(5, qpos == std::string_view::npos ? std::string_view::npos : qpos - 5));
@@ -1081,8 +1089,19 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
     });
     return;
   }
-  // A GP feed's push: POST /fhir (Bundle), POST /fhir/{type}, PUT /fhir/{type}/{id}.
+  // A GP feed's push: POST /fhir (Bundle), POST /fhir/{type}, PUT /fhir/{type}/{id}. A batch Bundle
+  // from anyone else is a reader's batch of reads and searches.
   const bool post = req.method() == http::verb::post, put = req.method() == http::verb::put;
+  if (post && parts.empty() && reader.role != "feed-system" && !batch) {
+    rapidjson::Document bundle;
+    bundle.Parse(req.body().data(), req.body().size());
+    const bool is_batch = !bundle.HasParseError() && bundle.IsObject() && bundle.HasMember("resourceType") &&
+                          bundle["resourceType"] == "Bundle" && bundle.HasMember("type") && bundle["type"] == "batch";
+    if (is_batch) {
+      read_batch(req, bundle, peer, reader, std::move(respond));
+      return;
+    }
+  }
   if ((post && parts.size() <= 1) || (put && parts.size() == 2)) {
     if (!options_.admin.ingest_fhir) {
       respond(operation_outcome(405, "not-supported", "This engine takes no FHIR writes."));
@@ -1121,7 +1140,7 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
     std::vector<std::string> types;
     for (const char* t : served_type_list()) types.emplace_back(t);
     disclose(req, peer, reader, governance::EverythingQuery{"Patient", parts[1], std::move(types)}, true, "searchset",
-             std::move(respond));
+             std::move(respond), batch);
     return;
   }
   if (type == "AuditEvent" && req.method() == http::verb::get && parts.size() == 1) {
@@ -1173,7 +1192,7 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
   };
 
   if (parts.size() == 2) {
-    disclose(req, peer, reader, governance::ReadQuery{type, parts[1]}, false, "", std::move(respond));
+    disclose(req, peer, reader, governance::ReadQuery{type, parts[1]}, false, "", std::move(respond), batch);
     return;
   }
   if (parts.size() >= 3 && parts[2] == "_history") {
@@ -1183,7 +1202,7 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
         respond(operation_outcome(400, "value", "\"" + parts[3] + "\" is not a version number."));
         return;
       }
-      disclose(req, peer, reader, governance::VersionQuery{type, parts[1], *v}, false, "", std::move(respond));
+      disclose(req, peer, reader, governance::VersionQuery{type, parts[1], *v}, false, "", std::move(respond), batch);
       return;
     }
     if (parts.size() == 3) {
@@ -1195,7 +1214,7 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
       int64_t offset, count;
       if (!paging(offset, count)) return;
       disclose(req, peer, reader, governance::HistoryQuery{type, parts[1], offset, count}, true, "history",
-               std::move(respond));
+               std::move(respond), batch);
       return;
     }
   }
@@ -1239,7 +1258,7 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
     respond(operation_outcome(400, "required", "Searching " + type + " needs a criterion, e.g. identifier=https://fhir.nhs.uk/Id/nhs-number|9990000018."));
     return;
   }
-  disclose(req, peer, reader, *q, true, "searchset", std::move(respond));
+  disclose(req, peer, reader, *q, true, "searchset", std::move(respond), batch);
 }
 
 void FhirApi::search_audit(const Request& req, const std::multimap<std::string, std::string>& query,
@@ -1302,7 +1321,8 @@ void FhirApi::search_audit(const Request& req, const std::multimap<std::string, 
 }
 
 void FhirApi::disclose(const Request& req, const std::string& peer, const governance::Reader& reader,
-                       const governance::Query& q, bool as_bundle, const std::string& bundle_type, Respond respond) {
+                       const governance::Query& q, bool as_bundle, const std::string& bundle_type, Respond respond,
+                       BatchRouting* batch) {
   governance::DisclosureContext ctx{reader, std::string(req.method_string()) + " " + std::string(req.target()), peer};
   std::string base = base_url(req);
   std::string target(req.target());
@@ -1347,7 +1367,7 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
     shape = [=](governance::Disclosure& d) {
       d.answer = bundle_json(bundle_type, d.page, base, self, page_base, offset, count, d.withheld, warning(d));
     };
-  disclosure_.disclose(ctx, q, [=, respond = std::move(respond)](Result<governance::Disclosure> d) {
+  auto finish = [=, respond = std::move(respond)](Result<governance::Disclosure> d) {
     if (!d) {
       const bool forbidden = d.error().code == "forbidden";
       respond(operation_outcome(forbidden ? 403 : 503, forbidden ? "forbidden" : "transient", d.error().message));
@@ -1369,7 +1389,125 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
     respond(json_response(200, !d->answer.empty() ? std::move(d->answer)
                                                   : bundle_json(bundle_type, page, base, self, page_base, offset,
                                                                 count, d->withheld, warning(*d))));
-  }, shape);
+  };
+  if (batch) {
+    batch->disclosures.push_back({std::move(ctx), q, std::move(shape)});
+    batch->finish.push_back(std::move(finish));
+    return;
+  }
+  disclosure_.disclose(ctx, q, std::move(finish), shape);
+}
+
+void FhirApi::read_batch(const Request& req, const rapidjson::Document& bundle, const std::string& peer,
+                         const governance::Reader& reader, Respond respond) {
+  std::vector<std::string> urls;
+  std::vector<std::string> refused;  // by entry: why it is not a read ("" when it is)
+  if (bundle.HasMember("entry")) {
+    const auto& entries = bundle["entry"];
+    if (!entries.IsArray()) {
+      respond(operation_outcome(400, "structure", "Bundle.entry must be a list."));
+      return;
+    }
+    if (entries.Size() > kMaxBatchEntries) {
+      respond(operation_outcome(400, "too-costly", "A batch takes at most " + std::to_string(kMaxBatchEntries) +
+                                                        " entries; this one has " + std::to_string(entries.Size()) + "."));
+      return;
+    }
+    for (const auto& e : entries.GetArray()) {
+      const rapidjson::Value* request = e.IsObject() && e.HasMember("request") ? &e["request"] : nullptr;
+      const rapidjson::Value* method = request && request->IsObject() && request->HasMember("method") ? &(*request)["method"] : nullptr;
+      const rapidjson::Value* url = request && request->IsObject() && request->HasMember("url") ? &(*request)["url"] : nullptr;
+      if (!method || !method->IsString() || !url || !url->IsString()) {
+        urls.emplace_back();
+        refused.emplace_back("Each batch entry needs request.method and request.url.");
+        continue;
+      }
+      if (std::string_view(method->GetString()) != "GET") {
+        urls.emplace_back();
+        refused.emplace_back(std::string("This record is read-only over FHIR: a reader's batch takes GET entries, not ") +
+                             method->GetString() + ".");
+        continue;
+      }
+      // Relative to the base ("Observation?patient=..."), or under it ("/fhir/...", "http://host/fhir/...").
+      std::string u = url->GetString();
+      if (auto at = u.find("/fhir/"); at != std::string::npos && u.find('?') > at) u = u.substr(at + 6);
+      while (!u.empty() && u.front() == '/') u.erase(0, 1);
+      urls.push_back(std::move(u));
+      refused.emplace_back();
+    }
+  }
+  struct State {
+    std::vector<Response> answers;
+    std::atomic<size_t> left{0};
+    Respond respond;
+  };
+  auto state = std::make_shared<State>();
+  state->answers.resize(urls.size());
+  state->left = urls.size() + 1;  // and the routing below
+  state->respond = std::move(respond);
+  auto arrive = [state] {
+    if (state->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    rapidjson::StringBuffer sb;
+    JsonWriter w(sb);
+    w.StartObject();
+    w.Key("resourceType"); w.String("Bundle");
+    w.Key("type"); w.String("batch-response");
+    w.Key("entry"); w.StartArray();
+    for (const Response& a : state->answers) {
+      const unsigned status = a.result_int();
+      const std::string& body = a.body();
+      w.StartObject();
+      if (status < 300 && !body.empty()) {
+        w.Key("resource");
+        w.RawValue(body.data(), body.size(), rapidjson::kObjectType);
+      }
+      w.Key("response"); w.StartObject();
+      w.Key("status");
+      const std::string line = std::to_string(status) + " " + std::string(http::obsolete_reason(a.result()));
+      w.String(line.c_str());
+      if (auto etag = a.find(http::field::etag); etag != a.end()) {
+        w.Key("etag");
+        w.String(std::string(etag->value()).c_str());
+      }
+      if (status >= 300 && !body.empty()) {
+        w.Key("outcome");
+        w.RawValue(body.data(), body.size(), rapidjson::kObjectType);
+      }
+      w.EndObject();
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    state->respond(json_response(200, sb.GetString()));
+  };
+  BatchRouting routing;
+  for (size_t i = 0; i < urls.size(); ++i) {
+    Respond answer = [state, arrive, i](Response r) {
+      state->answers[i] = std::move(r);
+      arrive();
+    };
+    if (!refused[i].empty()) {
+      answer(operation_outcome(refused[i].rfind("This record", 0) == 0 ? 405 : 400,
+                               refused[i].rfind("This record", 0) == 0 ? "not-supported" : "required", refused[i]));
+      continue;
+    }
+    // Each entry as the same GET sent alone: its own route, checks, governance and audit entry.
+    Request sub{http::verb::get, "/fhir/" + urls[i], req.version()};
+    sub.set(http::field::host, req[http::field::host]);
+    try {
+      handle_fhir(sub, peer, reader, answer, &routing);
+    } catch (const std::exception& e) {
+      answer(operation_outcome(500, "exception", std::string("The engine could not answer: ") + e.what()));
+    }
+  }
+  if (!routing.disclosures.empty()) {
+    auto finish = std::make_shared<std::vector<std::function<void(Result<governance::Disclosure>)>>>(
+        std::move(routing.finish));
+    disclosure_.disclose_all(std::move(routing.disclosures), [finish](std::vector<Result<governance::Disclosure>> results) {
+      for (size_t j = 0; j < results.size(); ++j) (*finish)[j](std::move(results[j]));
+    });
+  }
+  arrive();
 }
 
 }  // namespace cc::api

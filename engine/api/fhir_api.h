@@ -61,7 +61,21 @@ class FhirApi : public HttpHandler {
   Response refusal(unsigned status, const std::string& code, const std::string& text) override;
 
  private:
-  void handle_fhir(Request& req, const std::string& peer, const governance::Reader& reader, Respond respond);
+  // A reader's batch being routed: the disclosures its entries ask for, made together afterwards
+  // (DisclosureService::disclose_all), and what answers each entry.
+  struct BatchRouting {
+    std::vector<governance::DisclosureService::Batched> disclosures;
+    std::vector<std::function<void(Result<governance::Disclosure>)>> finish;
+  };
+  static constexpr size_t kMaxBatchEntries = 25;
+  // `batch`: routing one entry of a reader's batch (a disclosure is added to it, not made).
+  void handle_fhir(Request& req, const std::string& peer, const governance::Reader& reader, Respond respond,
+                   BatchRouting* batch = nullptr);
+  // POST /fhir with a batch Bundle of GET entries from a reader (not a feed system): each entry
+  // answered as the same GET alone — routed, checked, governed and audited one by one — with the
+  // entries' audit records written in one commit; a batch-response Bundle, in entry order.
+  void read_batch(const Request& req, const rapidjson::Document& bundle, const std::string& peer,
+                  const governance::Reader& reader, Respond respond);
   // POST /admin/mappings/reload, POST /admin/remap, GET /admin/unmapped-codes; false when not one of them.
   // GET /fhir/AuditEvent?patient=&agent=&organization=&outcome=&subtype=&date=ge..&date=lt..: the
   // trail as AuditEvents, for IG officers only (governance decides and audits the search).
@@ -84,7 +98,8 @@ class FhirApi : public HttpHandler {
   bool handle_admin(const Request& req, std::string_view path, std::string_view target, const std::string& peer,
                     const governance::Reader& reader, const Respond& respond);
   void disclose(const Request& req, const std::string& peer, const governance::Reader& reader,
-                const governance::Query& q, bool as_bundle, const std::string& bundle_type, Respond respond);
+                const governance::Query& q, bool as_bundle, const std::string& bundle_type, Respond respond,
+                BatchRouting* batch = nullptr);
 
   governance::DisclosureService& disclosure_;
   Metrics& metrics_;

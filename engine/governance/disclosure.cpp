@@ -282,24 +282,21 @@ std::string refusal_sentence(const std::string& refusal) {
 }
 }  // namespace
 
-void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
-                                 std::function<void(Result<Disclosure>)> done, const Shape& shape) {
-  if (auto* eq = std::get_if<EverythingQuery>(&q)) {
-    disclose_everything(ctx, *eq, std::move(done), shape);
-    return;
-  }
+DisclosureService::Prepared DisclosureService::prepare(const DisclosureContext& ctx, const Query& q) {
   const std::string type = type_of(q);
-  auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, action_of(q)));
+  Prepared prepared;
+  prepared.entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, action_of(q)));
+  const auto& entry = prepared.entry;
   auto deny = [&](const std::string& why, const std::string& patient) {
     entry->outcome = "denied";
     entry->patient_id = patient;
-    audit_.append(std::move(*entry), [done = std::move(done), why](Status) { done(make_error("forbidden", why)); });
+    prepared.refusal = why;
   };
   // 1. Purpose and role: is this a purpose the record is shared for, and may the role read this type
   // at all (the policy's resource types; Patient for clinical roles)?
   if (!settings_.policy.allows_purpose(ctx.reader.purpose_of_use)) {
     deny(purpose_sentence(ctx.reader.purpose_of_use), "");
-    return;
+    return prepared;
   }
   if (!settings_.policy.may_read_type(ctx.reader.role, type)) {
     const RolePolicy* role = settings_.policy.role(ctx.reader.role);
@@ -309,7 +306,7 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
              : "Role " + ctx.reader.role + " reads no patient records under the data sharing policy (" +
                    settings_.policy.name() + ").",
          "");
-    return;
+    return prepared;
   }
   auto result = std::make_shared<Disclosure>();
   std::set<std::string> bases;
@@ -336,7 +333,7 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
         const AccessDecision& d = decision_for(pq->patient_id);
         if (!d.permitted && d.refusal != "withheld") {
           deny(refusal_sentence(d.refusal), person_for(pq->patient_id));
-          return;
+          return prepared;
         }
         if (!d.permitted) {
           // A type withheld at the patient's request: an empty answer that says something is withheld.
@@ -406,7 +403,7 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
         // A read of one resource (or its versions) is refused outright; a search leaves out and says so.
         if (withheld && !std::holds_alternative<IdentifierQuery>(q)) {
           deny(refusal_sentence(refusal), refused_patient);
-          return;
+          return prepared;
         }
         if (iq && iq->system.empty())
           result->identifier_systems = systems_carrying(kept, iq->value, [&](const store::StoredResource& r) {
@@ -436,9 +433,10 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
       }
     }
   } catch (const std::exception& e) {
-    done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() +
-                                             "); nothing was disclosed. Try again shortly."));
-    return;
+    prepared.entry.reset();  // nothing decided, nothing to record
+    prepared.unavailable = std::string("The record could not be read (") + e.what() +
+                           "); nothing was disclosed. Try again shortly.";
+    return prepared;
   }
 
   entry->resources = disclosed_list(result->page.items, bases);
@@ -451,8 +449,99 @@ void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
     entry->patient_id += p;
   }
   entry->outcome = result->page.items.empty() ? "nothing-found" : "disclosed";
+  prepared.result = std::move(result);
+  return prepared;
+}
 
-  disclose_after(audit_, entry, result, std::move(done), shape);
+void DisclosureService::disclose(const DisclosureContext& ctx, const Query& q,
+                                 std::function<void(Result<Disclosure>)> done, const Shape& shape) {
+  if (auto* eq = std::get_if<EverythingQuery>(&q)) {
+    disclose_everything(ctx, *eq, std::move(done), shape);
+    return;
+  }
+  Prepared p = prepare(ctx, q);
+  if (!p.unavailable.empty()) {
+    done(make_error("store-unavailable", p.unavailable));
+    return;
+  }
+  if (!p.result) {
+    audit_.append(std::move(*p.entry), [done = std::move(done), why = std::move(p.refusal)](Status) {
+      done(make_error("forbidden", why));
+    });
+    return;
+  }
+  disclose_after(audit_, p.entry, p.result, std::move(done), shape);
+}
+
+void DisclosureService::disclose_all(std::vector<Batched> batch,
+                                     std::function<void(std::vector<Result<Disclosure>>)> done) {
+  struct Join {
+    std::vector<Result<Disclosure>> results;
+    std::vector<std::shared_ptr<Disclosure>> disclosed;  // by position; null where refused or failed
+    std::atomic<int> left{0};
+    Status audited;
+    std::function<void(std::vector<Result<Disclosure>>)> done;
+  };
+  auto join = std::make_shared<Join>();
+  join->done = std::move(done);
+  join->disclosed.resize(batch.size());
+  std::vector<store::AuditEntry> entries;
+  std::vector<size_t> apart;  // $everything: its own disclosure (one reading of the facts for every type)
+  for (size_t i = 0; i < batch.size(); ++i) {
+    join->results.emplace_back(make_error("pending", ""));
+    if (std::holds_alternative<EverythingQuery>(batch[i].query)) {
+      apart.push_back(i);
+      continue;
+    }
+    Prepared p = prepare(batch[i].context, batch[i].query);
+    if (!p.unavailable.empty()) {
+      join->results[i] = make_error("store-unavailable", p.unavailable);
+    } else if (!p.result) {
+      join->results[i] = make_error("forbidden", p.refusal);
+    } else {
+      join->disclosed[i] = std::move(p.result);
+    }
+    if (p.entry) entries.push_back(std::move(*p.entry));
+  }
+  // Each $everything, the one audited commit of the rest, and the answers made here: the last to end
+  // hands the results over.
+  join->left = static_cast<int>(apart.size()) + 2;
+  auto arrive = [join] {
+    if (join->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    for (size_t i = 0; i < join->disclosed.size(); ++i) {
+      if (!join->disclosed[i]) continue;
+      join->results[i] = join->audited ? Result<Disclosure>(std::move(*join->disclosed[i]))
+                                       : Result<Disclosure>(make_error("audit-unavailable",
+                                                                        "The audit record could not be written, so "
+                                                                        "nothing was disclosed. Try again shortly."));
+    }
+    join->done(std::move(join->results));
+  };
+  for (size_t i : apart)
+    disclose_everything(batch[i].context, std::get<EverythingQuery>(batch[i].query),
+                        [join, arrive, i](Result<Disclosure> d) {
+                          join->results[i] = std::move(d);
+                          arrive();
+                        },
+                        batch[i].shape);
+  if (entries.empty()) {
+    arrive();
+  } else {
+    audit_.append_all(std::move(entries), [join, arrive](Status st) {
+      join->audited = std::move(st);
+      arrive();
+    });
+  }
+  // While the entries are written: the answers (a refusal's audit status does not matter to it).
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!join->disclosed[i] || !batch[i].shape) continue;
+    try {
+      batch[i].shape(*join->disclosed[i]);
+    } catch (const std::exception& e) {  // the caller makes its answer itself
+      spdlog::warn("disclosure: an answer could not be made beside the audit entries ({})", e.what());
+    }
+  }
+  arrive();
 }
 
 void DisclosureService::disclose_everything(const DisclosureContext& ctx, const EverythingQuery& q,

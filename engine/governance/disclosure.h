@@ -77,6 +77,17 @@ class DisclosureService {
   // `shape`, when given, makes the answer while the audit entry is written (see Shape).
   void disclose(const DisclosureContext& ctx, const Query& q, std::function<void(Result<Disclosure>)> done,
                 const Shape& shape = {});
+  // Several disclosures at once (a FHIR batch of reads and searches): each decided and audited as if
+  // asked alone — its own audit entry, permitted or denied — but their entries are written in one
+  // transaction (one flush to disk, so all or none), and the answers are made while it is written.
+  // `done` (any thread) gets a result for each, in order, once that is durable. A $everything in
+  // the batch is disclosed on its own, as disclose() does.
+  struct Batched {
+    DisclosureContext context;
+    Query query;
+    Shape shape;
+  };
+  void disclose_all(std::vector<Batched> batch, std::function<void(std::vector<Result<Disclosure>>)> done);
 
   // POST /fhir/Patient/{id}/$access: the reader records why they may see this patient's record.
   // The role must be allowed the kind by the policy; break-glass needs a reason. Audited (permitted
@@ -154,6 +165,15 @@ class DisclosureService {
   // Another item of a restricted patient: a key contact (RelatedPerson) loses its address (often the
   // patient's); an item from their GP practice, for a reader outside it, names no practice.
   void mask_whereabouts(const Reader& reader, store::StoredResource& item) const;
+  // A disclosure decided, before its audit entry is written: the entry (none when the record could
+  // not be read: `unavailable` says why) and the result, or the sentence of a refusal.
+  struct Prepared {
+    std::shared_ptr<store::AuditEntry> entry;
+    std::shared_ptr<Disclosure> result;
+    std::string refusal;
+    std::string unavailable;
+  };
+  Prepared prepare(const DisclosureContext& ctx, const Query& q);
   // $everything: one reading of the patient's facts decides every type; one audit entry.
   void disclose_everything(const DisclosureContext& ctx, const EverythingQuery& q,
                            std::function<void(Result<Disclosure>)> done, const Shape& shape);

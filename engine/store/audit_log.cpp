@@ -199,35 +199,49 @@ std::string AuditLog::canonical(const AuditEntry& e) {
   return out;
 }
 
+namespace {
+// Writes one entry inside the writer's transaction: the chain link is read there, so a batch that
+// fails leaves it as it was; every kCheckpointEvery entries, a signed checkpoint.
+void insert_entry(Database& db, AuditEntry& entry, EVP_PKEY* key) {
+  auto& last = db.prepare("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
+  entry.id = 1;
+  entry.prev_hash.clear();
+  if (last.step()) {
+    entry.id = last.int64(0) + 1;
+    entry.prev_hash = std::string(last.text(1));
+  }
+  last.reset();
+  entry.hash = chain_hash(entry.prev_hash, AuditLog::canonical(entry));
+  auto& st = db.prepare(
+      "INSERT INTO audit(id, time_ms, user, role, org, purpose_of_use, action, query, patient_id, resources, "
+      "outcome, peer, prev_hash, hash) VALUES (?12,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?13,?14)");
+  st.bind(1, entry.time_ms).bind(2, entry.user).bind(3, entry.role).bind(4, entry.org);
+  st.bind(5, entry.purpose_of_use).bind(6, entry.action).bind(7, entry.query).bind(8, entry.patient_id);
+  st.bind(9, entry.resources).bind(10, entry.outcome).bind(11, entry.peer).bind(12, entry.id);
+  st.bind(13, entry.prev_hash).bind(14, entry.hash);
+  st.run();
+  if (entry.id % AuditLog::kCheckpointEvery == 0) {
+    auto& cp = db.prepare("INSERT INTO audit_checkpoint(entry_id, hash, time_ms, signature) VALUES (?1,?2,?3,?4)");
+    cp.bind(1, entry.id).bind(2, entry.hash).bind(3, entry.time_ms);
+    cp.bind(4, sign(key, checkpoint_message(entry.id, entry.hash)));
+    cp.run();
+  }
+}
+}  // namespace
+
 void AuditLog::append(AuditEntry e, std::function<void(Status)> done) {
   auto entry = std::make_shared<AuditEntry>(std::move(e));
   auto key = signing_key_;
+  writer_->submit([entry, key](Database& db) { insert_entry(db, *entry, static_cast<EVP_PKEY*>(key.get())); },
+                  std::move(done));
+}
+
+void AuditLog::append_all(std::vector<AuditEntry> e, std::function<void(Status)> done) {
+  auto entries = std::make_shared<std::vector<AuditEntry>>(std::move(e));
+  auto key = signing_key_;
   writer_->submit(
-      [entry, key](Database& db) {
-        // The chain link is read inside the transaction, so a batch that fails leaves it as it was.
-        auto& last = db.prepare("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
-        entry->id = 1;
-        entry->prev_hash.clear();
-        if (last.step()) {
-          entry->id = last.int64(0) + 1;
-          entry->prev_hash = std::string(last.text(1));
-        }
-        last.reset();
-        entry->hash = chain_hash(entry->prev_hash, canonical(*entry));
-        auto& st = db.prepare(
-            "INSERT INTO audit(id, time_ms, user, role, org, purpose_of_use, action, query, patient_id, resources, "
-            "outcome, peer, prev_hash, hash) VALUES (?12,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?13,?14)");
-        st.bind(1, entry->time_ms).bind(2, entry->user).bind(3, entry->role).bind(4, entry->org);
-        st.bind(5, entry->purpose_of_use).bind(6, entry->action).bind(7, entry->query).bind(8, entry->patient_id);
-        st.bind(9, entry->resources).bind(10, entry->outcome).bind(11, entry->peer).bind(12, entry->id);
-        st.bind(13, entry->prev_hash).bind(14, entry->hash);
-        st.run();
-        if (entry->id % kCheckpointEvery == 0) {
-          auto& cp = db.prepare("INSERT INTO audit_checkpoint(entry_id, hash, time_ms, signature) VALUES (?1,?2,?3,?4)");
-          cp.bind(1, entry->id).bind(2, entry->hash).bind(3, entry->time_ms);
-          cp.bind(4, sign(static_cast<EVP_PKEY*>(key.get()), checkpoint_message(entry->id, entry->hash)));
-          cp.run();
-        }
+      [entries, key](Database& db) {
+        for (auto& entry : *entries) insert_entry(db, entry, static_cast<EVP_PKEY*>(key.get()));
       },
       std::move(done));
 }

@@ -60,6 +60,8 @@ class AuditLog {
   ~AuditLog();
   // Calls `done` on the writer thread once the entry is durable (or could not be written).
   void append(AuditEntry entry, std::function<void(Status)> done);
+  // Several entries in order, in one transaction (one flush to disk): all are written or none.
+  void append_all(std::vector<AuditEntry> entries, std::function<void(Status)> done);
   void stop();
   // The newest entries, read from DIR/audit.db without opening it for writing.
   static Result<std::vector<AuditEntry>> read_recent(const std::string& data_dir, int64_t limit);

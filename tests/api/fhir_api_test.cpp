@@ -2,6 +2,7 @@
 // the real router over a real store. Regression tests for inputs found by fuzz/http_router_fuzzer.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <sqlite3.h>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "engine/api/fhir_api.h"
@@ -266,6 +268,129 @@ TEST(FhirApiIdentifierSearch, TheSystemOfAWithheldMatchIsNotNamed) {
   auto two_people = searchset(a, "/fhir/Encounter?identifier=V99", body);
   EXPECT_EQ(two_people["total"].GetInt(), 2) << body;
   EXPECT_EQ(outcomes(two_people, "multiple-matches").size(), 1u) << body;
+}
+
+// POST /fhir with a batch Bundle of `entries` (each "METHOD url"), as reader `token`.
+Response batch(Api& a, const std::vector<std::string>& entries, const std::string& token = "") {
+  std::string body = R"({"resourceType":"Bundle","type":"batch","entry":[)";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto space = entries[i].find(' ');
+    body += (i ? "," : "") + std::string(R"({"request":{"method":")") + entries[i].substr(0, space) +
+            R"(","url":")" + entries[i].substr(space + 1) + R"("}})";
+  }
+  body += "]}";
+  const std::string saved = a.token;
+  if (!token.empty()) a.token = token;
+  Response res = a.answer("POST /fhir HTTP/1.1\r\nHost: cc.test\r\nContent-Type: application/fhir+json\r\n"
+                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body,
+                          true);
+  a.token = saved;
+  return res;
+}
+
+// A clinician's summary view asks for several types at once. Each entry is answered as the same GET
+// sent alone would be — its own checks, its own governance decision, its own audit entry naming its
+// own query — and the batch-response keeps the entries' order.
+TEST(FhirApiBatch, EachEntryIsAnsweredAsIfSentAloneAndAuditedOnItsOwn) {
+  Api a;
+  a.write("Patient", "p2", "p2", R"({"resourceType":"Patient","id":"p2"})", {}, "CNB");
+  write_encounter(a, "ea", "p1", true, kTrustNumbers, "V1", "RBT");
+  a.write("Observation", "o1", "p1", R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"Sodium"}})",
+          {}, "RBT");
+  // p2: no relationship with the reader's trust (their only encounter is elsewhere, and over).
+  write_encounter(a, "eb", "p2", false, kCouncilIds, "V2", "CNB");
+  a.write("Observation", "o2", "p2", R"({"resourceType":"Observation","id":"o2","status":"final","code":{"text":"Lithium level"}})",
+          {}, "CNB");
+  const auto before = store::AuditLog::read_recent(a.dir, 1000);
+  ASSERT_TRUE(before);
+
+  const Response res = batch(a, {"GET Encounter?patient=p1", "GET Observation?patient=Patient/p1", "GET Patient/p1",
+                                 "GET Observation?patient=p2", "GET Observation?patient=p1&_count=0",
+                                 "GET Flowers?patient=p1", "POST Observation", "GET /fhir/Encounter/ea"});
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  auto doc = strict_json(res.body());
+  EXPECT_STREQ(doc["type"].GetString(), "batch-response");
+  ASSERT_EQ(doc["entry"].Size(), 8u) << res.body();
+  const auto& e = doc["entry"];
+  auto status = [&](size_t i) { return std::string(e[i]["response"]["status"].GetString()); };
+  EXPECT_EQ(status(0), "200 OK");
+  EXPECT_STREQ(e[0]["resource"]["type"].GetString(), "searchset");
+  EXPECT_EQ(e[0]["resource"]["total"].GetInt(), 1);
+  EXPECT_EQ(status(1), "200 OK");
+  EXPECT_STREQ(e[1]["resource"]["entry"][0]["resource"]["id"].GetString(), "o1");
+  EXPECT_EQ(status(2), "200 OK");
+  EXPECT_STREQ(e[2]["resource"]["resourceType"].GetString(), "Patient");
+  EXPECT_TRUE(e[2]["response"].HasMember("etag"));
+  EXPECT_EQ(status(3), "403 Forbidden");
+  EXPECT_FALSE(e[3].HasMember("resource"));
+  EXPECT_STREQ(e[3]["response"]["outcome"]["resourceType"].GetString(), "OperationOutcome");
+  EXPECT_EQ(status(4), "400 Bad Request");
+  EXPECT_EQ(status(5), "404 Not Found");
+  EXPECT_EQ(status(6), "405 Method Not Allowed");
+  EXPECT_EQ(status(7), "200 OK");
+  EXPECT_STREQ(e[7]["resource"]["id"].GetString(), "ea");
+  // Nothing of the patient without a relationship, anywhere in the answer.
+  EXPECT_EQ(res.body().find("Lithium"), std::string::npos) << res.body();
+  EXPECT_EQ(res.body().find("o2"), std::string::npos) << res.body();
+
+  // One audit entry for each disclosure decided (the refusal too), each naming its own request; the
+  // entries refused before any decision (bad _count, unknown type, a write) leave none, as alone.
+  const auto after = store::AuditLog::read_recent(a.dir, 1000);
+  ASSERT_TRUE(after);
+  ASSERT_EQ(after->size(), before->size() + 5);
+  std::multiset<std::string> audited;
+  for (size_t i = 0; i < 5; ++i) audited.insert((*after)[i].query + " -> " + (*after)[i].outcome);
+  const std::multiset<std::string> expected{
+      "GET /fhir/Encounter?patient=p1 -> disclosed", "GET /fhir/Observation?patient=Patient/p1 -> disclosed",
+      "GET /fhir/Patient/p1 -> disclosed", "GET /fhir/Observation?patient=p2 -> denied",
+      "GET /fhir/Encounter/ea -> disclosed"};
+  EXPECT_EQ(audited, expected);
+  EXPECT_TRUE(store::AuditLog::verify(a.dir)->ok);
+}
+
+// Makes every insert into DIR's audit log fail, as a full disk or a broken file would.
+void break_audit(const std::string& dir) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir + "/audit.db").c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  const int rc = sqlite3_exec(
+      db, "CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END;", nullptr,
+      nullptr, nullptr);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK);
+}
+
+// Disclosed means audited, a batch too: when its audit records cannot be written, no entry discloses.
+TEST(FhirApiBatch, NothingIsDisclosedWhenTheAuditRecordsCannotBeWritten) {
+  Api a;
+  write_encounter(a, "ea", "p1", true, kTrustNumbers, "V1", "RBT");
+  a.write("Observation", "o1", "p1", R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"Sodium"}})",
+          {}, "RBT");
+  break_audit(a.dir);
+  const Response res = batch(a, {"GET Observation?patient=p1", "GET Patient/p1", "GET Encounter/ea"});
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  auto doc = strict_json(res.body());
+  ASSERT_EQ(doc["entry"].Size(), 3u);
+  for (const auto& entry : doc["entry"].GetArray()) {
+    EXPECT_STREQ(entry["response"]["status"].GetString(), "503 Service Unavailable") << res.body();
+    EXPECT_FALSE(entry.HasMember("resource")) << res.body();
+  }
+  EXPECT_EQ(res.body().find("Sodium"), std::string::npos) << res.body();
+}
+
+TEST(FhirApiBatch, ABatchIsBoundedAndAFeedSystemsBundleIsStillAPush) {
+  Api a;
+  const Response too_many = batch(a, std::vector<std::string>(26, "GET Patient/p1"));
+  EXPECT_EQ(too_many.result_int(), 400u) << too_many.body();
+  EXPECT_NE(too_many.body().find("at most 25"), std::string::npos) << too_many.body();
+  const Response empty = batch(a, {});
+  ASSERT_EQ(empty.result_int(), 200u) << empty.body();
+  EXPECT_EQ(strict_json(empty.body())["entry"].Size(), 0u);
+  // A feed system's Bundle is its push (this engine takes none here), never read as a batch of reads.
+  const std::string feed = governance::sign_dev_token({"gp-system", "feed-system", "Y01", "", "DIRECT_CARE"}, kKey,
+                                                      fhir::now_epoch_ms() / 1000);
+  const Response push = batch(a, {"GET Patient/p1"}, feed);
+  EXPECT_EQ(push.result_int(), 405u) << push.body();
 }
 
 }  // namespace
