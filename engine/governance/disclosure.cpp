@@ -346,6 +346,7 @@ DisclosureService::Prepared DisclosureService::prepare(const DisclosureContext& 
           if (whole) {
             // Everything on one page: leave out what is withheld; the total counts what is shown.
             std::vector<store::StoredResource> shown;
+            shown.reserve(result->page.items.size());
             for (auto& r : result->page.items)
               if (!refused(r)) shown.push_back(std::move(r));
             withheld = shown.size() < result->page.items.size();
