@@ -500,6 +500,53 @@ TEST_F(GovernanceTest, EveryRequestLeavesExactlyTheExpectedAuditEvents) {
   EXPECT_EQ(subtypes_of("seq.rjr"), std::vector<std::string>{"search:denied"});
 }
 
+// A viewer's batch over a real socket: each entry governed and audited as if sent alone (in entry
+// order on the trail), a stranger's entry refused with nothing of the patient in the reply.
+TEST_F(GovernanceTest, ABatchOfReadsIsGovernedAndAuditedEntryByEntry) {
+  ASSERT_FALSE(patient.empty());
+  const std::string reader = issue("ae-clinician", "batch.rbt", "RBT");
+  const std::string stranger = issue("ae-clinician", "batch.rjr", "RJR");
+  const int port = engine->http_port();
+  auto batch_of = [&](const std::vector<std::string>& urls) {
+    std::string body = R"({"resourceType": "Bundle", "type": "batch", "entry": [)";
+    for (size_t i = 0; i < urls.size(); ++i)
+      body += (i ? ", " : "") + std::string(R"({"request": {"method": "GET", "url": ")") + urls[i] + R"("}})";
+    return body + "]}";
+  };
+  const auto summary = http_request(
+      port, "POST", "/fhir", reader,
+      batch_of({"Encounter?patient=Patient/" + patient, "Patient/" + patient, "DiagnosticReport?patient=" + patient}));
+  ASSERT_EQ(summary.status, 200) << summary.body;
+  auto b = json(summary.body);
+  ASSERT_STREQ(b["type"].GetString(), "batch-response") << summary.body;
+  ASSERT_EQ(b["entry"].Size(), 3u);
+  EXPECT_STREQ(b["entry"][0]["response"]["status"].GetString(), "200 OK");
+  EXPECT_EQ(b["entry"][0]["resource"]["total"].GetInt(), 1);
+  EXPECT_STREQ(b["entry"][1]["resource"]["name"][0]["family"].GetString(), "HARGREAVES");
+  EXPECT_EQ(b["entry"][2]["resource"]["total"].GetInt(), 0);
+
+  const auto refused = http_request(port, "POST", "/fhir", stranger,
+                                    batch_of({"Encounter?patient=Patient/" + patient, "Patient/" + patient}));
+  ASSERT_EQ(refused.status, 200) << refused.body;
+  auto r = json(refused.body);
+  EXPECT_STREQ(r["entry"][0]["response"]["status"].GetString(), "403 Forbidden");
+  EXPECT_FALSE(r["entry"][0].HasMember("resource"));
+  EXPECT_STREQ(r["entry"][1]["response"]["status"].GetString(), "200 OK") << "demographics confirm identity";
+
+  auto subtypes_of = [&](const std::string& user) {
+    auto trail = json(http_get(port, "/fhir/AuditEvent?agent=" + user + "&_count=100", ig).body);
+    std::vector<std::string> seen;
+    if (!trail.IsObject() || !trail.HasMember("entry")) return seen;
+    for (auto& e : trail["entry"].GetArray())  // newest first
+      seen.insert(seen.begin(), std::string(e["resource"]["subtype"][0]["code"].GetString()) + ":" +
+                                    e["resource"]["outcomeDesc"].GetString());
+    return seen;
+  };
+  EXPECT_EQ(subtypes_of("batch.rbt"),
+            (std::vector<std::string>{"search:disclosed", "read:disclosed", "search:nothing-found"}));
+  EXPECT_EQ(subtypes_of("batch.rjr"), (std::vector<std::string>{"search:denied", "read:disclosed"}));
+}
+
 TEST_F(GovernanceTest, PatientDataAreDisclosedForDirectCareOnly) {
   ASSERT_FALSE(patient.empty());
   std::string research = run_carerecord({"token", "--role", "ae-clinician", "--user", "dr.research", "--org", "RBT",
