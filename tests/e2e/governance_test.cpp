@@ -46,6 +46,16 @@ class GovernanceTest : public ::testing::Test {
     t.erase(t.find_last_not_of("\r\n") + 1);
     return t;
   }
+  // The user's audit trail, oldest first, as "subtype:outcome" (read by the IG officer).
+  std::vector<std::string> trail_of(const std::string& user) {
+    auto trail = json(http_get(engine->http_port(), "/fhir/AuditEvent?agent=" + user + "&_count=100", ig).body);
+    std::vector<std::string> seen;
+    if (!trail.IsObject() || !trail.HasMember("entry")) return seen;
+    for (auto& e : trail["entry"].GetArray())  // newest first
+      seen.insert(seen.begin(), std::string(e["resource"]["subtype"][0]["code"].GetString()) + ":" +
+                                    e["resource"]["outcomeDesc"].GetString());
+    return seen;
+  }
   HttpResult encounters(const std::string& token) {
     return http_get(engine->http_port(), "/fhir/Encounter?patient=Patient/" + patient, token);
   }
@@ -483,21 +493,12 @@ TEST_F(GovernanceTest, EveryRequestLeavesExactlyTheExpectedAuditEvents) {
   EXPECT_EQ(record_access(port, stranger, patient, "break-glass"), 400);  // no reason: refused before any decision
   EXPECT_EQ(http_get(port, "/fhir/Encounter?patient=Patient/" + patient, "not-a-token").status, 401);
 
-  auto subtypes_of = [&](const std::string& user) {
-    auto trail = json(http_get(port, "/fhir/AuditEvent?agent=" + user + "&_count=100", ig).body);
-    std::vector<std::string> seen;
-    if (!trail.IsObject() || !trail.HasMember("entry")) return seen;
-    for (auto& e : trail["entry"].GetArray())  // newest first
-      seen.insert(seen.begin(), std::string(e["resource"]["subtype"][0]["code"].GetString()) + ":" +
-                                    e["resource"]["outcomeDesc"].GetString());
-    return seen;
-  };
   const std::vector<std::string> expected{"search:disclosed", "search:disclosed",  "read:disclosed",
                                           "vread:disclosed",  "history:disclosed", "search:nothing-found",
                                           "everything:disclosed", "worklist:denied", "audit-search:denied",
                                           "access:permitted"};
-  EXPECT_EQ(subtypes_of("seq.rbt"), expected);
-  EXPECT_EQ(subtypes_of("seq.rjr"), std::vector<std::string>{"search:denied"});
+  EXPECT_EQ(trail_of("seq.rbt"), expected);
+  EXPECT_EQ(trail_of("seq.rjr"), std::vector<std::string>{"search:denied"});
 }
 
 // A viewer's batch over a real socket: each entry governed and audited as if sent alone (in entry
@@ -533,18 +534,9 @@ TEST_F(GovernanceTest, ABatchOfReadsIsGovernedAndAuditedEntryByEntry) {
   EXPECT_FALSE(r["entry"][0].HasMember("resource"));
   EXPECT_STREQ(r["entry"][1]["response"]["status"].GetString(), "200 OK") << "demographics confirm identity";
 
-  auto subtypes_of = [&](const std::string& user) {
-    auto trail = json(http_get(port, "/fhir/AuditEvent?agent=" + user + "&_count=100", ig).body);
-    std::vector<std::string> seen;
-    if (!trail.IsObject() || !trail.HasMember("entry")) return seen;
-    for (auto& e : trail["entry"].GetArray())  // newest first
-      seen.insert(seen.begin(), std::string(e["resource"]["subtype"][0]["code"].GetString()) + ":" +
-                                    e["resource"]["outcomeDesc"].GetString());
-    return seen;
-  };
-  EXPECT_EQ(subtypes_of("batch.rbt"),
+  EXPECT_EQ(trail_of("batch.rbt"),
             (std::vector<std::string>{"search:disclosed", "read:disclosed", "search:nothing-found"}));
-  EXPECT_EQ(subtypes_of("batch.rjr"), (std::vector<std::string>{"search:denied", "read:disclosed"}));
+  EXPECT_EQ(trail_of("batch.rjr"), (std::vector<std::string>{"search:denied", "read:disclosed"}));
 }
 
 TEST_F(GovernanceTest, PatientDataAreDisclosedForDirectCareOnly) {
