@@ -1401,7 +1401,7 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
 void FhirApi::read_batch(const Request& req, const rapidjson::Document& bundle, const std::string& peer,
                          const governance::Reader& reader, Respond respond) {
   std::vector<std::string> urls;
-  std::vector<std::string> refused;  // by entry: why it is not a read ("" when it is)
+  std::vector<std::optional<Response>> refused;  // by entry: the answer when it is no read
   if (bundle.HasMember("entry")) {
     const auto& entries = bundle["entry"];
     if (!entries.IsArray()) {
@@ -1419,17 +1419,25 @@ void FhirApi::read_batch(const Request& req, const rapidjson::Document& bundle, 
       const rapidjson::Value* url = request && request->IsObject() && request->HasMember("url") ? &(*request)["url"] : nullptr;
       if (!method || !method->IsString() || !url || !url->IsString()) {
         urls.emplace_back();
-        refused.emplace_back("Each batch entry needs request.method and request.url.");
+        refused.push_back(operation_outcome(400, "required", "Each batch entry needs request.method and request.url."));
         continue;
       }
       if (std::string_view(method->GetString()) != "GET") {
         urls.emplace_back();
-        refused.emplace_back(std::string("This record is read-only over FHIR: a reader's batch takes GET entries, not ") +
-                             method->GetString() + ".");
+        refused.push_back(operation_outcome(
+            405, "not-supported",
+            std::string("This record is read-only over FHIR: a reader's batch takes GET entries, not ") +
+                method->GetString() + "."));
         continue;
       }
       // Relative to the base ("Observation?patient=..."), or under it ("/fhir/...", "http://host/fhir/...").
-      std::string u = url->GetString();
+      std::string u(url->GetString(), url->GetStringLength());
+      if (std::any_of(u.begin(), u.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
+        urls.emplace_back();
+        refused.push_back(operation_outcome(
+            400, "value", "A batch entry's request.url is a URL: no spaces or control characters (percent-encode them)."));
+        continue;
+      }
       if (auto at = u.find("/fhir/"); at != std::string::npos && u.find('?') > at) u = u.substr(at + 6);
       while (!u.empty() && u.front() == '/') u.erase(0, 1);
       urls.push_back(std::move(u));
@@ -1438,11 +1446,13 @@ void FhirApi::read_batch(const Request& req, const rapidjson::Document& bundle, 
   }
   struct State {
     std::vector<Response> answers;
+    std::unique_ptr<std::atomic<bool>[]> answered;  // an entry answered twice counts once
     std::atomic<size_t> left{0};
     Respond respond;
   };
   auto state = std::make_shared<State>();
   state->answers.resize(urls.size());
+  state->answered = std::make_unique<std::atomic<bool>[]>(urls.size());
   state->left = urls.size() + 1;  // and the routing below
   state->respond = std::move(respond);
   auto arrive = [state] {
@@ -1481,16 +1491,30 @@ void FhirApi::read_batch(const Request& req, const rapidjson::Document& bundle, 
     state->respond(json_response(200, sb.GetString()));
   };
   BatchRouting routing;
+  routing.disclosures.reserve(urls.size());
+  routing.finish.reserve(urls.size());
+  bool first = true;  // the batch's own request paid for its first entry
   for (size_t i = 0; i < urls.size(); ++i) {
     Respond answer = [state, arrive, i](Response r) {
+      if (state->answered[i].exchange(true)) return;
       state->answers[i] = std::move(r);
       arrive();
     };
-    if (!refused[i].empty()) {
-      answer(operation_outcome(refused[i].rfind("This record", 0) == 0 ? 405 : 400,
-                               refused[i].rfind("This record", 0) == 0 ? "not-supported" : "required", refused[i]));
+    if (refused[i]) {
+      answer(std::move(*refused[i]));
       continue;
     }
+    // Each entry counts towards the reader's rate limit as the same request sent alone would.
+    int64_t retry_after = 0;
+    if (!first && !limiter_.allow(reader.user, RateLimiter::Clock::now(), &retry_after)) {
+      rate_limited_.inc();
+      answer(operation_outcome(429, "throttled",
+                               "Too many requests from user " + reader.user + "; the limit is " +
+                                   std::to_string(options_.requests_per_minute_per_user) +
+                                   " a minute. Try this entry again in " + std::to_string(retry_after) + " s."));
+      continue;
+    }
+    first = false;
     // Each entry as the same GET sent alone: its own route, checks, governance and audit entry.
     Request sub{http::verb::get, "/fhir/" + urls[i], req.version()};
     sub.set(http::field::host, req[http::field::host]);

@@ -128,7 +128,7 @@ void SqliteRecordStore::touch(const std::string& patient_id) {
   stripes_[s].begun.fetch_add(1);
 }
 
-SqliteRecordStore::TouchedScope::~TouchedScope() {
+void SqliteRecordStore::TouchedScope::finish() {
   for (uint32_t s : s_.touched_) {
     s_.stripes_[s].finished.fetch_add(1);
     s_.touched_mark_[s] = false;
@@ -156,6 +156,9 @@ std::optional<RecordStore::PersonStamp> SqliteRecordStore::person_stamp(const st
   while (settled && st.step()) settled = add(std::string(st.text(0)));
   st.reset();
   if (!settled) return std::nullopt;
+  // An id that is itself a registration read under someone else (a chain the index left behind)
+  // is read as that person, whose other registrations this stamp does not cover: keep nothing.
+  if (person_of(*db, person) != person) return std::nullopt;
   return stamp;
 }
 

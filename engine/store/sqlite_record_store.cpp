@@ -436,7 +436,9 @@ Status SqliteRecordStore::write_batch(std::vector<MappedBatchItem>& batch, bool 
       cursor.bind(1, mapped_through(batch));
       cursor.run();
     }
+    if (before_commit_) before_commit_();
     tx.commit();
+    touched.finish();  // readers may keep what they read again before the log is folded back
     checkpointer_->restart_log_if_long();
     return {};
   } catch (const SqliteError& e) {

@@ -2,6 +2,7 @@
 // connections for the API threads, WAL so readers never wait for the writer.
 #pragma once
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +24,11 @@ class SqliteRecordStore : public RecordStore {
   Status apply_remap(std::vector<MappedBatchItem>& batch) override;
   std::optional<PersonStamp> person_stamp(const std::string& person) override;
   bool unchanged(const PersonStamp& stamp) const override;
+  // The stripe whose counts a patient id's writes move (two ids may share one).
+  static uint32_t stripe_of(const std::string& patient_id);
+  // For tests: called inside the mapper's write transaction just before it commits (what a reader
+  // sees while a write is under way).
+  void set_before_commit(std::function<void()> hook) { before_commit_ = std::move(hook); }
   std::vector<UnmappedCodeRow> unmapped_codes(int64_t limit) override;
   std::vector<UnmappedMessages> unmapped_messages(int64_t limit) override;
   int64_t mapping_cursor() override;
@@ -105,7 +111,6 @@ class SqliteRecordStore : public RecordStore {
     std::atomic<uint64_t> finished{0};
   };
   std::unique_ptr<Stripe[]> stripes_ = std::make_unique<Stripe[]>(kStripes);
-  static uint32_t stripe_of(const std::string& patient_id);
   // The writer (under the record builder's write lock): marks the stripe of a patient id the
   // transaction writes for, once a transaction...
   void touch(const std::string& patient_id);
@@ -114,9 +119,11 @@ class SqliteRecordStore : public RecordStore {
   // ...and, made before the transaction and so ended after it, finishes them.
   struct TouchedScope {
     explicit TouchedScope(SqliteRecordStore& s) : s_(s) {}
-    ~TouchedScope();
+    ~TouchedScope() { finish(); }
+    void finish();  // once the transaction is over (again: nothing)
     SqliteRecordStore& s_;
   };
+  std::function<void()> before_commit_;
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<Database>> pool_;
 };

@@ -383,6 +383,12 @@ TEST(FhirApiBatch, ABatchIsBoundedAndAFeedSystemsBundleIsStillAPush) {
   const Response too_many = batch(a, std::vector<std::string>(26, "GET Patient/p1"));
   EXPECT_EQ(too_many.result_int(), 400u) << too_many.body();
   EXPECT_NE(too_many.body().find("at most 25"), std::string::npos) << too_many.body();
+  // An entry's url is a URL: one with a space in it is that entry's 400, the others are answered.
+  const Response spaced = batch(a, {"GET Patient/p1 x", "GET Patient/p1"});
+  ASSERT_EQ(spaced.result_int(), 200u) << spaced.body();
+  auto s = strict_json(spaced.body());
+  EXPECT_STREQ(s["entry"][0]["response"]["status"].GetString(), "400 Bad Request");
+  EXPECT_STREQ(s["entry"][1]["response"]["status"].GetString(), "200 OK");
   const Response empty = batch(a, {});
   ASSERT_EQ(empty.result_int(), 200u) << empty.body();
   EXPECT_EQ(strict_json(empty.body())["entry"].Size(), 0u);
@@ -391,6 +397,26 @@ TEST(FhirApiBatch, ABatchIsBoundedAndAFeedSystemsBundleIsStillAPush) {
                                                       fhir::now_epoch_ms() / 1000);
   const Response push = batch(a, {"GET Patient/p1"}, feed);
   EXPECT_EQ(push.result_int(), 405u) << push.body();
+}
+
+// Each entry counts towards the reader's rate limit as the same GET sent alone would (the batch's
+// own request pays for its first entry): a batch cannot multiply what a reader may ask for.
+TEST(FhirApiBatch, EachEntryCountsTowardsTheRateLimit) {
+  Api a;
+  ApiOptions limited;
+  limited.tokens = a.tokens.get();
+  limited.requests_per_minute_per_user = 60;
+  limited.request_burst_per_user = 3;
+  a.api = std::make_unique<FhirApi>(*a.disclosure, a.metrics, limited);
+  const Response res = batch(a, std::vector<std::string>(5, "GET Patient/p1"));
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  auto doc = strict_json(res.body());
+  std::vector<std::string> statuses;
+  for (const auto& e : doc["entry"].GetArray()) statuses.emplace_back(e["response"]["status"].GetString());
+  // Three tokens: the request (its first entry), then two more entries; the last two wait.
+  EXPECT_EQ(statuses, (std::vector<std::string>{"200 OK", "200 OK", "200 OK", "429 Too Many Requests",
+                                                "429 Too Many Requests"}));
+  EXPECT_NE(res.body().find("throttled"), std::string::npos) << res.body();
 }
 
 }  // namespace

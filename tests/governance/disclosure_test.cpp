@@ -185,6 +185,8 @@ TEST(Disclosure, ADecisionNeverOutlivesTheWriteThatChangesIt) {
     w.service->disclose(ctx, PatientQuery{"Encounter", "p1", 0, 50}, [&p](Result<Disclosure> r) { p.set_value(std::move(r)); });
     return f.get();
   };
+  // p2's writes must not share p1's stripe (they would then move p1's stamp too).
+  ASSERT_NE(store::SqliteRecordStore::stripe_of("p1"), store::SqliteRecordStore::stripe_of("p2"));
   EXPECT_FALSE(encounters()) << "no relationship yet";
   write_encounter("p1", "e1", "in-progress");
   auto open = encounters();

@@ -276,9 +276,33 @@ TEST_F(PatientIndex, APersonsStampMovesOnlyWithWritesThatTouchThem) {
   write(writes(patient("gp", "9990000018", "", ""), encounter("e-gp", "gp")), "gp");
   write(writes(patient("other", "9990000026", "", "", Person{"JONES", "AMY", "1980-01-01", "female"}),
                encounter("e-other", "other")), "gp");
+  // Two ids may share a stripe (then one's writes move the other's stamp too): these must not.
+  for (const char* id : {"gp", "h", "sc"})
+    ASSERT_NE(SqliteRecordStore::stripe_of(id), SqliteRecordStore::stripe_of("other")) << id;
+  for (const char* id : {"gp", "h", "sc", "other"})
+    ASSERT_NE(SqliteRecordStore::stripe_of(id), SqliteRecordStore::stripe_of(store->person_of("other"))) << id;
   auto stamp = store->person_stamp(person);
   ASSERT_TRUE(stamp);
   EXPECT_TRUE(store->unchanged(*stamp));
+
+  // While a write for them is under way (inside its transaction, before the commit) nothing about
+  // them may be kept: the stamp is refused and an earlier one no longer holds. Others are unaffected.
+  auto other_before = store->person_stamp(store->person_of("other"));
+  ASSERT_TRUE(other_before);
+  bool checked = false;
+  store->set_before_commit([&] {
+    EXPECT_FALSE(store->person_stamp(person)) << "a write for them is under way";
+    EXPECT_FALSE(store->unchanged(*stamp));
+    EXPECT_TRUE(store->unchanged(*other_before));
+    EXPECT_TRUE(store->person_stamp(store->person_of("other")));
+    checked = true;
+  });
+  write(writes(encounter("e-gp-0", "gp")));
+  store->set_before_commit(nullptr);
+  ASSERT_TRUE(checked);
+  EXPECT_FALSE(store->unchanged(*stamp)) << "and once it is committed";
+  stamp = store->person_stamp(person);
+  ASSERT_TRUE(stamp) << "a new stamp once the write is over";
 
   write(writes(encounter("e-other-2", "other")));
   EXPECT_TRUE(store->unchanged(*stamp)) << "another patient's encounter";
