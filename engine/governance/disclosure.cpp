@@ -204,6 +204,47 @@ void DisclosureService::mask_whereabouts(const Reader& reader, store::StoredReso
   });
 }
 
+bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<store::StoredResource>& items,
+                                              int64_t now) {
+  // Most items group nothing: one look for the member before anything is parsed.
+  auto groups = [](const store::StoredResource& item) {
+    const char* member = item.type == "DiagnosticReport" ? "\"result\""
+                         : item.type == "Observation"    ? "\"hasMember\""
+                                                         : nullptr;
+    return member && item.json.find(member) != std::string::npos;
+  };
+  std::vector<size_t> grouping;
+  for (size_t i = 0; i < items.size(); ++i)
+    if (groups(items[i])) grouping.push_back(i);
+  if (grouping.empty()) return false;
+  std::set<std::string> shown;  // what this answer discloses anyway
+  for (const auto& r : items) shown.insert(r.type + "/" + r.id);
+  bool any = false;
+  for (size_t i : grouping) {
+    std::set<std::string> hidden;
+    for (const std::string& ref : grouped_references(items[i].json)) {
+      // "Observation/{id}", or a URL ending so (a version's "/_history/n" aside).
+      std::string_view path(ref);
+      if (auto h = path.find("/_history/"); h != std::string_view::npos) path = path.substr(0, h);
+      const auto last = path.rfind('/');
+      if (last == std::string_view::npos || last == 0) continue;
+      const auto before = path.rfind('/', last - 1);
+      const size_t from = before == std::string_view::npos ? 0 : before + 1;
+      const std::string type(path.substr(from, last - from));
+      const std::string id(path.substr(last + 1));
+      if (shown.count(type + "/" + id)) continue;
+      auto target = record_.read(type, id);
+      if (!target || target->patient_id.empty()) continue;  // not (yet) in the record: nothing to reveal
+      const AccessDecision d = decide(reader, target->type, record_.person_of(target->patient_id), now);
+      if (!d.permitted || !item_refusal(d, *target).empty()) hidden.insert(ref);
+    }
+    if (hidden.empty()) continue;
+    items[i].json = drop_grouped_references(items[i].json, hidden);
+    any = true;
+  }
+  return any;
+}
+
 std::shared_ptr<DisclosureService::PersonFacts> DisclosureService::facts_for(const std::string& person) {
   // Kept facts stand until a write touches the person (record_store.h, person_stamp); facts are kept
   // only when no such write began while they were read.
@@ -421,6 +462,8 @@ DisclosureService::Prepared DisclosureService::prepare(const DisclosureContext& 
       }
       for (auto& r : result->page.items)
         if (!r.patient_id.empty() && decision_for(r.patient_id).restricted_patient) mask_whereabouts(ctx.reader, r);
+      // A report's results (a panel's members) the reader may not see do not show through it.
+      if (hide_withheld_results(ctx.reader, result->page.items, now)) withheld = true;
       result->withheld = withheld;
     } else {
       for (auto& r : result->page.items) redact_if_restricted(r);
@@ -607,6 +650,7 @@ void DisclosureService::disclose_everything(const DisclosureContext& ctx, const 
         }
       }
     }
+    if (hide_withheld_results(ctx.reader, result->page.items, fhir::now_epoch_ms())) result->withheld = true;
     result->page.total = static_cast<int64_t>(result->page.items.size());
   } catch (const std::exception& e) {
     done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() +

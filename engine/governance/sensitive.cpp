@@ -210,4 +210,65 @@ std::string mask_practice(const std::string& item_json, const std::function<bool
   return std::string(sb.GetString(), sb.GetSize());
 }
 
+namespace {
+constexpr const char* kGroupingMembers[] = {"result", "hasMember"};
+}  // namespace
+
+std::vector<std::string> grouped_references(std::string_view item_json) {
+  std::vector<std::string> out;
+  // Cheap before parsing: most items group nothing.
+  if (item_json.find("\"result\"") == std::string_view::npos && item_json.find("\"hasMember\"") == std::string_view::npos)
+    return out;
+  rapidjson::Document d;
+  d.Parse(item_json.data(), item_json.size());
+  if (!d.IsObject()) return out;
+  for (const char* member : kGroupingMembers) {
+    auto list = d.FindMember(member);
+    if (list == d.MemberEnd() || !list->value.IsArray()) continue;
+    for (const auto& ref : list->value.GetArray()) {
+      if (!ref.IsObject()) continue;
+      auto r = ref.FindMember("reference");
+      if (r != ref.MemberEnd() && r->value.IsString()) out.emplace_back(r->value.GetString(), r->value.GetStringLength());
+    }
+  }
+  return out;
+}
+
+std::string drop_grouped_references(const std::string& item_json, const std::set<std::string>& hidden) {
+  rapidjson::Document d;
+  d.Parse(item_json.c_str(), item_json.size());
+  if (!d.IsObject()) return item_json;
+  auto& a = d.GetAllocator();
+  for (const char* member : kGroupingMembers) {
+    auto list = d.FindMember(member);
+    if (list == d.MemberEnd() || !list->value.IsArray()) continue;
+    auto& refs = list->value;
+    for (auto it = refs.Begin(); it != refs.End();) {
+      auto r = it->IsObject() ? it->FindMember("reference") : it->MemberEnd();
+      const bool drop = it->IsObject() && r != it->MemberEnd() && r->value.IsString() &&
+                        hidden.count(std::string(r->value.GetString(), r->value.GetStringLength()));
+      it = drop ? refs.Erase(it) : it + 1;
+    }
+    if (refs.Empty()) d.RemoveMember(member);
+  }
+  if (!d.HasMember("meta") || !d["meta"].IsObject()) {
+    d.RemoveMember("meta");
+    d.AddMember("meta", rapidjson::Value(rapidjson::kObjectType), a);
+  }
+  auto& meta = d["meta"];
+  if (!meta.HasMember("security") || !meta["security"].IsArray()) {
+    meta.RemoveMember("security");
+    meta.AddMember("security", rapidjson::Value(rapidjson::kArrayType), a);
+  }
+  rapidjson::Value label(rapidjson::kObjectType);
+  label.AddMember("system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", a);
+  label.AddMember("code", "REDACTED", a);
+  label.AddMember("display", "redacted", a);
+  meta["security"].PushBack(label, a);
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  d.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
 }  // namespace cc::governance

@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <rapidjson/document.h>
 
@@ -47,5 +48,12 @@ ItemSource item_source(const rapidjson::Value& resource);
 // practice they attend says where they live. The rest of the item, and where it came from by kind,
 // stay; an item `masked` refuses is returned as it is.
 std::string mask_practice(const std::string& item_json, const std::function<bool(const ItemSource&)>& masked);
+
+// The results an item groups, as it references them: a DiagnosticReport's `result`, an
+// Observation's `hasMember` ("Observation/{id}"). Other items group none.
+std::vector<std::string> grouped_references(std::string_view item_json);
+// The item without the grouped references in `hidden`, labelled (meta.security v3-ObservationValue
+// REDACTED) so the reader knows something of it is not shown.
+std::string drop_grouped_references(const std::string& item_json, const std::set<std::string>& hidden);
 
 }  // namespace cc::governance

@@ -270,6 +270,70 @@ TEST(FhirApiIdentifierSearch, TheSystemOfAWithheldMatchIsNotNamed) {
   EXPECT_EQ(outcomes(two_people, "multiple-matches").size(), 1u) << body;
 }
 
+// A report groups its results by reference. A result this reader may not see (here a sexually
+// transmitted infection, withheld from an A&E clinician by the default policy) must not show through
+// the report: not its id, not that it exists. The report is shown without it, labelled REDACTED, and
+// a search says that something is withheld; on every path that returns the report.
+TEST(FhirApiWithheldResults, AReportShowsNoResultTheReaderMayNotSee) {
+  Api a;
+  write_encounter(a, "ea", "p1", true, kTrustNumbers, "V1", "RBT");
+  a.write("Observation", "o-na", "p1",
+          R"({"resourceType":"Observation","id":"o-na","status":"final","code":{"text":"Sodium"}})", {}, "RBT");
+  a.write("Observation", "o-gc", "p1",
+          R"({"resourceType":"Observation","id":"o-gc","status":"final","code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"A54.9"}]}})",
+          {}, "RBT");
+  a.write("DiagnosticReport", "dr-mixed", "p1",
+          R"({"resourceType":"DiagnosticReport","id":"dr-mixed","status":"final","code":{"text":"Screen"},"result":[{"reference":"Observation/o-na"},{"reference":"Observation/o-gc"}]})",
+          {}, "RBT");
+  a.write("DiagnosticReport", "dr-plain", "p1",
+          R"({"resourceType":"DiagnosticReport","id":"dr-plain","status":"final","code":{"text":"U&E"},"result":[{"reference":"Observation/o-na"}]})",
+          {}, "RBT");
+  a.write("Observation", "o-panel", "p1",
+          R"({"resourceType":"Observation","id":"o-panel","status":"final","code":{"text":"Panel"},"hasMember":[{"reference":"Observation/o-gc"}]})",
+          {}, "RBT");
+  auto report = [](const rapidjson::Value& bundle, const std::string& id) -> const rapidjson::Value* {
+    for (const auto& e : bundle["entry"].GetArray())
+      if (e.HasMember("resource") && e["resource"].HasMember("id") && id == e["resource"]["id"].GetString())
+        return &e["resource"];
+    return nullptr;
+  };
+  auto redacted = [](const rapidjson::Value& r) {
+    if (!r.HasMember("meta") || !r["meta"].HasMember("security")) return false;
+    for (const auto& l : r["meta"]["security"].GetArray())
+      if (std::string(l["code"].GetString()) == "REDACTED") return true;
+    return false;
+  };
+
+  std::string body;
+  auto doc = searchset(a, "/fhir/DiagnosticReport?patient=p1", body);
+  EXPECT_EQ(body.find("o-gc"), std::string::npos) << body;
+  EXPECT_EQ(outcomes(doc, "suppressed").size(), 1u) << body;
+  const auto* mixed = report(doc, "dr-mixed");
+  ASSERT_NE(mixed, nullptr) << body;
+  ASSERT_EQ((*mixed)["result"].Size(), 1u) << body;
+  EXPECT_STREQ((*mixed)["result"][0]["reference"].GetString(), "Observation/o-na");
+  EXPECT_TRUE(redacted(*mixed)) << body;
+  const auto* plain = report(doc, "dr-plain");
+  ASSERT_NE(plain, nullptr) << body;
+  EXPECT_FALSE(redacted(*plain)) << "a report whose results are all shown is as it was: " << body;
+
+  const Response read = a.answer("GET /fhir/DiagnosticReport/dr-mixed HTTP/1.1\r\n\r\n", true);
+  ASSERT_EQ(read.result_int(), 200u) << read.body();
+  EXPECT_EQ(read.body().find("o-gc"), std::string::npos) << read.body();
+  EXPECT_TRUE(redacted(strict_json(read.body()))) << read.body();
+
+  auto panels = searchset(a, "/fhir/Observation?patient=p1", body);
+  EXPECT_EQ(body.find("o-gc"), std::string::npos) << "neither the result nor a panel's reference to it: " << body;
+  const auto* panel = report(panels, "o-panel");
+  ASSERT_NE(panel, nullptr) << body;
+  EXPECT_FALSE(panel->HasMember("hasMember")) << body;
+
+  auto all = searchset(a, "/fhir/Patient/p1/$everything", body);
+  EXPECT_EQ(body.find("o-gc"), std::string::npos) << body;
+  ASSERT_NE(report(all, "dr-mixed"), nullptr) << body;
+  EXPECT_EQ((*report(all, "dr-mixed"))["result"].Size(), 1u) << body;
+}
+
 // POST /fhir with a batch Bundle of `entries` (each "METHOD url"), as reader `token`.
 Response batch(Api& a, const std::vector<std::string>& entries, const std::string& token = "") {
   std::string body = R"({"resourceType":"Bundle","type":"batch","entry":[)";
