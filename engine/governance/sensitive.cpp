@@ -76,6 +76,27 @@ bool restricted(std::string_view patient_json) {
   return false;
 }
 
+namespace {
+// Adds a security label to meta.security (making meta and the list where absent).
+void add_security_label(rapidjson::Document& d, std::string_view system, const char* code, const char* display) {
+  auto& a = d.GetAllocator();
+  if (!d.HasMember("meta") || !d["meta"].IsObject()) {
+    d.RemoveMember("meta");
+    d.AddMember("meta", rapidjson::Value(rapidjson::kObjectType), a);
+  }
+  auto& meta = d["meta"];
+  if (!meta.HasMember("security") || !meta["security"].IsArray()) {
+    meta.RemoveMember("security");
+    meta.AddMember("security", rapidjson::Value(rapidjson::kArrayType), a);
+  }
+  rapidjson::Value label(rapidjson::kObjectType);
+  label.AddMember("system", rapidjson::Value(system.data(), static_cast<rapidjson::SizeType>(system.size()), a), a);
+  label.AddMember("code", rapidjson::StringRef(code), a);
+  label.AddMember("display", rapidjson::StringRef(display), a);
+  meta["security"].PushBack(label, a);
+}
+}  // namespace
+
 std::string redact_restricted(const std::string& patient_json) {
   rapidjson::Document d;
   d.Parse(patient_json.c_str(), patient_json.size());
@@ -116,23 +137,7 @@ std::string redact_restricted(const std::string& patient_json) {
   }
   // Say why they are missing: the label on what is shown (a regional Patient, assembled from
   // registrations, carries none of its own).
-  if (!restricted(patient_json)) {
-    auto& a = d.GetAllocator();
-    if (!d.HasMember("meta") || !d["meta"].IsObject()) {
-      d.RemoveMember("meta");
-      d.AddMember("meta", Value(rapidjson::kObjectType), a);
-    }
-    Value& meta = d["meta"];
-    if (!meta.HasMember("security") || !meta["security"].IsArray()) {
-      meta.RemoveMember("security");
-      meta.AddMember("security", Value(rapidjson::kArrayType), a);
-    }
-    Value label(rapidjson::kObjectType);
-    label.AddMember("system", Value(kConfidentialitySystem.data(), static_cast<rapidjson::SizeType>(kConfidentialitySystem.size()), a), a);
-    label.AddMember("code", "R", a);
-    label.AddMember("display", "restricted", a);
-    meta["security"].PushBack(label, a);
-  }
+  if (!restricted(patient_json)) add_security_label(d, kConfidentialitySystem, "R", "restricted");
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   d.Accept(w);
@@ -238,7 +243,6 @@ std::string drop_grouped_references(const std::string& item_json, const std::set
   rapidjson::Document d;
   d.Parse(item_json.c_str(), item_json.size());
   if (!d.IsObject()) return item_json;
-  auto& a = d.GetAllocator();
   for (const char* member : kGroupingMembers) {
     auto list = d.FindMember(member);
     if (list == d.MemberEnd() || !list->value.IsArray()) continue;
@@ -251,20 +255,7 @@ std::string drop_grouped_references(const std::string& item_json, const std::set
     }
     if (refs.Empty()) d.RemoveMember(member);
   }
-  if (!d.HasMember("meta") || !d["meta"].IsObject()) {
-    d.RemoveMember("meta");
-    d.AddMember("meta", rapidjson::Value(rapidjson::kObjectType), a);
-  }
-  auto& meta = d["meta"];
-  if (!meta.HasMember("security") || !meta["security"].IsArray()) {
-    meta.RemoveMember("security");
-    meta.AddMember("security", rapidjson::Value(rapidjson::kArrayType), a);
-  }
-  rapidjson::Value label(rapidjson::kObjectType);
-  label.AddMember("system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", a);
-  label.AddMember("code", "REDACTED", a);
-  label.AddMember("display", "redacted", a);
-  meta["security"].PushBack(label, a);
+  add_security_label(d, "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "REDACTED", "redacted");
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   d.Accept(w);
