@@ -2,6 +2,8 @@
 // writes the audit record, and only once that is committed hands the resources back.
 #include "engine/governance/disclosure.h"
 
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -208,10 +210,11 @@ bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<
                                               int64_t now) {
   // Most items group nothing: one look for the member before anything is parsed.
   auto groups = [](const store::StoredResource& item) {
-    const char* member = item.type == "DiagnosticReport" ? "\"result\""
-                         : item.type == "Observation"    ? "\"hasMember\""
-                                                         : nullptr;
-    return member && item.json.find(member) != std::string::npos;
+    // memmem, not find(): a needle starting with a quote stops find() at every quote of the JSON.
+    const std::string_view member = item.type == "DiagnosticReport" ? "result\""
+                                    : item.type == "Observation"    ? "hasMember\""
+                                                                    : "";
+    return !member.empty() && memmem(item.json.data(), item.json.size(), member.data(), member.size()) != nullptr;
   };
   std::vector<size_t> grouping;
   for (size_t i = 0; i < items.size(); ++i)
