@@ -208,41 +208,46 @@ void DisclosureService::mask_whereabouts(const Reader& reader, store::StoredReso
 
 bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<store::StoredResource>& items,
                                               int64_t now) {
-  // Most items group nothing: one look for the member before anything is parsed.
-  auto groups = [](const store::StoredResource& item) {
-    // memmem, not find(): a needle starting with a quote stops find() at every quote of the JSON.
-    const std::string_view member = item.type == "DiagnosticReport" ? "result\""
-                                    : item.type == "Observation"    ? "hasMember\""
-                                                                    : "";
-    return !member.empty() && memmem(item.json.data(), item.json.size(), member.data(), member.size()) != nullptr;
-  };
-  std::vector<size_t> grouping;
+  // Most items name no other clinical item: one quick look before anything is parsed.
+  std::vector<size_t> naming;
   for (size_t i = 0; i < items.size(); ++i)
-    if (groups(items[i])) grouping.push_back(i);
-  if (grouping.empty()) return false;
+    if (may_name_clinical_items(items[i].type, items[i].json)) naming.push_back(i);
+  if (naming.empty()) return false;
   std::set<std::string> shown;  // what this answer discloses anyway
   for (const auto& r : items) shown.insert(r.type + "/" + r.id);
+  std::map<std::string, bool> judged;  // "Type/id" -> hidden, once an answer
+  auto hidden_from_reader = [&](const std::string& type, const std::string& id) {
+    const std::string key = type + "/" + id;
+    if (shown.count(key)) return false;
+    auto it = judged.find(key);
+    if (it != judged.end()) return it->second;
+    bool hide = false;
+    if (!settings_.policy.may_read_type(reader.role, type)) {
+      hide = true;  // a type this role never sees: no need to look
+    } else if (auto target = record_.read(type, id); target && !target->patient_id.empty()) {
+      const AccessDecision d = decide(reader, target->type, record_.person_of(target->patient_id), now);
+      hide = !d.permitted || !item_refusal(d, *target).empty();
+    }  // not (yet) in the record, or about no patient: nothing to reveal
+    judged.emplace(key, hide);
+    return hide;
+  };
   bool any = false;
-  for (size_t i : grouping) {
+  for (size_t i : naming) {
     std::set<std::string> hidden;
-    for (const std::string& ref : grouped_references(items[i].json)) {
-      // "Observation/{id}", or a URL ending so (a version's "/_history/n" aside).
+    for (const std::string& ref : grouped_references(items[i].type, items[i].json)) {
+      // "Condition/{id}", or a URL ending so (a version's "/_history/n" aside); "#id" (contained) and
+      // "urn:" references name nothing in the record.
       std::string_view path(ref);
       if (auto h = path.find("/_history/"); h != std::string_view::npos) path = path.substr(0, h);
       const auto last = path.rfind('/');
       if (last == std::string_view::npos || last == 0) continue;
       const auto before = path.rfind('/', last - 1);
       const size_t from = before == std::string_view::npos ? 0 : before + 1;
-      const std::string type(path.substr(from, last - from));
-      const std::string id(path.substr(last + 1));
-      if (shown.count(type + "/" + id)) continue;
-      auto target = record_.read(type, id);
-      if (!target || target->patient_id.empty()) continue;  // not (yet) in the record: nothing to reveal
-      const AccessDecision d = decide(reader, target->type, record_.person_of(target->patient_id), now);
-      if (!d.permitted || !item_refusal(d, *target).empty()) hidden.insert(ref);
+      if (hidden_from_reader(std::string(path.substr(from, last - from)), std::string(path.substr(last + 1))))
+        hidden.insert(ref);
     }
     if (hidden.empty()) continue;
-    items[i].json = drop_grouped_references(items[i].json, hidden);
+    items[i].json = drop_grouped_references(items[i].type, items[i].json, hidden);
     any = true;
   }
   return any;

@@ -174,10 +174,11 @@ class DisclosureService {
     std::string unavailable;
   };
   Prepared prepare(const DisclosureContext& ctx, const Query& q);
-  // A report's results and a panel's members (grouped_references) that this reader may not see —
-  // withheld, sensitive, another patient's without a relationship — are left out of it and it is
-  // labelled REDACTED, so their ids (that they exist) do not show through it; `items` is all this
-  // answer discloses. True when any was left out.
+  // The clinical items an item names (sensitive.h, grouped_references: a report's results, an
+  // encounter's diagnoses, a medicine's reasons, ...) that this reader may not see — withheld,
+  // sensitive, of a type the role does not read, another patient's without a relationship — are
+  // left out of it and it is labelled REDACTED, so their ids (that they exist) and their display
+  // text do not show through it; `items` is all this answer discloses. True when any was left out.
   bool hide_withheld_results(const Reader& reader, std::vector<store::StoredResource>& items, int64_t now);
   // $everything: one reading of the patient's facts decides every type; one audit entry.
   void disclose_everything(const DisclosureContext& ctx, const EverythingQuery& q,

@@ -1,7 +1,10 @@
 // See sensitive.h.
 #include "engine/governance/sensitive.h"
 
+#include <cstring>
+#include <map>
 #include <set>
+#include <vector>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -216,44 +219,130 @@ std::string mask_practice(const std::string& item_json, const std::function<bool
 }
 
 namespace {
-constexpr const char* kGroupingMembers[] = {"result", "hasMember"};
+// Where an item names other clinical items of the patient: a member that is a list of References
+// ("result"), a list of objects each with a list of References ("evidence" / "detail"), an object
+// with a list ("context" / "related"), or a list of objects each naming one ("diagnosis" /
+// "condition": the whole entry is about that item, so it goes with it).
+struct RefPath {
+  const char* member;
+  const char* inner;   // nullptr: `member` itself holds the References
+  std::string_view key;  // "\"member\"", looked for before parsing
+};
+const std::vector<RefPath>& clinical_reference_paths(std::string_view type) {
+  static const std::map<std::string_view, std::vector<RefPath>> kPaths{
+      {"DiagnosticReport", {{"result", nullptr, "\"result\""}}},
+      {"Observation", {{"hasMember", nullptr, "\"hasMember\""}, {"derivedFrom", nullptr, "\"derivedFrom\""}}},
+      {"Encounter", {{"diagnosis", "condition", "\"diagnosis\""}, {"reasonReference", nullptr, "\"reasonReference\""}}},
+      {"Procedure", {{"reasonReference", nullptr, "\"reasonReference\""}}},
+      {"MedicationRequest", {{"reasonReference", nullptr, "\"reasonReference\""}}},
+      {"MedicationStatement", {{"reasonReference", nullptr, "\"reasonReference\""}}},
+      {"Immunization", {{"reasonReference", nullptr, "\"reasonReference\""}}},
+      {"CarePlan", {{"addresses", nullptr, "\"addresses\""}, {"supportingInfo", nullptr, "\"supportingInfo\""}}},
+      {"Condition", {{"evidence", "detail", "\"evidence\""}}},
+      {"DocumentReference", {{"context", "related", "\"related\""}}}};
+  static const std::vector<RefPath> kNone;
+  auto it = kPaths.find(type);
+  return it == kPaths.end() ? kNone : it->second;
+}
+
+std::string reference_of(const rapidjson::Value& v) {
+  if (!v.IsObject()) return {};
+  auto r = v.FindMember("reference");
+  return r != v.MemberEnd() && r->value.IsString() ? std::string(r->value.GetString(), r->value.GetStringLength())
+                                                   : std::string();
+}
+
+// Calls visit(list) for each array of References the path reaches, and visit_one(list, i) for each
+// entry of a list of objects naming one item through `inner`.
+template <typename V, typename List, typename One>
+void on_path(V& item, const RefPath& path, List&& list, One&& one) {
+  auto m = item.FindMember(path.member);
+  if (m == item.MemberEnd()) return;
+  auto& v = m->value;
+  if (!path.inner) {
+    if (v.IsArray()) list(v);
+    return;
+  }
+  if (v.IsObject()) {  // context.related
+    auto in = v.FindMember(path.inner);
+    if (in != v.MemberEnd() && in->value.IsArray()) list(in->value);
+    return;
+  }
+  if (!v.IsArray()) return;
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    if (!v[i].IsObject()) continue;
+    auto in = v[i].FindMember(path.inner);
+    if (in == v[i].MemberEnd()) continue;
+    if (in->value.IsArray()) list(in->value);  // evidence[].detail[]
+    else one(v, i, in->value);                 // diagnosis[].condition
+  }
+}
 }  // namespace
 
-std::vector<std::string> grouped_references(std::string_view item_json) {
+bool may_name_clinical_items(std::string_view type, std::string_view item_json) {
+  for (const RefPath& p : clinical_reference_paths(type))
+    if (memmem(item_json.data(), item_json.size(), p.key.data(), p.key.size())) return true;
+  return false;
+}
+
+std::vector<std::string> grouped_references(std::string_view type, std::string_view item_json) {
   std::vector<std::string> out;
-  // Cheap before parsing: most items group nothing.
-  if (item_json.find("\"result\"") == std::string_view::npos && item_json.find("\"hasMember\"") == std::string_view::npos)
-    return out;
+  if (!may_name_clinical_items(type, item_json)) return out;
   rapidjson::Document d;
   d.Parse(item_json.data(), item_json.size());
   if (!d.IsObject()) return out;
-  for (const char* member : kGroupingMembers) {
-    auto list = d.FindMember(member);
-    if (list == d.MemberEnd() || !list->value.IsArray()) continue;
-    for (const auto& ref : list->value.GetArray()) {
-      if (!ref.IsObject()) continue;
-      auto r = ref.FindMember("reference");
-      if (r != ref.MemberEnd() && r->value.IsString()) out.emplace_back(r->value.GetString(), r->value.GetStringLength());
-    }
-  }
+  for (const RefPath& p : clinical_reference_paths(type))
+    on_path(
+        d, p,
+        [&](const rapidjson::Value& list) {
+          for (const auto& ref : list.GetArray())
+            if (auto r = reference_of(ref); !r.empty()) out.push_back(std::move(r));
+        },
+        [&](const rapidjson::Value&, rapidjson::SizeType, const rapidjson::Value& ref) {
+          if (auto r = reference_of(ref); !r.empty()) out.push_back(std::move(r));
+        });
   return out;
 }
 
-std::string drop_grouped_references(const std::string& item_json, const std::set<std::string>& hidden) {
+std::string drop_grouped_references(std::string_view type, const std::string& item_json,
+                                    const std::set<std::string>& hidden) {
   rapidjson::Document d;
   d.Parse(item_json.c_str(), item_json.size());
   if (!d.IsObject()) return item_json;
-  for (const char* member : kGroupingMembers) {
-    auto list = d.FindMember(member);
-    if (list == d.MemberEnd() || !list->value.IsArray()) continue;
-    auto& refs = list->value;
-    for (auto it = refs.Begin(); it != refs.End();) {
-      auto r = it->IsObject() ? it->FindMember("reference") : it->MemberEnd();
-      const bool drop = it->IsObject() && r != it->MemberEnd() && r->value.IsString() &&
-                        hidden.count(std::string(r->value.GetString(), r->value.GetStringLength()));
-      it = drop ? refs.Erase(it) : it + 1;
+  auto is_hidden = [&](const rapidjson::Value& ref) {
+    const std::string r = reference_of(ref);
+    return !r.empty() && hidden.count(r) > 0;
+  };
+  for (const RefPath& p : clinical_reference_paths(type)) {
+    std::vector<rapidjson::SizeType> entries_gone;  // of a list of objects naming one item each
+    rapidjson::Value* entries = nullptr;
+    on_path(
+        d, p,
+        [&](rapidjson::Value& list) {
+          for (auto it = list.Begin(); it != list.End();) it = is_hidden(*it) ? list.Erase(it) : it + 1;
+        },
+        [&](rapidjson::Value& list, rapidjson::SizeType i, rapidjson::Value& ref) {
+          entries = &list;
+          if (is_hidden(ref)) entries_gone.push_back(i);
+        });
+    for (auto i = entries_gone.rbegin(); i != entries_gone.rend(); ++i) entries->Erase(entries->Begin() + *i);
+    // Lists (and objects) left empty go, so no empty list is sent.
+    auto m = d.FindMember(p.member);
+    if (m == d.MemberEnd()) continue;
+    if (p.inner && m->value.IsArray()) {
+      for (auto it = m->value.Begin(); it != m->value.End();) {
+        if (it->IsObject()) {
+          auto in = it->FindMember(p.inner);
+          if (in != it->MemberEnd() && in->value.IsArray() && in->value.Empty()) it->RemoveMember(p.inner);
+        }
+        it = it->IsObject() && it->ObjectEmpty() ? m->value.Erase(it) : it + 1;
+      }
+    } else if (p.inner && m->value.IsObject()) {
+      auto in = m->value.FindMember(p.inner);
+      if (in != m->value.MemberEnd() && in->value.IsArray() && in->value.Empty()) m->value.RemoveMember(p.inner);
     }
-    if (refs.Empty()) d.RemoveMember(member);
+    if ((m->value.IsArray() && m->value.Empty()) || (m->value.IsObject() && m->value.ObjectEmpty()))
+      d.RemoveMember(p.member);
   }
   add_security_label(d, "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "REDACTED", "redacted");
   rapidjson::StringBuffer sb;

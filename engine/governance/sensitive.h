@@ -49,11 +49,20 @@ ItemSource item_source(const rapidjson::Value& resource);
 // stay; an item `masked` refuses is returned as it is.
 std::string mask_practice(const std::string& item_json, const std::function<bool(const ItemSource&)>& masked);
 
-// The results an item groups, as it references them: a DiagnosticReport's `result`, an
-// Observation's `hasMember` ("Observation/{id}"). Other items group none.
-std::vector<std::string> grouped_references(std::string_view item_json);
-// The item without the grouped references in `hidden`, labelled (meta.security v3-ObservationValue
-// REDACTED) so the reader knows something of it is not shown.
-std::string drop_grouped_references(const std::string& item_json, const std::set<std::string>& hidden);
+// Where an item of `type` names other clinical items of the patient: a report's results
+// (DiagnosticReport.result), a panel's members and what a result was derived from
+// (Observation.hasMember, derivedFrom), an encounter's diagnoses and reasons
+// (Encounter.diagnosis.condition, reasonReference), the reasons for a procedure, medicine or
+// immunisation (reasonReference), what a care plan addresses and rests on (CarePlan.addresses,
+// supportingInfo), a condition's evidence (Condition.evidence.detail), a document's related items
+// (DocumentReference.context.related). may_name_clinical_items: one quick look (memmem) whether the
+// item has any of those members at all; grouped_references: the References as written.
+bool may_name_clinical_items(std::string_view type, std::string_view item_json);
+std::vector<std::string> grouped_references(std::string_view type, std::string_view item_json);
+// The item without the references in `hidden` (an encounter's diagnosis entry goes with its
+// condition; a list left empty goes), labelled (meta.security v3-ObservationValue REDACTED) so the
+// reader knows something of it is not shown.
+std::string drop_grouped_references(std::string_view type, const std::string& item_json,
+                                    const std::set<std::string>& hidden);
 
 }  // namespace cc::governance

@@ -332,6 +332,44 @@ TEST(FhirApiWithheldResults, AReportShowsNoResultTheReaderMayNotSee) {
   EXPECT_EQ(body.find("o-gc"), std::string::npos) << body;
   ASSERT_NE(report(all, "dr-mixed"), nullptr) << body;
   EXPECT_EQ((*report(all, "dr-mixed"))["result"].Size(), 1u) << body;
+
+  // An encounter's diagnoses and a medicine's reason name conditions, with their text: the
+  // sensitive one goes (the diagnosis entry with it), the other stays.
+  a.write("Condition", "c-gc", "p1",
+          R"({"resourceType":"Condition","id":"c-gc","code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"A54.9"}]}})",
+          {}, "RBT");
+  a.write("Condition", "c-htn", "p1", R"({"resourceType":"Condition","id":"c-htn","code":{"text":"Hypertension"}})", {},
+          "RBT");
+  a.write("Encounter", "e-clinic", "p1",
+          R"({"resourceType":"Encounter","id":"e-clinic","status":"finished","class":{"code":"AMB"},"diagnosis":[{"condition":{"reference":"Condition/c-gc","display":"Gonococcal infection"},"rank":1},{"condition":{"reference":"Condition/c-htn","display":"Hypertension"}}]})",
+          {}, "RBT");
+  a.write("MedicationStatement", "m-1", "p1",
+          R"({"resourceType":"MedicationStatement","id":"m-1","status":"active","medicationCodeableConcept":{"text":"Ceftriaxone"},"reasonReference":[{"reference":"Condition/c-gc","display":"Gonococcal infection"}]})",
+          {}, "RBT");
+  const Response enc = a.answer("GET /fhir/Encounter/e-clinic HTTP/1.1\r\n\r\n", true);
+  ASSERT_EQ(enc.result_int(), 200u) << enc.body();
+  EXPECT_EQ(enc.body().find("c-gc"), std::string::npos) << enc.body();
+  EXPECT_EQ(enc.body().find("Gonococcal"), std::string::npos) << enc.body();
+  auto e = strict_json(enc.body());
+  ASSERT_EQ(e["diagnosis"].Size(), 1u) << enc.body();
+  EXPECT_STREQ(e["diagnosis"][0]["condition"]["reference"].GetString(), "Condition/c-htn");
+  EXPECT_TRUE(redacted(e));
+  auto meds = searchset(a, "/fhir/MedicationStatement?patient=p1", body);
+  EXPECT_EQ(body.find("Gonococcal"), std::string::npos) << body;
+  EXPECT_EQ(outcomes(meds, "suppressed").size(), 1u) << body;
+
+  // Another patient's result, named by this patient's report, for a reader with no relationship
+  // with that other patient: it does not show either.
+  a.write("Patient", "p2", "p2", R"({"resourceType":"Patient","id":"p2"})", {}, "CNB");
+  a.write("Observation", "o-p2", "p2",
+          R"({"resourceType":"Observation","id":"o-p2","status":"final","code":{"text":"Sodium"}})", {}, "CNB");
+  a.write("DiagnosticReport", "dr-cross", "p1",
+          R"({"resourceType":"DiagnosticReport","id":"dr-cross","status":"final","code":{"text":"U&E"},"result":[{"reference":"Observation/o-p2"}]})",
+          {}, "RBT");
+  const Response cross = a.answer("GET /fhir/DiagnosticReport/dr-cross HTTP/1.1\r\n\r\n", true);
+  ASSERT_EQ(cross.result_int(), 200u) << cross.body();
+  EXPECT_EQ(cross.body().find("o-p2"), std::string::npos) << cross.body();
+  EXPECT_FALSE(strict_json(cross.body()).HasMember("result")) << "an empty list is not sent: " << cross.body();
 }
 
 // POST /fhir with a batch Bundle of `entries` (each "METHOD url"), as reader `token`.
