@@ -206,46 +206,56 @@ void DisclosureService::mask_whereabouts(const Reader& reader, store::StoredReso
   });
 }
 
+namespace {
+// "Condition/{id}", or a URL ending so (a version's "/_history/n" aside), as (type, id); "#id"
+// (contained) and "urn:" references name nothing in the record: empty.
+std::pair<std::string, std::string> type_and_id(std::string_view ref) {
+  if (auto h = ref.find("/_history/"); h != std::string_view::npos) ref = ref.substr(0, h);
+  const auto last = ref.rfind('/');
+  if (last == std::string_view::npos || last == 0) return {};
+  const auto before = ref.rfind('/', last - 1);
+  const size_t from = before == std::string_view::npos ? 0 : before + 1;
+  return {std::string(ref.substr(from, last - from)), std::string(ref.substr(last + 1))};
+}
+}  // namespace
+
 bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<store::StoredResource>& items,
                                               int64_t now) {
   // Most items name no other clinical item: one quick look before anything is parsed.
-  std::vector<size_t> naming;
+  std::vector<std::pair<size_t, std::vector<std::string>>> naming;  // item, the references it makes
   for (size_t i = 0; i < items.size(); ++i)
-    if (may_name_clinical_items(items[i].type, items[i].json)) naming.push_back(i);
+    if (may_name_clinical_items(items[i].type, items[i].json))
+      naming.emplace_back(i, grouped_references(items[i].type, items[i].json));
   if (naming.empty()) return false;
   std::set<std::string> shown;  // what this answer discloses anyway
   for (const auto& r : items) shown.insert(r.type + "/" + r.id);
-  std::map<std::string, bool> judged;  // "Type/id" -> hidden, once an answer
-  auto hidden_from_reader = [&](const std::string& type, const std::string& id) {
-    const std::string key = type + "/" + id;
-    if (shown.count(key)) return false;
-    auto it = judged.find(key);
-    if (it != judged.end()) return it->second;
-    bool hide = false;
-    if (!settings_.policy.may_read_type(reader.role, type)) {
-      hide = true;  // a type this role never sees: no need to look
-    } else if (auto target = record_.read(type, id); target && !target->patient_id.empty()) {
-      const AccessDecision d = decide(reader, target->type, record_.person_of(target->patient_id), now);
-      hide = !d.permitted || !item_refusal(d, *target).empty();
-    }  // not (yet) in the record, or about no patient: nothing to reveal
-    judged.emplace(key, hide);
-    return hide;
-  };
-  bool any = false;
-  for (size_t i : naming) {
-    std::set<std::string> hidden;
-    for (const std::string& ref : grouped_references(items[i].type, items[i].json)) {
-      // "Condition/{id}", or a URL ending so (a version's "/_history/n" aside); "#id" (contained) and
-      // "urn:" references name nothing in the record.
-      std::string_view path(ref);
-      if (auto h = path.find("/_history/"); h != std::string_view::npos) path = path.substr(0, h);
-      const auto last = path.rfind('/');
-      if (last == std::string_view::npos || last == 0) continue;
-      const auto before = path.rfind('/', last - 1);
-      const size_t from = before == std::string_view::npos ? 0 : before + 1;
-      if (hidden_from_reader(std::string(path.substr(from, last - from)), std::string(path.substr(last + 1))))
-        hidden.insert(ref);
+  // Every other item named, looked up once a type, and judged once.
+  std::map<std::string, std::set<std::string>> wanted;  // type -> ids
+  for (const auto& [i, refs] : naming)
+    for (const auto& ref : refs)
+      if (auto [type, id] = type_and_id(ref); !type.empty() && !shown.count(type + "/" + id)) wanted[type].insert(id);
+  std::set<std::string> hidden_items;  // "Type/id"
+  std::map<std::string, std::string> people;                               // patient id -> person
+  std::map<std::pair<std::string, std::string>, AccessDecision> decisions;  // (type, person)
+  for (const auto& [type, ids] : wanted) {
+    if (!settings_.policy.may_read_type(reader.role, type)) {  // a type this role never sees
+      for (const auto& id : ids) hidden_items.insert(type + "/" + id);
+      continue;
     }
+    for (const auto& target : record_.read_many(type, {ids.begin(), ids.end()})) {
+      if (target.patient_id.empty()) continue;  // about no patient: nothing of one to reveal
+      auto p = people.find(target.patient_id);
+      if (p == people.end()) p = people.emplace(target.patient_id, record_.person_of(target.patient_id)).first;
+      auto d = decisions.find({type, p->second});
+      if (d == decisions.end()) d = decisions.emplace(std::pair{type, p->second}, decide(reader, type, p->second, now)).first;
+      if (!d->second.permitted || !item_refusal(d->second, target).empty()) hidden_items.insert(type + "/" + target.id);
+    }  // one not (yet) in the record has nothing to reveal
+  }
+  bool any = false;
+  for (const auto& [i, refs] : naming) {
+    std::set<std::string> hidden;
+    for (const auto& ref : refs)
+      if (auto [type, id] = type_and_id(ref); !type.empty() && hidden_items.count(type + "/" + id)) hidden.insert(ref);
     if (hidden.empty()) continue;
     items[i].json = drop_grouped_references(items[i].type, items[i].json, hidden);
     any = true;

@@ -204,6 +204,14 @@ class RecordStore {
   virtual int64_t mapping_cursor() = 0;
 
   virtual std::optional<StoredResource> read(const std::string& type, const std::string& id) = 0;
+  // The current versions of those of `ids` (of `type`) that exist, in no particular order: one
+  // look-up for many, where a reader judges what an item names.
+  virtual std::vector<StoredResource> read_many(const std::string& type, const std::vector<std::string>& ids) {
+    std::vector<StoredResource> out;
+    for (const auto& id : ids)
+      if (auto r = read(type, id)) out.push_back(std::move(*r));
+    return out;
+  }
   virtual std::optional<StoredResource> read_version(const std::string& type, const std::string& id,
                                                      int64_t version) = 0;
   // Every version, newest first.

@@ -522,6 +522,25 @@ std::optional<StoredResource> SqliteRecordStore::read(const std::string& type, c
   return r;
 }
 
+std::vector<StoredResource> SqliteRecordStore::read_many(const std::string& type, const std::vector<std::string>& ids) {
+  std::vector<StoredResource> out;
+  if (ids.empty()) return out;
+  // The ids as one JSON array parameter: one statement, whatever their number.
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartArray();
+  for (const auto& id : ids) w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
+  w.EndArray();
+  auto db = lease();
+  auto& st = db->prepare(
+      "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM resource_current c CROSS JOIN resource_version v "
+      "ON v.rowid=c.current_row WHERE c.type=?1 AND c.id IN (SELECT value FROM json_each(?2))");
+  st.bind(1, type).bind(2, std::string(sb.GetString(), sb.GetSize()));
+  while (st.step()) out.push_back(stored_from(st));
+  st.reset();
+  return out;
+}
+
 std::optional<StoredResource> SqliteRecordStore::read_version(const std::string& type, const std::string& id,
                                                               int64_t version) {
   auto db = lease();

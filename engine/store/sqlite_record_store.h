@@ -33,6 +33,7 @@ class SqliteRecordStore : public RecordStore {
   std::vector<UnmappedMessages> unmapped_messages(int64_t limit) override;
   int64_t mapping_cursor() override;
   std::optional<StoredResource> read(const std::string& type, const std::string& id) override;
+  std::vector<StoredResource> read_many(const std::string& type, const std::vector<std::string>& ids) override;
   std::optional<StoredResource> read_version(const std::string& type, const std::string& id,
                                              int64_t version) override;
   Page history(const std::string& type, const std::string& id, int64_t offset, int64_t count) override;
