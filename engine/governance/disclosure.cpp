@@ -480,7 +480,7 @@ DisclosureService::Prepared DisclosureService::prepare(const DisclosureContext& 
       }
       for (auto& r : result->page.items)
         if (!r.patient_id.empty() && decision_for(r.patient_id).restricted_patient) mask_whereabouts(ctx.reader, r);
-      // A report's results (a panel's members) the reader may not see do not show through it.
+      // What the reader may not see does not show through an item that names it (a report's results).
       if (hide_withheld_results(ctx.reader, result->page.items, now)) withheld = true;
       result->withheld = withheld;
     } else {
