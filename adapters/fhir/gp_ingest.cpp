@@ -13,6 +13,7 @@
 #include "adapters/fhir/json_input.h"
 #include "adapters/fhir/resource_rules.h"
 #include "adapters/fhir/resource_schema.h"
+#include "engine/fhir/reference.h"
 
 namespace cc::fhir_ingest {
 
@@ -84,15 +85,12 @@ bool is_absolute(std::string_view s) {
          starts_with(s, "https://");
 }
 
-// "Type/id" from "Type/id", "Type/id/_history/2" or "https://host/base/Type/id[/_history/n]".
+// "Type/id" from "Type/id", "Type/id/_history/2" or "https://host/base/Type/id[/_history/n]",
+// of a FHIR R4 resource type.
 std::optional<std::pair<std::string, std::string>> type_and_id(std::string_view s) {
-  if (auto h = s.find("/_history/"); h != std::string_view::npos) s = s.substr(0, h);
-  const auto slash = s.rfind('/');
-  if (slash == std::string_view::npos || slash == 0 || slash + 1 == s.size()) return std::nullopt;
-  const auto before = s.substr(0, slash);
-  const auto type = before.substr(before.rfind('/') == std::string_view::npos ? 0 : before.rfind('/') + 1);
-  if (!is_r4_resource_type(type)) return std::nullopt;
-  return std::make_pair(std::string(type), std::string(s.substr(slash + 1)));
+  auto ti = fhir::reference_type_and_id(s);
+  if (!ti || !is_r4_resource_type(ti->first)) return std::nullopt;
+  return ti;
 }
 
 std::string json_kind(const Value& v) {

@@ -17,6 +17,7 @@
 #include <rapidjson/document.h>
 
 #include "engine/fhir/datetime.h"
+#include "engine/fhir/reference.h"
 #include "engine/governance/sensitive.h"
 
 namespace cc::governance {
@@ -206,19 +207,6 @@ void DisclosureService::mask_whereabouts(const Reader& reader, store::StoredReso
   });
 }
 
-namespace {
-// "Condition/{id}", or a URL ending so (a version's "/_history/n" aside), as (type, id); "#id"
-// (contained) and "urn:" references name nothing in the record: empty.
-std::pair<std::string, std::string> type_and_id(std::string_view ref) {
-  if (auto h = ref.find("/_history/"); h != std::string_view::npos) ref = ref.substr(0, h);
-  const auto last = ref.rfind('/');
-  if (last == std::string_view::npos || last == 0) return {};
-  const auto before = ref.rfind('/', last - 1);
-  const size_t from = before == std::string_view::npos ? 0 : before + 1;
-  return {std::string(ref.substr(from, last - from)), std::string(ref.substr(last + 1))};
-}
-}  // namespace
-
 bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<store::StoredResource>& items,
                                               int64_t now) {
   // Most items name no other clinical item: one quick look before anything is parsed.
@@ -233,7 +221,8 @@ bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<
   std::map<std::string, std::set<std::string>> wanted;  // type -> ids
   for (const auto& [i, refs] : naming)
     for (const auto& ref : refs)
-      if (auto [type, id] = type_and_id(ref); !type.empty() && !shown.count(type + "/" + id)) wanted[type].insert(id);
+      if (auto ti = fhir::reference_type_and_id(ref); ti && !shown.count(ti->first + "/" + ti->second))
+        wanted[ti->first].insert(ti->second);
   std::set<std::string> hidden_items;  // "Type/id"
   std::map<std::string, std::string> people;                               // patient id -> person
   std::map<std::pair<std::string, std::string>, AccessDecision> decisions;  // (type, person)
@@ -255,7 +244,8 @@ bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<
   for (const auto& [i, refs] : naming) {
     std::set<std::string> hidden;
     for (const auto& ref : refs)
-      if (auto [type, id] = type_and_id(ref); !type.empty() && hidden_items.count(type + "/" + id)) hidden.insert(ref);
+      if (auto ti = fhir::reference_type_and_id(ref); ti && hidden_items.count(ti->first + "/" + ti->second))
+        hidden.insert(ref);
     if (hidden.empty()) continue;
     items[i].json = drop_grouped_references(items[i].type, items[i].json, hidden);
     any = true;
