@@ -80,6 +80,14 @@ bool restricted(std::string_view patient_json) {
 }
 
 namespace {
+// The document as compact JSON text: what a redacted or masked item is disclosed as.
+std::string text_of(const rapidjson::Document& d) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  d.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
 // Adds a security label to meta.security (making meta and the list where absent).
 void add_security_label(rapidjson::Document& d, std::string_view system, const char* code, const char* display) {
   auto& a = d.GetAllocator();
@@ -141,10 +149,7 @@ std::string redact_restricted(const std::string& patient_json) {
   // Say why they are missing: the label on what is shown (a regional Patient, assembled from
   // registrations, carries none of its own).
   if (!restricted(patient_json)) add_security_label(d, kConfidentialitySystem, "R", "restricted");
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  d.Accept(w);
-  return std::string(sb.GetString(), sb.GetSize());
+  return text_of(d);
 }
 
 std::string redact_contact_address(const std::string& related_person_json) {
@@ -153,10 +158,7 @@ std::string redact_contact_address(const std::string& related_person_json) {
   if (!d.IsObject()) return "{}";
   d.RemoveMember("address");
   d.RemoveMember("text");  // the narrative may repeat it
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  d.Accept(w);
-  return std::string(sb.GetString(), sb.GetSize());
+  return text_of(d);
 }
 
 namespace {
@@ -212,10 +214,7 @@ std::string mask_practice(const std::string& item_json, const std::function<bool
   if (Value* v = part_value(*parts, "feed")) v->SetString("gp", a);
   auto source = d["meta"].FindMember("source");
   if (source != d["meta"].MemberEnd()) source->value.SetString("urn:connecting-care:feed:gp", a);
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  d.Accept(w);
-  return std::string(sb.GetString(), sb.GetSize());
+  return text_of(d);
 }
 
 namespace {
@@ -287,7 +286,6 @@ bool may_name_clinical_items(std::string_view type, std::string_view item_json) 
 
 std::vector<std::string> grouped_references(std::string_view type, std::string_view item_json) {
   std::vector<std::string> out;
-  if (!may_name_clinical_items(type, item_json)) return out;
   rapidjson::Document d;
   d.Parse(item_json.data(), item_json.size());
   if (!d.IsObject()) return out;
@@ -345,10 +343,7 @@ std::string drop_grouped_references(std::string_view type, const std::string& it
       d.RemoveMember(p.member);
   }
   add_security_label(d, "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "REDACTED", "redacted");
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  d.Accept(w);
-  return std::string(sb.GetString(), sb.GetSize());
+  return text_of(d);
 }
 
 }  // namespace cc::governance

@@ -56,7 +56,8 @@ std::string mask_practice(const std::string& item_json, const std::function<bool
 // immunisation (reasonReference), what a care plan addresses and rests on (CarePlan.addresses,
 // supportingInfo), a condition's evidence (Condition.evidence.detail), a document's related items
 // (DocumentReference.context.related). may_name_clinical_items: one quick look (memmem) whether the
-// item has any of those members at all; grouped_references: the References as written.
+// item has any of those members at all; grouped_references: the References as written (it parses
+// the item: look first).
 bool may_name_clinical_items(std::string_view type, std::string_view item_json);
 std::vector<std::string> grouped_references(std::string_view type, std::string_view item_json);
 // The item without the references in `hidden` (an encounter's diagnosis entry goes with its
