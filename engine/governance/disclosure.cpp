@@ -66,6 +66,25 @@ void refuse(store::AuditLog& audit, std::shared_ptr<store::AuditEntry> entry, st
   });
 }
 
+// What the reader is told when a disclosure's audit record could not be written.
+Error nothing_disclosed() {
+  return make_error("audit-unavailable", "The audit record could not be written, so nothing was disclosed. Try again shortly.");
+}
+
+// Makes the answer (Shape) while the audit record is written; if it cannot, the caller makes it
+// itself once the record is durable.
+template <typename T>
+void make_answer(const std::function<void(T&)>& shape, T& result) {
+  if (!shape) return;
+  try {
+    shape(result);
+  } catch (const std::exception& e) {
+    spdlog::warn("disclosure: an answer could not be made beside its audit entry ({})", e.what());
+  } catch (...) {
+    spdlog::warn("disclosure: an answer could not be made beside its audit entry");
+  }
+}
+
 // Writes the audit entry of a disclosure; once it is durable hands `result` over, and if it could
 // not be written, only "audit-unavailable": nothing leaves without its record. `shape` (when given)
 // runs on this thread while the entry is written, so making the answer overlaps the wait for the
@@ -83,8 +102,7 @@ void disclose_after(store::AuditLog& audit, std::shared_ptr<store::AuditEntry> e
   auto arrive = [join, result] {
     if (join->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     if (!join->audited) {
-      join->done(make_error("audit-unavailable",
-                            "The audit record could not be written, so nothing was disclosed. Try again shortly."));
+      join->done(nothing_disclosed());
       return;
     }
     join->done(std::move(*result));
@@ -93,15 +111,7 @@ void disclose_after(store::AuditLog& audit, std::shared_ptr<store::AuditEntry> e
     join->audited = std::move(st);
     arrive();
   });
-  if (shape) {
-    try {
-      shape(*result);
-    } catch (const std::exception& e) {  // the caller makes its answer itself, after the entry
-      spdlog::warn("disclosure: the answer could not be made beside the audit entry ({})", e.what());
-    } catch (...) {
-      spdlog::warn("disclosure: the answer could not be made beside the audit entry");
-    }
-  }
+  make_answer(shape, *result);
   arrive();
 }
 
@@ -562,10 +572,8 @@ void DisclosureService::disclose_all(std::vector<Batched> batch,
     if (join->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     for (size_t i = 0; i < join->disclosed.size(); ++i) {
       if (!join->disclosed[i]) continue;
-      join->results[i] = join->audited ? Result<Disclosure>(std::move(*join->disclosed[i]))
-                                       : Result<Disclosure>(make_error("audit-unavailable",
-                                                                        "The audit record could not be written, so "
-                                                                        "nothing was disclosed. Try again shortly."));
+      join->results[i] =
+          join->audited ? Result<Disclosure>(std::move(*join->disclosed[i])) : Result<Disclosure>(nothing_disclosed());
     }
     join->done(std::move(join->results));
   };
@@ -585,14 +593,8 @@ void DisclosureService::disclose_all(std::vector<Batched> batch,
     });
   }
   // While the entries are written: the answers (a refusal's audit status does not matter to it).
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (!join->disclosed[i] || !batch[i].shape) continue;
-    try {
-      batch[i].shape(*join->disclosed[i]);
-    } catch (const std::exception& e) {  // the caller makes its answer itself
-      spdlog::warn("disclosure: an answer could not be made beside the audit entries ({})", e.what());
-    }
-  }
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (join->disclosed[i]) make_answer(batch[i].shape, *join->disclosed[i]);
   arrive();
 }
 
@@ -877,7 +879,7 @@ void DisclosureService::disclose_audit(
   entry.outcome = (*found)->first.empty() ? "nothing-found" : "disclosed";
   audit_.append(std::move(entry), [found, done = std::move(done)](Status st) {
     if (!st) {
-      done(make_error("audit-unavailable", "The audit record could not be written, so nothing was disclosed. Try again shortly."));
+      done(nothing_disclosed());
       return;
     }
     done(std::move(*found));
@@ -911,8 +913,7 @@ void DisclosureService::disclose_worklist(const DisclosureContext& ctx, bool ope
   entry.outcome = items->empty() ? "nothing-found" : "disclosed";
   audit_.append(std::move(entry), [items, done = std::move(done)](Status st) {
     if (!st) {
-      done(make_error("audit-unavailable",
-                      "The audit record could not be written, so nothing was disclosed. Try again shortly."));
+      done(nothing_disclosed());
       return;
     }
     done(std::move(*items));
