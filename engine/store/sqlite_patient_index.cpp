@@ -128,7 +128,7 @@ void SqliteRecordStore::touch(const std::string& patient_id) {
   stripes_[s].begun.fetch_add(1);
 }
 
-void SqliteRecordStore::TouchedScope::finish() {
+SqliteRecordStore::TouchedScope::~TouchedScope() {
   for (uint32_t s : s_.touched_) {
     s_.stripes_[s].finished.fetch_add(1);
     s_.touched_mark_[s] = false;

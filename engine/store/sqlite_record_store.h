@@ -120,8 +120,7 @@ class SqliteRecordStore : public RecordStore {
   // ...and, made before the transaction and so ended after it, finishes them.
   struct TouchedScope {
     explicit TouchedScope(SqliteRecordStore& s) : s_(s) {}
-    ~TouchedScope() { finish(); }
-    void finish();  // once the transaction is over (again: nothing)
+    ~TouchedScope();
     SqliteRecordStore& s_;
   };
   std::function<void()> before_commit_;
