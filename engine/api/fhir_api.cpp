@@ -479,6 +479,16 @@ FhirApi::FhirApi(governance::DisclosureService& disclosure, Metrics& metrics, Ap
       rate_limited_(metrics.counter("carerecord_http_rate_limited_total", "HTTP requests refused (429) over a user's rate limit")),
       limiter_(options_.requests_per_minute_per_user, options_.request_burst_per_user) {}
 
+Response FhirApi::throttled(const std::string& user, int64_t retry_after, const char* what) {
+  rate_limited_.inc();
+  auto res = operation_outcome(429, "throttled",
+                               "Too many requests from user " + user + "; the limit is " +
+                                   std::to_string(options_.requests_per_minute_per_user) + " a minute. Try " + what +
+                                   "again in " + std::to_string(retry_after) + " s.");
+  res.set(http::field::retry_after, std::to_string(retry_after));
+  return res;
+}
+
 Response FhirApi::refusal(unsigned status, const std::string& code, const std::string& text) {
   return operation_outcome(status, code, text);
 }
@@ -531,13 +541,7 @@ void FhirApi::handle(Request req, const std::string& peer, Respond respond) {
     }
     int64_t retry_after = 0;
     if (!limiter_.allow(reader->user, RateLimiter::Clock::now(), &retry_after)) {
-      rate_limited_.inc();
-      auto res = operation_outcome(429, "throttled",
-                                   "Too many requests from user " + reader->user + "; the limit is " +
-                                       std::to_string(options_.requests_per_minute_per_user) +
-                                       " a minute. Try again in " + std::to_string(retry_after) + " s.");
-      res.set(http::field::retry_after, std::to_string(retry_after));
-      respond(std::move(res));
+      respond(throttled(reader->user, retry_after, ""));
       return;
     }
     if (ingest) {
@@ -1507,11 +1511,7 @@ void FhirApi::read_batch(const Request& req, const rapidjson::Document& bundle, 
     // Each entry counts towards the reader's rate limit as the same request sent alone would.
     int64_t retry_after = 0;
     if (!first && !limiter_.allow(reader.user, RateLimiter::Clock::now(), &retry_after)) {
-      rate_limited_.inc();
-      answer(operation_outcome(429, "throttled",
-                               "Too many requests from user " + reader.user + "; the limit is " +
-                                   std::to_string(options_.requests_per_minute_per_user) +
-                                   " a minute. Try this entry again in " + std::to_string(retry_after) + " s."));
+      answer(throttled(reader.user, retry_after, "this entry "));
       continue;
     }
     first = false;

@@ -71,6 +71,8 @@ class FhirApi : public HttpHandler {
   // `batch`: routing one entry of a reader's batch (a disclosure is added to it, not made).
   void handle_fhir(Request& req, const std::string& peer, const governance::Reader& reader, Respond respond,
                    BatchRouting* batch = nullptr);
+  // 429 for a user over the rate limit (counted): "Try `what`again in N s.", with Retry-After.
+  Response throttled(const std::string& user, int64_t retry_after, const char* what);
   // POST /fhir with a batch Bundle of GET entries from a reader (not a feed system): each entry
   // answered as the same GET alone — routed, checked, governed and audited one by one — with the
   // entries' audit records written in one commit; a batch-response Bundle, in entry order.
