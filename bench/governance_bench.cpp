@@ -85,10 +85,17 @@ int main(int argc, char** argv) {
     const int scale = p == 0 ? 1 : 0;
     for (auto& [type, n] : kTypes) {
       const int count = scale ? n : 2;
+      // As mapped items are: each names the encounter it was recorded in (a medicine its context, a
+      // document its context's encounters).
+      const std::string in_encounter = "{\"reference\":\"Encounter/" + reg + "-open\"}";
+      const std::string named = type == "Encounter"             ? std::string()
+                                : type == "MedicationStatement" ? ",\"context\":" + in_encounter
+                                : type == "DocumentReference"   ? ",\"context\":{\"encounter\":[" + in_encounter + "]}"
+                                                                : ",\"encounter\":" + in_encounter;
       for (int i = 0; i < count; ++i)
         it.writes.push_back(resource(type, reg + "-" + type + std::to_string(i), reg,
                                      "\"status\":\"final\",\"code\":{\"text\":\"item " + std::to_string(i) +
-                                         " with some text to make it a realistic size\"}",
+                                         " with some text to make it a realistic size\"}" + named,
                                      3000 + i));
     }
     batch.push_back(std::move(it));

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -219,48 +220,78 @@ void DisclosureService::mask_whereabouts(const Reader& reader, store::StoredReso
 
 bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<store::StoredResource>& items,
                                               int64_t now) {
-  // Most items name no other clinical item: one quick look before anything is parsed.
-  std::vector<std::pair<size_t, std::vector<std::string>>> naming;  // item, the references it makes
-  for (size_t i = 0; i < items.size(); ++i)
-    if (may_name_clinical_items(items[i].type, items[i].json))
-      naming.emplace_back(i, grouped_references(items[i].type, items[i].json));
+  // Most items name the encounter they were recorded in, and a report its results, written as the
+  // store writes them: read from the text. Another form is parsed.
+  std::deque<std::string> parsed;  // references read by parsing; the views below point into these
+  std::vector<std::pair<size_t, std::vector<std::string_view>>> naming;  // item, the references it makes
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto refs = quick_references(items[i].type, items[i].json);
+    if (!refs) {
+      refs.emplace();
+      for (auto& r : grouped_references(items[i].type, items[i].json)) refs->push_back(parsed.emplace_back(std::move(r)));
+    }
+    if (!refs->empty()) naming.emplace_back(i, std::move(*refs));
+  }
   if (naming.empty()) return false;
-  std::set<std::string> shown;  // what this answer discloses anyway
-  for (const auto& r : items) shown.insert(r.type + "/" + r.id);
-  // Every other item named, looked up once a type, and judged once.
+  // What each reference names, once; the items named that this answer does not disclose itself.
+  std::map<std::string_view, std::string> named;        // reference -> "Type/id" ("" for none)
   std::map<std::string, std::set<std::string>> wanted;  // type -> ids
   for (const auto& [i, refs] : naming)
-    for (const auto& ref : refs)
-      if (auto ti = fhir::reference_type_and_id(ref); ti && !shown.count(ti->first + "/" + ti->second))
+    for (std::string_view ref : refs) {
+      auto [it, added] = named.try_emplace(ref);
+      if (!added) continue;
+      if (auto ti = fhir::reference_type_and_id(std::string(ref))) {
+        it->second = ti->first + "/" + ti->second;
         wanted[ti->first].insert(ti->second);
+      }
+    }
+  for (const auto& r : items)
+    if (auto w = wanted.find(r.type); w != wanted.end()) w->second.erase(r.id);
   std::set<std::string> hidden_items;  // "Type/id"
   std::map<std::string, std::string> people;                               // patient id -> person
   std::map<std::pair<std::string, std::string>, AccessDecision> decisions;  // (type, person)
+  auto person = [&](const std::string& patient) -> const std::string& {
+    auto p = people.find(patient);
+    if (p == people.end()) p = people.emplace(patient, record_.person_of(patient)).first;
+    return p->second;
+  };
+  auto judge = [&](const std::string& type, const store::StoredResource& target) {
+    if (target.patient_id.empty()) return;  // about no patient: nothing of one to reveal
+    const std::string& who = person(target.patient_id);
+    auto d = decisions.find({type, who});
+    if (d == decisions.end()) d = decisions.emplace(std::pair{type, who}, decide(reader, type, who, now)).first;
+    if (!d->second.permitted || !item_refusal(d->second, target).empty()) hidden_items.insert(type + "/" + target.id);
+  };
+  // The encounters and episodes an item was recorded in are among its patient's governance facts,
+  // kept in memory: judged from those, not read again.
+  if (std::any_of(wanted.begin(), wanted.end(), [](const auto& w) { return !w.second.empty(); })) {
+    std::set<std::string> persons_named;
+    for (const auto& [i, refs] : naming)
+      if (!items[i].patient_id.empty()) persons_named.insert(person(items[i].patient_id));
+    for (const auto& who : persons_named)
+      for (const auto& f : facts_for(who)->facts)
+        if (auto w = wanted.find(f.type); w != wanted.end() && w->second.erase(f.id)) judge(f.type, f);
+  }
   for (const auto& [type, ids] : wanted) {
+    if (ids.empty()) continue;
     if (!settings_.policy.may_read_type(reader.role, type)) {  // a type this role never sees
       for (const auto& id : ids) hidden_items.insert(type + "/" + id);
       continue;
     }
-    for (const auto& target : record_.read_many(type, {ids.begin(), ids.end()})) {
-      if (target.patient_id.empty()) continue;  // about no patient: nothing of one to reveal
-      auto p = people.find(target.patient_id);
-      if (p == people.end()) p = people.emplace(target.patient_id, record_.person_of(target.patient_id)).first;
-      auto d = decisions.find({type, p->second});
-      if (d == decisions.end()) d = decisions.emplace(std::pair{type, p->second}, decide(reader, type, p->second, now)).first;
-      if (!d->second.permitted || !item_refusal(d->second, target).empty()) hidden_items.insert(type + "/" + target.id);
-    }  // one not (yet) in the record has nothing to reveal
+    for (const auto& target : record_.read_many(type, {ids.begin(), ids.end()})) judge(type, target);
+    // one not (yet) in the record has nothing to reveal
   }
-  bool any = false;
+  if (hidden_items.empty()) return false;
+  // Every item's hidden references first: the views point into the items' text, changed after.
+  std::vector<std::pair<size_t, std::set<std::string>>> changes;
   for (const auto& [i, refs] : naming) {
     std::set<std::string> hidden;
-    for (const auto& ref : refs)
-      if (auto ti = fhir::reference_type_and_id(ref); ti && hidden_items.count(ti->first + "/" + ti->second))
-        hidden.insert(ref);
-    if (hidden.empty()) continue;
-    items[i].json = drop_grouped_references(items[i].type, items[i].json, hidden);
-    any = true;
+    for (std::string_view ref : refs)
+      if (auto n = named.find(ref); n != named.end() && hidden_items.count(n->second)) hidden.emplace(ref);
+    if (!hidden.empty()) changes.emplace_back(i, std::move(hidden));
   }
-  return any;
+  for (const auto& [i, hidden] : changes) items[i].json = drop_grouped_references(items[i].type, items[i].json, hidden);
+  return !changes.empty();
 }
 
 std::shared_ptr<DisclosureService::PersonFacts> DisclosureService::facts_for(const std::string& person) {

@@ -219,26 +219,43 @@ std::string mask_practice(const std::string& item_json, const std::function<bool
 
 namespace {
 // Where an item names other clinical items of the patient: a member that is a list of References
-// ("result"), a list of objects each with a list of References ("evidence" / "detail"), an object
-// with a list ("context" / "related"), or a list of objects each naming one ("diagnosis" /
-// "condition": the whole entry is about that item, so it goes with it).
+// ("result") or one Reference ("encounter"), a list of objects each with a list of References
+// ("evidence" / "detail"), an object with a list ("context" / "related", "context" / "encounter"), or
+// a list of objects each naming one ("diagnosis" / "condition": the whole entry is about that item,
+// so it goes with it).
 struct RefPath {
   const char* member;
-  const char* inner;   // nullptr: `member` itself holds the References
-  std::string_view key;  // "\"member\"", looked for before parsing
+  const char* inner;     // nullptr: `member` itself holds the Reference(s)
+  std::string_view key;  // "\"name\":" of the member holding the References, looked for before parsing
+  bool quick;            // the References follow `key` directly: read from the text (quick_references)
 };
 const std::vector<RefPath>& clinical_reference_paths(std::string_view type) {
+  static const RefPath kEncounter{"encounter", nullptr, "\"encounter\":", true};
+  static const RefPath kContext{"context", nullptr, "\"context\":", true};  // Encounter or EpisodeOfCare
+  static const RefPath kReason{"reasonReference", nullptr, "\"reasonReference\":", true};
   static const std::map<std::string_view, std::vector<RefPath>> kPaths{
-      {"DiagnosticReport", {{"result", nullptr, "\"result\""}}},
-      {"Observation", {{"hasMember", nullptr, "\"hasMember\""}, {"derivedFrom", nullptr, "\"derivedFrom\""}}},
-      {"Encounter", {{"diagnosis", "condition", "\"diagnosis\""}, {"reasonReference", nullptr, "\"reasonReference\""}}},
-      {"Procedure", {{"reasonReference", nullptr, "\"reasonReference\""}}},
-      {"MedicationRequest", {{"reasonReference", nullptr, "\"reasonReference\""}}},
-      {"MedicationStatement", {{"reasonReference", nullptr, "\"reasonReference\""}}},
-      {"Immunization", {{"reasonReference", nullptr, "\"reasonReference\""}}},
-      {"CarePlan", {{"addresses", nullptr, "\"addresses\""}, {"supportingInfo", nullptr, "\"supportingInfo\""}}},
-      {"Condition", {{"evidence", "detail", "\"evidence\""}}},
-      {"DocumentReference", {{"context", "related", "\"related\""}}}};
+      {"DiagnosticReport", {{"result", nullptr, "\"result\":", true}, kEncounter}},
+      {"Observation",
+       {{"hasMember", nullptr, "\"hasMember\":", true}, {"derivedFrom", nullptr, "\"derivedFrom\":", true}, kEncounter}},
+      {"Encounter",
+       {{"diagnosis", "condition", "\"diagnosis\":", false},
+        kReason,
+        {"episodeOfCare", nullptr, "\"episodeOfCare\":", true},
+        {"partOf", nullptr, "\"partOf\":", true}}},
+      {"Procedure", {kReason, kEncounter}},
+      {"MedicationRequest", {kReason, kEncounter}},
+      {"MedicationStatement", {kReason, kContext}},
+      {"MedicationAdministration", {kReason, kContext}},
+      {"MedicationDispense", {kContext}},
+      {"Immunization", {kReason, kEncounter}},
+      {"AllergyIntolerance", {kEncounter}},
+      {"Flag", {kEncounter}},
+      {"CarePlan",
+       {{"addresses", nullptr, "\"addresses\":", true}, {"supportingInfo", nullptr, "\"supportingInfo\":", true},
+        kEncounter}},
+      {"Condition", {{"evidence", "detail", "\"evidence\":", false}, kEncounter}},
+      {"DocumentReference",
+       {{"context", "related", "\"related\":", false}, {"context", "encounter", "\"encounter\":", true}}}};
   static const std::vector<RefPath> kNone;
   auto it = kPaths.find(type);
   return it == kPaths.end() ? kNone : it->second;
@@ -251,15 +268,16 @@ std::string reference_of(const rapidjson::Value& v) {
                                                    : std::string();
 }
 
-// Calls visit(list) for each array of References the path reaches, and visit_one(list, i) for each
-// entry of a list of objects naming one item through `inner`.
-template <typename V, typename List, typename One>
-void on_path(V& item, const RefPath& path, List&& list, One&& one) {
+// Calls list(v) for each array of References the path reaches, one(list, i, ref) for each entry of
+// a list of objects naming one item through `inner`, and member(ref) for a member that is one.
+template <typename V, typename List, typename One, typename Member>
+void on_path(V& item, const RefPath& path, List&& list, One&& one, Member&& member) {
   auto m = item.FindMember(path.member);
   if (m == item.MemberEnd()) return;
   auto& v = m->value;
   if (!path.inner) {
     if (v.IsArray()) list(v);
+    else if (v.IsObject()) member(v);
     return;
   }
   if (v.IsObject()) {  // context.related
@@ -276,12 +294,49 @@ void on_path(V& item, const RefPath& path, List&& list, One&& one) {
     else one(v, i, in->value);                 // diagnosis[].condition
   }
 }
+
+// Reads `{"reference":"X"` at the front of `text` (the rest of that object is not looked at); the
+// text after X's closing quote, or nullopt when the text is not that.
+std::optional<std::string_view> read_reference(std::string_view& text, std::vector<std::string_view>& out) {
+  constexpr std::string_view kReference = "{\"reference\":\"";
+  if (text.substr(0, kReference.size()) != kReference) return std::nullopt;
+  text.remove_prefix(kReference.size());
+  const size_t end = text.find_first_of("\"\\");
+  if (end == std::string_view::npos || text[end] != '"') return std::nullopt;  // an escape: parse
+  out.push_back(text.substr(0, end));
+  text.remove_prefix(end + 1);
+  return text;
+}
 }  // namespace
 
-bool may_name_clinical_items(std::string_view type, std::string_view item_json) {
-  for (const RefPath& p : clinical_reference_paths(type))
-    if (memmem(item_json.data(), item_json.size(), p.key.data(), p.key.size())) return true;
-  return false;
+std::optional<std::vector<std::string_view>> quick_references(std::string_view type, std::string_view item_json) {
+  std::vector<std::string_view> out;
+  for (const RefPath& p : clinical_reference_paths(type)) {
+    const void* found = memmem(item_json.data(), item_json.size(), p.key.data(), p.key.size());
+    if (!found) continue;
+    if (!p.quick) return std::nullopt;
+    const size_t at = static_cast<size_t>(static_cast<const char*>(found) - item_json.data());
+    // Once only: a second (a contained resource's, say) is told apart by parsing. Once, it is the
+    // path's member if the item has that member at all: at worst a reference read here is not one
+    // the path reaches, and leaving it out of the item changes nothing.
+    if (memmem(item_json.data() + at + 1, item_json.size() - at - 1, p.key.data(), p.key.size())) return std::nullopt;
+    std::string_view rest = item_json.substr(at + p.key.size());
+    if (rest.empty()) return std::nullopt;
+    if (rest.front() == '{') {  // one Reference
+      if (!read_reference(rest, out)) return std::nullopt;
+      continue;
+    }
+    if (rest.front() != '[') return std::nullopt;
+    rest.remove_prefix(1);  // a list of References, each written {"reference":"X"} and nothing more
+    for (;;) {
+      if (!read_reference(rest, out) || rest.empty() || rest.front() != '}') return std::nullopt;
+      rest.remove_prefix(1);
+      if (!rest.empty() && rest.front() == ']') break;
+      if (rest.empty() || rest.front() != ',') return std::nullopt;
+      rest.remove_prefix(1);
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> grouped_references(std::string_view type, std::string_view item_json) {
@@ -289,16 +344,16 @@ std::vector<std::string> grouped_references(std::string_view type, std::string_v
   rapidjson::Document d;
   d.Parse(item_json.data(), item_json.size());
   if (!d.IsObject()) return out;
+  auto add = [&](const rapidjson::Value& ref) {
+    if (auto r = reference_of(ref); !r.empty()) out.push_back(std::move(r));
+  };
   for (const RefPath& p : clinical_reference_paths(type))
     on_path(
         d, p,
         [&](const rapidjson::Value& list) {
-          for (const auto& ref : list.GetArray())
-            if (auto r = reference_of(ref); !r.empty()) out.push_back(std::move(r));
+          for (const auto& ref : list.GetArray()) add(ref);
         },
-        [&](const rapidjson::Value&, rapidjson::SizeType, const rapidjson::Value& ref) {
-          if (auto r = reference_of(ref); !r.empty()) out.push_back(std::move(r));
-        });
+        [&](const rapidjson::Value&, rapidjson::SizeType, const rapidjson::Value& ref) { add(ref); }, add);
   return out;
 }
 
@@ -307,13 +362,17 @@ std::string drop_grouped_references(std::string_view type, const std::string& it
   rapidjson::Document d;
   d.Parse(item_json.c_str(), item_json.size());
   if (!d.IsObject()) return item_json;
+  bool dropped = false;
   auto is_hidden = [&](const rapidjson::Value& ref) {
     const std::string r = reference_of(ref);
-    return !r.empty() && hidden.count(r) > 0;
+    const bool h = !r.empty() && hidden.count(r) > 0;
+    dropped = dropped || h;
+    return h;
   };
   for (const RefPath& p : clinical_reference_paths(type)) {
     std::vector<rapidjson::SizeType> entries_gone;  // of a list of objects naming one item each
     rapidjson::Value* entries = nullptr;
+    bool member_gone = false;
     on_path(
         d, p,
         [&](rapidjson::Value& list) {
@@ -322,7 +381,12 @@ std::string drop_grouped_references(std::string_view type, const std::string& it
         [&](rapidjson::Value& list, rapidjson::SizeType i, rapidjson::Value& ref) {
           entries = &list;
           if (is_hidden(ref)) entries_gone.push_back(i);
-        });
+        },
+        [&](rapidjson::Value& ref) { member_gone = is_hidden(ref); });
+    if (member_gone) {
+      d.RemoveMember(p.member);
+      continue;
+    }
     for (auto i = entries_gone.rbegin(); i != entries_gone.rend(); ++i) entries->Erase(entries->Begin() + *i);
     // Lists (and objects) left empty go, so no empty list is sent.
     auto m = d.FindMember(p.member);
@@ -342,6 +406,7 @@ std::string drop_grouped_references(std::string_view type, const std::string& it
     if ((m->value.IsArray() && m->value.Empty()) || (m->value.IsObject() && m->value.ObjectEmpty()))
       d.RemoveMember(p.member);
   }
+  if (!dropped) return item_json;
   add_security_label(d, "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "REDACTED", "redacted");
   return text_of(d);
 }

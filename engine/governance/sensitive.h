@@ -3,6 +3,7 @@
 // patient's demographics leave out.
 #pragma once
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -51,18 +52,21 @@ std::string mask_practice(const std::string& item_json, const std::function<bool
 
 // Where an item of `type` names other clinical items of the patient: a report's results
 // (DiagnosticReport.result), a panel's members and what a result was derived from
-// (Observation.hasMember, derivedFrom), an encounter's diagnoses and reasons
-// (Encounter.diagnosis.condition, reasonReference), the reasons for a procedure, medicine or
-// immunisation (reasonReference), what a care plan addresses and rests on (CarePlan.addresses,
-// supportingInfo), a condition's evidence (Condition.evidence.detail), a document's related items
-// (DocumentReference.context.related). may_name_clinical_items: one quick look (memmem) whether the
-// item has any of those members at all; grouped_references: the References as written (it parses
-// the item: look first).
-bool may_name_clinical_items(std::string_view type, std::string_view item_json);
+// (Observation.hasMember, derivedFrom), an encounter's diagnoses, reasons, episodes and the encounter
+// it is part of (Encounter.diagnosis.condition, reasonReference, episodeOfCare, partOf), the reasons
+// for a procedure, medicine or immunisation (reasonReference), what a care plan addresses and rests
+// on (CarePlan.addresses, supportingInfo), a condition's evidence (Condition.evidence.detail), a
+// document's related items and encounters (DocumentReference.context.related, context.encounter), and
+// the encounter (or episode) an item was recorded in (encounter; a medicine's context).
+// quick_references: the References read from the text without parsing, as views into it; nullopt
+// where the text is not in the form stored items are written in (then parse). grouped_references:
+// the same, parsing the item.
+std::optional<std::vector<std::string_view>> quick_references(std::string_view type, std::string_view item_json);
 std::vector<std::string> grouped_references(std::string_view type, std::string_view item_json);
 // The item without the references in `hidden` (an encounter's diagnosis entry goes with its
-// condition; a list left empty goes), labelled (meta.security v3-ObservationValue REDACTED) so the
-// reader knows something of it is not shown.
+// condition; a list left empty goes; a single reference's member goes), labelled (meta.security
+// v3-ObservationValue REDACTED) so the reader knows something of it is not shown; as it was when it
+// names none of them.
 std::string drop_grouped_references(std::string_view type, const std::string& item_json,
                                     const std::set<std::string>& hidden);
 

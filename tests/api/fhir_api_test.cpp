@@ -372,6 +372,77 @@ TEST(FhirApiWithheldResults, AReportShowsNoResultTheReaderMayNotSee) {
   EXPECT_FALSE(strict_json(cross.body()).HasMember("result")) << "an empty list is not sent: " << cross.body();
 }
 
+// The encounter an item was recorded in is named by one Reference, not a list: a sexual health
+// clinic attendance the reader may not see does not show through the results, medicines and
+// follow-up encounters recorded in it, however the Reference is written; an item naming an encounter
+// the reader may see is as it was.
+TEST(FhirApiWithheldResults, AnItemDoesNotNameAnEncounterTheReaderMayNotSee) {
+  Api a;
+  write_encounter(a, "ea", "p1", true, kTrustNumbers, "V1", "RBT");
+  a.write("Encounter", "e-gum", "p1",
+          R"({"resourceType":"Encounter","id":"e-gum","status":"finished","class":{"code":"AMB"},"reasonCode":[{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"A54.9"}]}]})",
+          {}, "RBT");
+  a.write("Observation", "o-in-gum", "p1",
+          R"({"resourceType":"Observation","id":"o-in-gum","status":"final","code":{"text":"Blood pressure"},"encounter":{"reference":"Encounter/e-gum"}})",
+          {}, "RBT");
+  a.write("Observation", "o-in-ae", "p1",
+          R"({"resourceType":"Observation","id":"o-in-ae","status":"final","code":{"text":"Pulse"},"encounter":{"reference":"Encounter/ea"}})",
+          {}, "RBT");
+  // Written by another system: display first, a contained resource naming an encounter too.
+  a.write("Observation", "o-display", "p1",
+          R"({"resourceType":"Observation","id":"o-display","status":"final","code":{"text":"Weight"},"contained":[{"resourceType":"Device","id":"d1","note":[{"text":"scale"}],"extension":[{"url":"urn:x","valueReference":{"reference":"#x"}}]}],"encounter":{"display":"Clinic 4","reference":"Encounter/e-gum"}})",
+          {}, "RBT");
+  a.write("MedicationAdministration", "ma-1", "p1",
+          R"({"resourceType":"MedicationAdministration","id":"ma-1","status":"completed","medicationCodeableConcept":{"text":"Paracetamol"},"context":{"reference":"Encounter/e-gum"}})",
+          {}, "RBT");
+  a.write("Encounter", "e-follow", "p1",
+          R"({"resourceType":"Encounter","id":"e-follow","status":"finished","class":{"code":"AMB"},"partOf":{"reference":"Encounter/e-gum"}})",
+          {}, "RBT");
+  auto redacted = [](const rapidjson::Value& r) {
+    if (!r.HasMember("meta") || !r["meta"].HasMember("security")) return false;
+    for (const auto& l : r["meta"]["security"].GetArray())
+      if (std::string(l["code"].GetString()) == "REDACTED") return true;
+    return false;
+  };
+  auto item = [](const rapidjson::Value& bundle, const std::string& id) -> const rapidjson::Value* {
+    for (const auto& e : bundle["entry"].GetArray())
+      if (e.HasMember("resource") && e["resource"].HasMember("id") && id == e["resource"]["id"].GetString())
+        return &e["resource"];
+    return nullptr;
+  };
+
+  std::string body;
+  auto obs = searchset(a, "/fhir/Observation?patient=p1", body);
+  EXPECT_EQ(body.find("e-gum"), std::string::npos) << body;
+  EXPECT_EQ(body.find("Clinic 4"), std::string::npos) << body;
+  for (const char* id : {"o-in-gum", "o-display"}) {
+    const auto* o = item(obs, id);
+    ASSERT_NE(o, nullptr) << id << ": the item itself is shown: " << body;
+    EXPECT_FALSE(o->HasMember("encounter")) << id << ": " << body;
+    EXPECT_TRUE(redacted(*o)) << id << ": " << body;
+  }
+  const auto* shown = item(obs, "o-in-ae");
+  ASSERT_NE(shown, nullptr) << body;
+  EXPECT_STREQ((*shown)["encounter"]["reference"].GetString(), "Encounter/ea");
+  EXPECT_FALSE(redacted(*shown)) << body;
+
+  const Response ma = a.answer("GET /fhir/MedicationAdministration/ma-1 HTTP/1.1\r\n\r\n", true);
+  ASSERT_EQ(ma.result_int(), 200u) << ma.body();
+  EXPECT_EQ(ma.body().find("e-gum"), std::string::npos) << ma.body();
+  EXPECT_TRUE(redacted(strict_json(ma.body()))) << ma.body();
+
+  auto encounters = searchset(a, "/fhir/Encounter?patient=p1", body);
+  EXPECT_EQ(body.find("e-gum"), std::string::npos) << "neither the clinic attendance nor a reference to it: " << body;
+  const auto* follow = item(encounters, "e-follow");
+  ASSERT_NE(follow, nullptr) << body;
+  EXPECT_FALSE(follow->HasMember("partOf")) << body;
+
+  auto all = searchset(a, "/fhir/Patient/p1/$everything", body);
+  EXPECT_EQ(body.find("e-gum"), std::string::npos) << body;
+  ASSERT_NE(item(all, "o-in-ae"), nullptr) << body;
+  EXPECT_STREQ((*item(all, "o-in-ae"))["encounter"]["reference"].GetString(), "Encounter/ea");
+}
+
 // POST /fhir with a batch Bundle of `entries` (each "METHOD url"), as reader `token`.
 Response batch(Api& a, const std::vector<std::string>& entries, const std::string& token = "") {
   std::string body = R"({"resourceType":"Bundle","type":"batch","entry":[)";
