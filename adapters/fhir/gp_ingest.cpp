@@ -844,7 +844,7 @@ class Ingest {
         for (Value& id : ids->value.GetArray()) {
           std::string system = member_str(id, "system");
           std::string value = member_str(id, "value");
-          if (system.empty() || value.empty()) continue;
+          if (value.empty()) continue;  // one without a system is indexed under "" (identifier=|value)
           if (system == identity::NhsNumber::kSystem) {
             if (auto nhs = identity::NhsNumber::parse(value); nhs && nhs->str() != value) {
               value = nhs->str();

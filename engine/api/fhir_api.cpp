@@ -229,7 +229,9 @@ std::string capability_statement(const std::string& base) {
       w.StartObject(); w.Key("name"); w.String(name); w.Key("type"); w.String(type_);
       w.Key("documentation"); w.String(doc); w.EndObject();
     };
-    param("identifier", "token", "system|value, or a value alone (any system), e.g. a hospital number");
+    param("identifier", "token",
+          "system|value; |value, an identifier sent without a system; or a value alone (any system), e.g. a hospital "
+          "number");
     if (std::string(type) != "Patient") param("patient", "reference", "Patient/{id} or {id}");
     param("_count", "number", "page size, at most 500 (default 50)");
     param("_offset", "number", "start of the page");
@@ -1238,11 +1240,15 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
       return;
     }
     if (k == "identifier") {
+      // SYSTEM|VALUE; |VALUE, an identifier sent without a system; VALUE alone, under any system.
       auto bar = v.find('|');
-      std::string system = bar == std::string::npos ? "" : v.substr(0, bar);
+      std::optional<std::string> system;
+      if (bar != std::string::npos) system = v.substr(0, bar);
       std::string value = bar == std::string::npos ? v : v.substr(bar + 1);
       if (value.empty()) {
-        respond(operation_outcome(400, "value", "identifier needs a value: identifier=SYSTEM|VALUE or identifier=VALUE."));
+        respond(operation_outcome(400, "value",
+                                  "identifier needs a value: identifier=SYSTEM|VALUE, identifier=|VALUE (no system) or "
+                                  "identifier=VALUE (any system)."));
         return;
       }
       q = governance::IdentifierQuery{type, system, value, offset, count};
@@ -1356,7 +1362,7 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
   // A value searched for without its system may be several organisations' identifiers, for
   // different people: the answer says so when its matches carry it under more than one system.
   std::string value_alone;
-  if (const auto* iq = std::get_if<governance::IdentifierQuery>(&q); iq && iq->system.empty()) value_alone = iq->value;
+  if (const auto* iq = std::get_if<governance::IdentifierQuery>(&q); iq && !iq->system) value_alone = iq->value;
   auto warning = [value_alone](const governance::Disclosure& d) {
     if (d.identifier_systems.empty()) return std::string();
     std::string systems;

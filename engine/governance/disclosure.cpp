@@ -496,7 +496,7 @@ DisclosureService::Prepared DisclosureService::prepare(const DisclosureContext& 
           deny(refusal_sentence(refusal), refused_patient);
           return prepared;
         }
-        if (iq && iq->system.empty())
+        if (iq && !iq->system)
           result->identifier_systems = systems_carrying(kept, iq->value, [&](const store::StoredResource& r) {
             return r.patient_id.empty() ? r.type + "/" + r.id : person_for(r.patient_id);
           });
@@ -518,10 +518,10 @@ DisclosureService::Prepared DisclosureService::prepare(const DisclosureContext& 
       for (auto& r : result->page.items) redact_if_restricted(r);
       // Demographics are open to clinical roles: every match is disclosed, on this page or another.
       const auto* iq = std::get_if<IdentifierQuery>(&q);
-      if (iq && iq->system.empty()) {
+      if (iq && !iq->system) {
         const bool one_page = iq->offset == 0 && result->page.total == static_cast<int64_t>(result->page.items.size());
         result->identifier_systems = systems_carrying(
-            one_page ? result->page.items : record_.search_identifier(iq->type, "", iq->value, 0, 10000).items, iq->value,
+            one_page ? result->page.items : record_.search_identifier(iq->type, std::nullopt, iq->value, 0, 10000).items, iq->value,
             [](const store::StoredResource& r) { return r.id; });  // one Patient a person
       }
     }

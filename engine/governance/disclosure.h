@@ -26,7 +26,8 @@ namespace cc::governance {
 struct ReadQuery { std::string type, id; };
 struct VersionQuery { std::string type, id; int64_t version = 0; };
 struct HistoryQuery { std::string type, id; int64_t offset = 0, count = 50; };
-struct IdentifierQuery { std::string type, system, value; int64_t offset = 0, count = 50; };
+// system: nullopt, any system (the value alone); "", none (identifier=|value).
+struct IdentifierQuery { std::string type; std::optional<std::string> system; std::string value; int64_t offset = 0, count = 50; };
 struct PatientQuery { std::string type, patient_id; int64_t offset = 0, count = 50; };
 // Patient/{id}/$everything: the Patient and everything of `types` filed under it, in one disclosure.
 struct EverythingQuery { std::string type = "Patient", patient_id; std::vector<std::string> types; };

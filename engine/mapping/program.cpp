@@ -920,8 +920,10 @@ void collect_identifiers(const Value& resource, MappedResource& out) {
     if (!id.IsObject()) continue;
     auto s = id.FindMember("system");
     auto v = id.FindMember("value");
-    if (s == id.MemberEnd() || v == id.MemberEnd() || !s->value.IsString() || !v->value.IsString()) continue;
-    out.identifiers.emplace_back(s->value.GetString(), v->value.GetString());
+    if (v == id.MemberEnd() || !v->value.IsString()) continue;
+    // One without a system is indexed under "" (found by identifier=|value, and by the value alone).
+    out.identifiers.emplace_back(s != id.MemberEnd() && s->value.IsString() ? s->value.GetString() : "",
+                                 v->value.GetString());
   }
 }
 

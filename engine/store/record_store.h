@@ -216,9 +216,10 @@ class RecordStore {
                                                      int64_t version) = 0;
   // Every version, newest first.
   virtual Page history(const std::string& type, const std::string& id, int64_t offset, int64_t count) = 0;
-  // Current resources of `type` carrying identifier (system may be empty: any system).
-  virtual Page search_identifier(const std::string& type, const std::string& system, const std::string& value,
-                                 int64_t offset, int64_t count) = 0;
+  // Current resources of `type` carrying identifier `value` under `system`: nullopt, any system;
+  // "", none (FHIR's identifier=|value).
+  virtual Page search_identifier(const std::string& type, const std::optional<std::string>& system,
+                                 const std::string& value, int64_t offset, int64_t count) = 0;
   // Current resources of `type` belonging to the patient.
   virtual Page search_patient(const std::string& type, const std::string& patient_id, int64_t offset,
                               int64_t count) = 0;

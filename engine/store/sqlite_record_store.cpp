@@ -489,8 +489,9 @@ int64_t SqliteRecordStore::end_absent(const SnapshotEnd& snapshot, const Provena
       if (w.resource.HasMember("meta")) w.resource.RemoveMember("meta");  // stamped afresh
       if (w.resource.HasMember("identifier") && w.resource["identifier"].IsArray())
         for (auto& ident : w.resource["identifier"].GetArray())
-          if (ident.HasMember("system") && ident.HasMember("value"))
-            w.identifiers.emplace_back(ident["system"].GetString(), ident["value"].GetString());
+          if (ident.IsObject() && ident.HasMember("value") && ident["value"].IsString())
+            w.identifiers.emplace_back(ident.HasMember("system") && ident["system"].IsString() ? ident["system"].GetString() : "",
+                                       ident["value"].GetString());
       // At the current version's own time: it becomes current now, and a row that brings the item
       // back in a later file (with its own time, often earlier than today) is current again.
       w.event_time_ms = a.event_time_ms;
@@ -568,17 +569,20 @@ Page SqliteRecordStore::history(const std::string& type, const std::string& id, 
   return page;
 }
 
-Page SqliteRecordStore::search_identifier(const std::string& type, const std::string& system,
+Page SqliteRecordStore::search_identifier(const std::string& type, const std::optional<std::string>& system,
                                           const std::string& value, int64_t offset, int64_t count) {
   auto db = lease();
   Page page;
+  // ?2 NULL matches any system (a bare value such as a hospital number); '' only identifiers sent
+  // without one.
+  auto bind_system = [&](Statement& st) -> Statement& { return system ? st.bind(2, *system) : st.bind_null(2); };
   if (type == "Patient") {
     // Patients, not registrations: each registration carrying the identifier stands for the patient it
     // is read under (a regional patient answers for all its registrations, once).
     std::vector<std::string> people;
     auto& ids = db->prepare(
-        "SELECT DISTINCT id FROM identifier_index WHERE value=?1 AND (?2='' OR system=?2) AND +type='Patient' ORDER BY id");
-    ids.bind(1, value).bind(2, system);
+        "SELECT DISTINCT id FROM identifier_index WHERE value=?1 AND (?2 IS NULL OR system=?2) AND +type='Patient' ORDER BY id");
+    bind_system(ids.bind(1, value));
     std::vector<std::string> registrations;
     while (ids.step()) registrations.emplace_back(ids.text(0));
     ids.reset();
@@ -602,17 +606,16 @@ Page SqliteRecordStore::search_identifier(const std::string& type, const std::st
     }
     return page;
   }
-  // ?2 = '' matches any system (a bare value such as a hospital number).
   auto& n = db->prepare(
-      "SELECT count(DISTINCT id) FROM identifier_index WHERE value=?1 AND (?2='' OR system=?2) AND +type=?3");
-  n.bind(1, value).bind(2, system).bind(3, type);
+      "SELECT count(DISTINCT id) FROM identifier_index WHERE value=?1 AND (?2 IS NULL OR system=?2) AND +type=?3");
+  bind_system(n.bind(1, value)).bind(3, type);
   if (n.step()) page.total = n.int64(0);
   n.reset();
   auto& st = db->prepare(
       "SELECT v.type, v.id, v.version, v.json, c.patient_id FROM (SELECT DISTINCT id FROM identifier_index WHERE value=?1 AND "
-      "(?2='' OR system=?2) AND +type=?3 ORDER BY id LIMIT ?4 OFFSET ?5) i CROSS JOIN resource_current c ON c.type=?3 AND "
+      "(?2 IS NULL OR system=?2) AND +type=?3 ORDER BY id LIMIT ?4 OFFSET ?5) i CROSS JOIN resource_current c ON c.type=?3 AND "
       "c.id=i.id CROSS JOIN resource_version v ON v.rowid=c.current_row ORDER BY i.id");
-  st.bind(1, value).bind(2, system).bind(3, type).bind(4, count).bind(5, offset);
+  bind_system(st.bind(1, value)).bind(3, type).bind(4, count).bind(5, offset);
   while (st.step()) page.items.push_back(stored_from(st));
   st.reset();
   return page;

@@ -37,7 +37,7 @@ class SqliteRecordStore : public RecordStore {
   std::optional<StoredResource> read_version(const std::string& type, const std::string& id,
                                              int64_t version) override;
   Page history(const std::string& type, const std::string& id, int64_t offset, int64_t count) override;
-  Page search_identifier(const std::string& type, const std::string& system, const std::string& value,
+  Page search_identifier(const std::string& type, const std::optional<std::string>& system, const std::string& value,
                          int64_t offset, int64_t count) override;
   Page search_patient(const std::string& type, const std::string& patient_id, int64_t offset,
                       int64_t count) override;

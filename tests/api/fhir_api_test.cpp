@@ -270,6 +270,27 @@ TEST(FhirApiIdentifierSearch, TheSystemOfAWithheldMatchIsNotNamed) {
   EXPECT_EQ(outcomes(two_people, "multiple-matches").size(), 1u) << body;
 }
 
+// identifier=|VALUE asks for identifiers sent without a system (FHIR token search), not for the
+// value under any system: a visit number another system also uses is not among its matches.
+TEST(FhirApiIdentifierSearch, ABarBeforeTheValueMeansNoSystem) {
+  Api a;
+  write_encounter(a, "ea", "p1", true, kTrustNumbers, "V55", "RBT");
+  a.write("Encounter", "e-bare", "p1",
+          R"({"resourceType":"Encounter","id":"e-bare","status":"in-progress","class":{"code":"EMER"},"identifier":[{"value":"V55"}]})",
+          {{"", "V55"}}, "RBT");
+  std::string body;
+  auto bare = searchset(a, "/fhir/Encounter?identifier=%7CV55", body);
+  ASSERT_EQ(bare["total"].GetInt(), 1) << body;
+  EXPECT_STREQ(bare["entry"][0]["resource"]["id"].GetString(), "e-bare");
+  auto any = searchset(a, "/fhir/Encounter?identifier=V55", body);
+  EXPECT_EQ(any["total"].GetInt(), 2) << body;
+  auto one = searchset(a, std::string("/fhir/Encounter?identifier=") + kTrustNumbers + "%7CV55", body);
+  ASSERT_EQ(one["total"].GetInt(), 1) << body;
+  EXPECT_STREQ(one["entry"][0]["resource"]["id"].GetString(), "ea");
+  const Response empty = a.answer("GET /fhir/Encounter?identifier=%7C HTTP/1.1\r\n\r\n", true);
+  EXPECT_EQ(empty.result_int(), 400u) << empty.body();
+}
+
 // A report groups its results by reference. A result this reader may not see (here a sexually
 // transmitted infection, withheld from an A&E clinician by the default policy) must not show through
 // the report: not its id, not that it exists. The report is shown without it, labelled REDACTED, and

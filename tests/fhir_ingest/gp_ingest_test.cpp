@@ -238,6 +238,20 @@ TEST(GpIngest, NhsNumberGroupedWithSpacesIsStoredAsTenDigits) {
   EXPECT_EQ(result.resources[0].mapped.identifiers[0].second, nhs);
 }
 
+// An identifier a GP system sends without a system is still indexed (under "", which
+// identifier=|value finds); one without a value is not.
+TEST(GpIngest, AnIdentifierWithoutASystemIsIndexedUnderNone) {
+  std::string e = encounter();
+  replace_all(e, R"("status":"finished",)", R"("status":"finished","identifier":[{"value":"VISIT-7"},{"system":"urn:x"}],)");
+  const IngestResult result =
+      post(bundle("transaction", {entry(kPatientUrl, patient(test_nhs_number(7))), entry(kEncounterUrl, e)}));
+  ASSERT_EQ(result.http_status, 200) << describe(result);
+  const auto& enc = result.resources.at(1).mapped;
+  ASSERT_EQ(enc.type, "Encounter");
+  ASSERT_EQ(enc.identifiers.size(), 1u);
+  EXPECT_EQ(enc.identifiers[0], (std::pair<std::string, std::string>{"", "VISIT-7"}));
+}
+
 TEST(GpIngest, ASupersededNhsNumberMarkedOldIsKeptBesideTheCurrentOne) {
   const std::string nhs = test_nhs_number(5), old = test_nhs_number(6);
   std::string p = patient(nhs);

@@ -164,7 +164,7 @@ TEST_F(PatientIndex, GpHospitalAndSocialCareEndAsOnePatient) {
   EXPECT_EQ(d["identifier"].Size(), 3u) << read->json;  // NHS number, hospital number, social care id
   // Any linked identifier finds the one patient.
   for (const char* value : {"9990000018", "RBT1", "SC1"}) {
-    auto found = store->search_identifier("Patient", "", value, 0, 10);
+    auto found = store->search_identifier("Patient", std::nullopt, value, 0, 10);
     ASSERT_EQ(found.total, 1) << value;
     EXPECT_EQ(found.items[0].id, person) << value;
   }
@@ -342,7 +342,7 @@ TEST_F(PatientIndex, ASupersededNhsNumberMovesItsPatientToTheNewNumber) {
   // The hospital still sends the old number: read as the new one, nothing moves back.
   write(writes(patient("h", "9990000018", "urn:mrn", "M1")));
   EXPECT_EQ(store->person_of("h"), current);
-  EXPECT_EQ(store->search_identifier("Patient", "", "9990000018", 0, 10).items.at(0).id, current);
+  EXPECT_EQ(store->search_identifier("Patient", std::nullopt, "9990000018", 0, 10).items.at(0).id, current);
 }
 
 TEST_F(PatientIndex, ASupersededNumberWhosePatientDisagreesMovesNothing) {

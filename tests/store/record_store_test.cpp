@@ -328,7 +328,7 @@ TEST(SqliteRecordStore, IdentifierIndexFollowsCurrentVersionOnly) {
     auto pg = s->search_identifier("RelatedPerson", kMrn, "H123", 0, 10);
     EXPECT_EQ(pg.total, 0);
     EXPECT_TRUE(pg.items.empty());
-    EXPECT_EQ(s->search_identifier("RelatedPerson", "", "H123", 0, 10).total, 0);
+    EXPECT_EQ(s->search_identifier("RelatedPerson", std::nullopt, "H123", 0, 10).total, 0);
     auto nhs = s->search_identifier("RelatedPerson", kNhs, "9434765919", 0, 10);
     EXPECT_EQ(nhs.total, 1);
     ASSERT_EQ(nhs.items.size(), 1u);
@@ -338,7 +338,7 @@ TEST(SqliteRecordStore, IdentifierIndexFollowsCurrentVersionOnly) {
   // An older-event version with another identifier is history only: not indexed, and it does not
   // remove the current version's identifiers.
   apply_write(*s, 3, resource("RelatedPerson", "p1", "old", 500, "p1", {{kMrn, "OLD9"}}));
-  EXPECT_EQ(s->search_identifier("RelatedPerson", "", "OLD9", 0, 10).total, 0);
+  EXPECT_EQ(s->search_identifier("RelatedPerson", std::nullopt, "OLD9", 0, 10).total, 0);
   {
     auto nhs = s->search_identifier("RelatedPerson", kNhs, "9434765919", 0, 10);
     EXPECT_EQ(nhs.total, 1);
@@ -486,7 +486,7 @@ TEST(SqliteRecordStore, StoreWithTheIndexOfEveryVersionIsMigratedToChains) {
   EXPECT_FALSE(has_index(dir, "resource_version_key"));
 }
 
-TEST(SqliteRecordStore, IdentifierSearchWithEmptySystemMatchesAnySystem) {
+TEST(SqliteRecordStore, IdentifierSearchWithoutASystemMatchesAnySystemAndAnEmptyOneNone) {
   TempDir dir;
   auto s = open_store(dir);
   ASSERT_TRUE(s);
@@ -494,7 +494,7 @@ TEST(SqliteRecordStore, IdentifierSearchWithEmptySystemMatchesAnySystem) {
   apply_write(*s, 2, resource("Patient", "pb", "b", 1000, "pb", {{"https://other.example/Id/mrn", "X1"}}));
   apply_write(*s, 3, resource("Patient", "pc", "c", 1000, "pc", {{kMrn, "X2"}}));
 
-  auto any = s->search_identifier("Patient", "", "X1", 0, 10);
+  auto any = s->search_identifier("Patient", std::nullopt, "X1", 0, 10);
   EXPECT_EQ(any.total, 2);
   ASSERT_EQ(any.items.size(), 2u);
   EXPECT_EQ(any.items[0].id, "pa");
@@ -505,10 +505,20 @@ TEST(SqliteRecordStore, IdentifierSearchWithEmptySystemMatchesAnySystem) {
   ASSERT_EQ(one.items.size(), 1u);
   EXPECT_EQ(one.items[0].id, "pa");
 
-  auto paged = s->search_identifier("Patient", "", "X1", 1, 1);
+  auto paged = s->search_identifier("Patient", std::nullopt, "X1", 1, 1);
   EXPECT_EQ(paged.total, 2);
   ASSERT_EQ(paged.items.size(), 1u);
   EXPECT_EQ(paged.items[0].id, "pb");
+
+  // An identifier sent without a system is indexed under "": found by the value alone, and alone by
+  // "no system" (FHIR's identifier=|X1), which finds none of the others.
+  apply_write(*s, 4, resource("Patient", "pd", "d", 1000, "pd", {{"", "X1"}}));
+  EXPECT_EQ(s->search_identifier("Patient", std::nullopt, "X1", 0, 10).total, 3);
+  auto none = s->search_identifier("Patient", std::string(), "X1", 0, 10);
+  EXPECT_EQ(none.total, 1);
+  ASSERT_EQ(none.items.size(), 1u);
+  EXPECT_EQ(none.items[0].id, "pd");
+  EXPECT_EQ(s->search_identifier("Observation", std::string(), "X1", 0, 10).total, 0);
 }
 
 TEST(SqliteRecordStore, SearchPatientReturnsCurrentResourcesPaged) {
