@@ -221,7 +221,7 @@ void DisclosureService::mask_whereabouts(const Reader& reader, store::StoredReso
 bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<store::StoredResource>& items,
                                               int64_t now) {
   // Most items name the encounter they were recorded in, and a report its results, written as the
-  // store writes them: read from the text. Another form is parsed.
+  // store writes them: read from the text in one pass. Another form is parsed.
   std::deque<std::string> parsed;  // references read by parsing; the views below point into these
   std::vector<std::pair<size_t, std::vector<std::string_view>>> naming;  // item, the references it makes
   for (size_t i = 0; i < items.size(); ++i) {
@@ -290,8 +290,14 @@ bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<
       if (auto n = named.find(ref); n != named.end() && hidden_items.count(n->second)) hidden.emplace(ref);
     if (!hidden.empty()) changes.emplace_back(i, std::move(hidden));
   }
-  for (const auto& [i, hidden] : changes) items[i].json = drop_grouped_references(items[i].type, items[i].json, hidden);
-  return !changes.empty();
+  bool any = false;
+  for (const auto& [i, hidden] : changes) {
+    std::string shown = drop_grouped_references(items[i].type, items[i].json, hidden);
+    if (shown == items[i].json) continue;  // what is hidden was named off the paths (in a contained resource)
+    items[i].json = std::move(shown);
+    any = true;
+  }
+  return any;
 }
 
 std::shared_ptr<DisclosureService::PersonFacts> DisclosureService::facts_for(const std::string& person) {

@@ -1,8 +1,10 @@
 // See sensitive.h.
 #include "engine/governance/sensitive.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -221,41 +223,37 @@ namespace {
 // Where an item names other clinical items of the patient: a member that is a list of References
 // ("result") or one Reference ("encounter"), a list of objects each with a list of References
 // ("evidence" / "detail"), an object with a list ("context" / "related", "context" / "encounter"), or
-// a list of objects each naming one ("diagnosis" / "condition": the whole entry is about that item,
-// so it goes with it).
+// a list of objects each naming one ("diagnosis" / "condition", "relatesTo" / "target": the whole
+// entry is about that item, so it goes with it).
 struct RefPath {
   const char* member;
-  const char* inner;     // nullptr: `member` itself holds the Reference(s)
-  std::string_view key;  // "\"name\":" of the member holding the References, looked for before parsing
-  bool quick;            // the References follow `key` directly: read from the text (quick_references)
+  const char* inner;  // nullptr: `member` itself holds the Reference(s)
+  // The member whose value is the Reference(s): what a Reference's owner is matched by.
+  std::string_view holder() const { return inner ? inner : member; }
 };
 const std::vector<RefPath>& clinical_reference_paths(std::string_view type) {
-  static const RefPath kEncounter{"encounter", nullptr, "\"encounter\":", true};
-  static const RefPath kContext{"context", nullptr, "\"context\":", true};  // Encounter or EpisodeOfCare
-  static const RefPath kReason{"reasonReference", nullptr, "\"reasonReference\":", true};
+  static const RefPath kEncounter{"encounter", nullptr};
+  static const RefPath kContext{"context", nullptr};  // Encounter or EpisodeOfCare
+  static const RefPath kReason{"reasonReference", nullptr};
+  static const RefPath kBasedOn{"basedOn", nullptr};  // the care plan or request an item carries out
+  static const RefPath kPartOf{"partOf", nullptr};
   static const std::map<std::string_view, std::vector<RefPath>> kPaths{
-      {"DiagnosticReport", {{"result", nullptr, "\"result\":", true}, kEncounter}},
-      {"Observation",
-       {{"hasMember", nullptr, "\"hasMember\":", true}, {"derivedFrom", nullptr, "\"derivedFrom\":", true}, kEncounter}},
-      {"Encounter",
-       {{"diagnosis", "condition", "\"diagnosis\":", false},
-        kReason,
-        {"episodeOfCare", nullptr, "\"episodeOfCare\":", true},
-        {"partOf", nullptr, "\"partOf\":", true}}},
-      {"Procedure", {kReason, kEncounter}},
-      {"MedicationRequest", {kReason, kEncounter}},
-      {"MedicationStatement", {kReason, kContext}},
-      {"MedicationAdministration", {kReason, kContext}},
-      {"MedicationDispense", {kContext}},
+      {"DiagnosticReport", {{"result", nullptr}, kEncounter, kBasedOn}},
+      {"Observation", {{"hasMember", nullptr}, {"derivedFrom", nullptr}, kEncounter, kBasedOn, kPartOf}},
+      {"Encounter", {{"diagnosis", "condition"}, kReason, {"episodeOfCare", nullptr}, kPartOf, kBasedOn}},
+      {"Procedure", {kReason, kEncounter, kBasedOn, kPartOf}},
+      {"MedicationRequest", {kReason, kEncounter, kBasedOn}},
+      {"MedicationStatement", {kReason, kContext, kBasedOn, kPartOf}},
+      {"MedicationAdministration", {kReason, kContext, kPartOf}},
+      {"MedicationDispense", {kContext, kPartOf}},
       {"Immunization", {kReason, kEncounter}},
       {"AllergyIntolerance", {kEncounter}},
       {"Flag", {kEncounter}},
       {"CarePlan",
-       {{"addresses", nullptr, "\"addresses\":", true}, {"supportingInfo", nullptr, "\"supportingInfo\":", true},
-        kEncounter}},
-      {"Condition", {{"evidence", "detail", "\"evidence\":", false}, kEncounter}},
-      {"DocumentReference",
-       {{"context", "related", "\"related\":", false}, {"context", "encounter", "\"encounter\":", true}}}};
+       {{"addresses", nullptr}, {"supportingInfo", nullptr}, kEncounter, kBasedOn, kPartOf, {"replaces", nullptr}}},
+      {"Condition", {{"evidence", "detail"}, kEncounter}},
+      {"DocumentReference", {{"context", "related"}, {"context", "encounter"}, {"relatesTo", "target"}}},
+      {"Appointment", {kReason, {"supportingInformation", nullptr}, kBasedOn}}};
   static const std::vector<RefPath> kNone;
   auto it = kPaths.find(type);
   return it == kPaths.end() ? kNone : it->second;
@@ -295,46 +293,66 @@ void on_path(V& item, const RefPath& path, List&& list, One&& one, Member&& memb
   }
 }
 
-// Reads `{"reference":"X"` at the front of `text` (the rest of that object is not looked at); the
-// text after X's closing quote, or nullopt when the text is not that.
-std::optional<std::string_view> read_reference(std::string_view& text, std::vector<std::string_view>& out) {
-  constexpr std::string_view kReference = "{\"reference\":\"";
-  if (text.substr(0, kReference.size()) != kReference) return std::nullopt;
-  text.remove_prefix(kReference.size());
-  const size_t end = text.find_first_of("\"\\");
-  if (end == std::string_view::npos || text[end] != '"') return std::nullopt;  // an escape: parse
-  out.push_back(text.substr(0, end));
-  text.remove_prefix(end + 1);
-  return text;
+// The member name whose value opens just before `at` (`"name":` then `{` or `[{`), or nullopt.
+std::optional<std::string_view> member_before(std::string_view text, size_t at) {
+  if (at > 0 && text[at - 1] == '[') --at;
+  if (at < 3 || text[at - 1] != ':' || text[at - 2] != '"') return std::nullopt;
+  const size_t close = at - 2;
+  const size_t open = text.rfind('"', close - 1);
+  if (open == std::string_view::npos || text[close - 1] == '\\') return std::nullopt;
+  return text.substr(open + 1, close - open - 1);
 }
 }  // namespace
 
 std::optional<std::vector<std::string_view>> quick_references(std::string_view type, std::string_view item_json) {
   std::vector<std::string_view> out;
-  for (const RefPath& p : clinical_reference_paths(type)) {
-    const void* found = memmem(item_json.data(), item_json.size(), p.key.data(), p.key.size());
-    if (!found) continue;
-    if (!p.quick) return std::nullopt;
+  const auto& paths = clinical_reference_paths(type);
+  if (paths.empty()) return out;
+  // Every Reference in the item, in one pass: each "reference" member, the member holding its
+  // object (`"encounter":{"reference":...`, `"result":[{"reference":...},{"reference":...}]`), and
+  // whether that is one of the paths. The form the store writes every item in (compact, the
+  // reference first); any other, and the item is parsed. A holder of a path's name elsewhere in the
+  // item (a contained resource's encounter) is read too: leaving out what the path does not reach
+  // changes nothing.
+  constexpr std::string_view kKey = "\"reference\"";
+  std::string_view holder;   // the list of References being read, while it goes on
+  size_t list_next = 0;      // where its next entry would begin
+  for (size_t from = 0;;) {
+    const void* found = memmem(item_json.data() + from, item_json.size() - from, kKey.data(), kKey.size());
+    if (!found) break;
     const size_t at = static_cast<size_t>(static_cast<const char*>(found) - item_json.data());
-    // Once only: a second (a contained resource's, say) is told apart by parsing. Once, it is the
-    // path's member if the item has that member at all: at worst a reference read here is not one
-    // the path reaches, and leaving it out of the item changes nothing.
-    if (memmem(item_json.data() + at + 1, item_json.size() - at - 1, p.key.data(), p.key.size())) return std::nullopt;
-    std::string_view rest = item_json.substr(at + p.key.size());
-    if (rest.empty()) return std::nullopt;
-    if (rest.front() == '{') {  // one Reference
-      if (!read_reference(rest, out)) return std::nullopt;
+    size_t v = at + kKey.size();
+    size_t colon = v;
+    while (colon < item_json.size() && (item_json[colon] == ' ' || item_json[colon] == '\n' ||
+                                        item_json[colon] == '\r' || item_json[colon] == '\t'))
+      ++colon;
+    if (colon >= item_json.size() || item_json[colon] != ':') {  // "reference" as a value: not one
+      from = v;
       continue;
     }
-    if (rest.front() != '[') return std::nullopt;
-    rest.remove_prefix(1);  // a list of References, each written {"reference":"X"} and nothing more
-    for (;;) {
-      if (!read_reference(rest, out) || rest.empty() || rest.front() != '}') return std::nullopt;
-      rest.remove_prefix(1);
-      if (!rest.empty() && rest.front() == ']') break;
-      if (rest.empty() || rest.front() != ',') return std::nullopt;
-      rest.remove_prefix(1);
+    if (colon != v || v + 1 >= item_json.size() || item_json[v + 1] != '"') return std::nullopt;  // spaced: parse
+    v += 2;
+    const size_t end = item_json.find_first_of("\"\\", v);
+    if (end == std::string_view::npos || item_json[end] != '"') return std::nullopt;  // an escape
+    from = end + 1;
+    // Its object begins at `at - 1`: the reference is its first member, or the item is parsed.
+    if (at == 0 || item_json[at - 1] != '{') return std::nullopt;
+    std::string_view owner;
+    if (at - 1 == list_next && !holder.empty()) {
+      owner = holder;  // the next entry of the list being read
+    } else if (auto name = member_before(item_json, at - 1)) {
+      owner = *name;
+    } else {
+      return std::nullopt;  // another entry of a list whose entries are more than a reference
     }
+    // A list goes on when this entry is the reference alone, followed by another entry.
+    holder = {};
+    if (end + 2 < item_json.size() && item_json[end + 1] == '}' && item_json[end + 2] == ',') {
+      holder = owner;
+      list_next = end + 3;
+    }
+    if (std::any_of(paths.begin(), paths.end(), [&](const RefPath& p) { return p.holder() == owner; }))
+      out.push_back(item_json.substr(v, end - v));
   }
   return out;
 }

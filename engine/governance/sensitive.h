@@ -54,13 +54,17 @@ std::string mask_practice(const std::string& item_json, const std::function<bool
 // (DiagnosticReport.result), a panel's members and what a result was derived from
 // (Observation.hasMember, derivedFrom), an encounter's diagnoses, reasons, episodes and the encounter
 // it is part of (Encounter.diagnosis.condition, reasonReference, episodeOfCare, partOf), the reasons
-// for a procedure, medicine or immunisation (reasonReference), what a care plan addresses and rests
-// on (CarePlan.addresses, supportingInfo), a condition's evidence (Condition.evidence.detail), a
-// document's related items and encounters (DocumentReference.context.related, context.encounter), and
-// the encounter (or episode) an item was recorded in (encounter; a medicine's context).
-// quick_references: the References read from the text without parsing, as views into it; nullopt
-// where the text is not in the form stored items are written in (then parse). grouped_references:
-// the same, parsing the item.
+// for a procedure, medicine, immunisation or appointment (reasonReference), what a care plan
+// addresses, rests on and replaces (CarePlan.addresses, supportingInfo, replaces), a condition's
+// evidence (Condition.evidence.detail), a document's related items, encounters and the documents it
+// replaces (DocumentReference.context.related, context.encounter, relatesTo.target), an appointment's
+// supporting information, the encounter (or episode) an item was recorded in (encounter; a
+// medicine's context), the plan or request it carries out (basedOn) and the event it is part of
+// (partOf).
+// quick_references: the References read from the text without parsing, as views into it (a
+// holder of a path's name elsewhere, such as in a contained resource, is read too); nullopt where
+// the text is not in the form the store writes every item in (compact, each reference the first
+// member of its object): then parse. grouped_references: those on the paths, parsing the item.
 std::optional<std::vector<std::string_view>> quick_references(std::string_view type, std::string_view item_json);
 std::vector<std::string> grouped_references(std::string_view type, std::string_view item_json);
 // The item without the references in `hidden` (an encounter's diagnosis entry goes with its
