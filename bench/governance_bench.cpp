@@ -2,6 +2,7 @@
 // patient per resource type, as a summary or viewer does) straight from the record store
 // ("off") and through DisclosureService with the policy and a durable audit entry per search
 // ("on"); p50 and p99 of the whole read, and the overhead. Also the policy decision alone in µs.
+// Each item carries a coded concept and names the encounter it was recorded in, as mapped items do.
 // Prints figures; not a test. Usage: bench_governance [iterations, default 200]
 #include <algorithm>
 #include <chrono>
@@ -94,7 +95,9 @@ int main(int argc, char** argv) {
                                                                 : ",\"encounter\":" + in_encounter;
       for (int i = 0; i < count; ++i)
         it.writes.push_back(resource(type, reg + "-" + type + std::to_string(i), reg,
-                                     "\"status\":\"final\",\"code\":{\"text\":\"item " + std::to_string(i) +
+                                     "\"status\":\"final\",\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\","
+                                     "\"code\":\"" + std::to_string(100000 + i) + "\",\"display\":\"item " +
+                                         std::to_string(i) + "\"}],\"text\":\"item " + std::to_string(i) +
                                          " with some text to make it a realistic size\"}" + named,
                                      3000 + i));
     }
