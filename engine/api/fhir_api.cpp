@@ -1366,10 +1366,15 @@ void FhirApi::disclose(const Request& req, const std::string& peer, const govern
   auto warning = [value_alone](const governance::Disclosure& d) {
     if (d.identifier_systems.empty()) return std::string();
     std::string systems;
-    for (const auto& s : d.identifier_systems) systems += (systems.empty() ? "" : ", ") + (s.empty() ? "(no system)" : s);
+    bool none = false;  // one of them is no system: searched for as |VALUE
+    for (const auto& s : d.identifier_systems) {
+      systems += (systems.empty() ? "" : ", ") + (s.empty() ? "(no system)" : s);
+      none = none || s.empty();
+    }
     return "The identifier value " + value_alone + " is held under " + std::to_string(d.identifier_systems.size()) +
            " identifier systems (" + systems + "), so these matches may be different people. Check each match's "
-           "identifier system, or search with identifier=SYSTEM|" + value_alone + ".";
+           "identifier system, or search with identifier=SYSTEM|" + value_alone +
+           (none ? " (identifier=|" + value_alone + " for the one held without a system)" : "") + ".";
   };
   // A Bundle is made while the audit entry is written (it is sent only once the entry is durable).
   governance::Shape shape;

@@ -264,13 +264,18 @@ bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<
   };
   // The encounters and episodes an item was recorded in are among its patient's governance facts,
   // kept in memory: judged from those, not read again.
-  if (std::any_of(wanted.begin(), wanted.end(), [](const auto& w) { return !w.second.empty(); })) {
+  const auto& fact_types = governance_fact_types();
+  if (std::any_of(wanted.begin(), wanted.end(), [&](const auto& w) {
+        return !w.second.empty() && std::find(fact_types.begin(), fact_types.end(), w.first) != fact_types.end();
+      })) {
     std::set<std::string> persons_named;
     for (const auto& [i, refs] : naming)
       if (!items[i].patient_id.empty()) persons_named.insert(person(items[i].patient_id));
-    for (const auto& who : persons_named)
-      for (const auto& f : facts_for(who)->facts)
+    for (const auto& who : persons_named) {
+      const auto pf = facts_for(who);  // held while its facts are walked: judging may renew the cache
+      for (const auto& f : pf->facts)
         if (auto w = wanted.find(f.type); w != wanted.end() && w->second.erase(f.id)) judge(f.type, f);
+    }
   }
   for (const auto& [type, ids] : wanted) {
     if (ids.empty()) continue;
@@ -292,9 +297,7 @@ bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<
   }
   bool any = false;
   for (const auto& [i, hidden] : changes) {
-    std::string shown = drop_grouped_references(items[i].type, items[i].json, hidden);
-    if (shown == items[i].json) continue;  // what is hidden was named off the paths (in a contained resource)
-    items[i].json = std::move(shown);
+    items[i].json = drop_grouped_references(items[i].type, items[i].json, hidden);
     any = true;
   }
   return any;

@@ -311,9 +311,11 @@ std::optional<std::vector<std::string_view>> quick_references(std::string_view t
   // Every Reference in the item, in one pass: each "reference" member, the member holding its
   // object (`"encounter":{"reference":...`, `"result":[{"reference":...},{"reference":...}]`), and
   // whether that is one of the paths. The form the store writes every item in (compact, the
-  // reference first); any other, and the item is parsed. A holder of a path's name elsewhere in the
-  // item (a contained resource's encounter) is read too: leaving out what the path does not reach
-  // changes nothing.
+  // reference first); any other, and the item is parsed. An item with contained resources is parsed
+  // too (each is read by its own type's paths). A holder of a path's name deeper in the item is read
+  // as well: drop_grouped_references leaves out a hidden one wherever it is.
+  constexpr std::string_view kContained = "\"contained\":";
+  if (memmem(item_json.data(), item_json.size(), kContained.data(), kContained.size())) return std::nullopt;
   constexpr std::string_view kKey = "\"reference\"";
   std::string_view holder;   // the list of References being read, while it goes on
   size_t list_next = 0;      // where its next entry would begin
@@ -357,6 +359,60 @@ std::optional<std::vector<std::string_view>> quick_references(std::string_view t
   return out;
 }
 
+namespace {
+// Calls f(resource, its type) for the item and each resource it contains (contained[]): a
+// contained resource names items by its own type's paths.
+template <typename V, typename F>
+void with_contained(V& item, std::string_view type, F&& f) {
+  f(item, type);
+  auto contained = item.FindMember("contained");
+  if (contained == item.MemberEnd() || !contained->value.IsArray()) return;
+  for (auto& c : contained->value.GetArray()) {
+    auto t = c.IsObject() ? c.FindMember("resourceType") : c.MemberEnd();
+    if (c.IsObject() && t != c.MemberEnd() && t->value.IsString())
+      f(c, std::string_view(t->value.GetString(), t->value.GetStringLength()));
+  }
+}
+
+// Leaves out, anywhere in `v`, each Reference to one of `hidden` (a member holding one goes, a list
+// entry goes, a list left empty goes). True when `v` itself is now an empty list or object.
+bool sweep_hidden(rapidjson::Value& v, const std::set<std::string>& hidden, bool& dropped) {
+  auto names_hidden = [&](const rapidjson::Value& x) {
+    const std::string r = reference_of(x);
+    return !r.empty() && hidden.count(r) > 0;
+  };
+  if (v.IsObject()) {
+    bool removed = false;
+    for (auto m = v.MemberBegin(); m != v.MemberEnd();) {
+      const bool names = names_hidden(m->value);
+      if (names || sweep_hidden(m->value, hidden, dropped)) {
+        dropped = dropped || names;
+        m = v.EraseMember(m);
+        removed = true;
+      } else {
+        ++m;
+      }
+    }
+    return removed && v.ObjectEmpty();
+  }
+  if (v.IsArray()) {
+    bool removed = false;
+    for (auto e = v.Begin(); e != v.End();) {
+      const bool names = names_hidden(*e);
+      if (names || sweep_hidden(*e, hidden, dropped)) {
+        dropped = dropped || names;
+        e = v.Erase(e);
+        removed = true;
+      } else {
+        ++e;
+      }
+    }
+    return removed && v.Empty();
+  }
+  return false;
+}
+}  // namespace
+
 std::vector<std::string> grouped_references(std::string_view type, std::string_view item_json) {
   std::vector<std::string> out;
   rapidjson::Document d;
@@ -365,13 +421,15 @@ std::vector<std::string> grouped_references(std::string_view type, std::string_v
   auto add = [&](const rapidjson::Value& ref) {
     if (auto r = reference_of(ref); !r.empty()) out.push_back(std::move(r));
   };
-  for (const RefPath& p : clinical_reference_paths(type))
-    on_path(
-        d, p,
-        [&](const rapidjson::Value& list) {
-          for (const auto& ref : list.GetArray()) add(ref);
-        },
-        [&](const rapidjson::Value&, rapidjson::SizeType, const rapidjson::Value& ref) { add(ref); }, add);
+  with_contained<const rapidjson::Value>(d, type, [&](const rapidjson::Value& r, std::string_view t) {
+    for (const RefPath& p : clinical_reference_paths(t))
+      on_path(
+          r, p,
+          [&](const rapidjson::Value& list) {
+            for (const auto& ref : list.GetArray()) add(ref);
+          },
+          [&](const rapidjson::Value&, rapidjson::SizeType, const rapidjson::Value& ref) { add(ref); }, add);
+  });
   return out;
 }
 
@@ -387,43 +445,48 @@ std::string drop_grouped_references(std::string_view type, const std::string& it
     dropped = dropped || h;
     return h;
   };
-  for (const RefPath& p : clinical_reference_paths(type)) {
-    std::vector<rapidjson::SizeType> entries_gone;  // of a list of objects naming one item each
-    rapidjson::Value* entries = nullptr;
-    bool member_gone = false;
-    on_path(
-        d, p,
-        [&](rapidjson::Value& list) {
-          for (auto it = list.Begin(); it != list.End();) it = is_hidden(*it) ? list.Erase(it) : it + 1;
-        },
-        [&](rapidjson::Value& list, rapidjson::SizeType i, rapidjson::Value& ref) {
-          entries = &list;
-          if (is_hidden(ref)) entries_gone.push_back(i);
-        },
-        [&](rapidjson::Value& ref) { member_gone = is_hidden(ref); });
-    if (member_gone) {
-      d.RemoveMember(p.member);
-      continue;
-    }
-    for (auto i = entries_gone.rbegin(); i != entries_gone.rend(); ++i) entries->Erase(entries->Begin() + *i);
-    // Lists (and objects) left empty go, so no empty list is sent.
-    auto m = d.FindMember(p.member);
-    if (m == d.MemberEnd()) continue;
-    if (p.inner && m->value.IsArray()) {
-      for (auto it = m->value.Begin(); it != m->value.End();) {
-        if (it->IsObject()) {
-          auto in = it->FindMember(p.inner);
-          if (in != it->MemberEnd() && in->value.IsArray() && in->value.Empty()) it->RemoveMember(p.inner);
-        }
-        it = it->IsObject() && it->ObjectEmpty() ? m->value.Erase(it) : it + 1;
+  // On the paths first: there an entry about the hidden item goes whole (an encounter's diagnosis).
+  with_contained<rapidjson::Value>(d, type, [&](rapidjson::Value& r, std::string_view t) {
+    for (const RefPath& p : clinical_reference_paths(t)) {
+      std::vector<rapidjson::SizeType> entries_gone;  // of a list of objects naming one item each
+      rapidjson::Value* entries = nullptr;
+      bool member_gone = false;
+      on_path(
+          r, p,
+          [&](rapidjson::Value& list) {
+            for (auto it = list.Begin(); it != list.End();) it = is_hidden(*it) ? list.Erase(it) : it + 1;
+          },
+          [&](rapidjson::Value& list, rapidjson::SizeType i, rapidjson::Value& ref) {
+            entries = &list;
+            if (is_hidden(ref)) entries_gone.push_back(i);
+          },
+          [&](rapidjson::Value& ref) { member_gone = is_hidden(ref); });
+      if (member_gone) {
+        r.RemoveMember(p.member);
+        continue;
       }
-    } else if (p.inner && m->value.IsObject()) {
-      auto in = m->value.FindMember(p.inner);
-      if (in != m->value.MemberEnd() && in->value.IsArray() && in->value.Empty()) m->value.RemoveMember(p.inner);
+      for (auto i = entries_gone.rbegin(); i != entries_gone.rend(); ++i) entries->Erase(entries->Begin() + *i);
+      // Lists (and objects) left empty go, so no empty list is sent.
+      auto m = r.FindMember(p.member);
+      if (m == r.MemberEnd()) continue;
+      if (p.inner && m->value.IsArray()) {
+        for (auto it = m->value.Begin(); it != m->value.End();) {
+          if (it->IsObject()) {
+            auto in = it->FindMember(p.inner);
+            if (in != it->MemberEnd() && in->value.IsArray() && in->value.Empty()) it->RemoveMember(p.inner);
+          }
+          it = it->IsObject() && it->ObjectEmpty() ? m->value.Erase(it) : it + 1;
+        }
+      } else if (p.inner && m->value.IsObject()) {
+        auto in = m->value.FindMember(p.inner);
+        if (in != m->value.MemberEnd() && in->value.IsArray() && in->value.Empty()) m->value.RemoveMember(p.inner);
+      }
+      if ((m->value.IsArray() && m->value.Empty()) || (m->value.IsObject() && m->value.ObjectEmpty()))
+        r.RemoveMember(p.member);
     }
-    if ((m->value.IsArray() && m->value.Empty()) || (m->value.IsObject() && m->value.ObjectEmpty()))
-      d.RemoveMember(p.member);
-  }
+  });
+  // Then anywhere else a hidden item is named (quick_references reads a path's name at any depth).
+  sweep_hidden(d, hidden, dropped);
   if (!dropped) return item_json;
   add_security_label(d, "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "REDACTED", "redacted");
   return text_of(d);

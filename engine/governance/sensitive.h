@@ -61,16 +61,17 @@ std::string mask_practice(const std::string& item_json, const std::function<bool
 // supporting information, the encounter (or episode) an item was recorded in (encounter; a
 // medicine's context), the plan or request it carries out (basedOn) and the event it is part of
 // (partOf).
-// quick_references: the References read from the text without parsing, as views into it (a
-// holder of a path's name elsewhere, such as in a contained resource, is read too); nullopt where
-// the text is not in the form the store writes every item in (compact, each reference the first
-// member of its object): then parse. grouped_references: those on the paths, parsing the item.
+// A resource the item contains (contained[]) names items by its own type's paths.
+// quick_references: the References read from the text without parsing, as views into it (a holder
+// of a path's name deeper in the item is read too); nullopt where the text is not in the form the
+// store writes every item in (compact, each reference the first member of its object), or the item
+// contains resources: then parse. grouped_references: those on the paths, parsing the item.
 std::optional<std::vector<std::string_view>> quick_references(std::string_view type, std::string_view item_json);
 std::vector<std::string> grouped_references(std::string_view type, std::string_view item_json);
-// The item without the references in `hidden` (an encounter's diagnosis entry goes with its
-// condition; a list left empty goes; a single reference's member goes), labelled (meta.security
-// v3-ObservationValue REDACTED) so the reader knows something of it is not shown; as it was when it
-// names none of them.
+// The item without the references in `hidden`, on its paths (an encounter's diagnosis entry goes
+// with its condition; a list left empty goes; a single reference's member goes) and anywhere else in
+// it, labelled (meta.security v3-ObservationValue REDACTED) so the reader knows something of it is
+// not shown; as it was when it names none of them.
 std::string drop_grouped_references(std::string_view type, const std::string& item_json,
                                     const std::set<std::string>& hidden);
 

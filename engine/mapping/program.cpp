@@ -920,7 +920,7 @@ void collect_identifiers(const Value& resource, MappedResource& out) {
     if (!id.IsObject()) continue;
     auto s = id.FindMember("system");
     auto v = id.FindMember("value");
-    if (v == id.MemberEnd() || !v->value.IsString()) continue;
+    if (v == id.MemberEnd() || !v->value.IsString() || v->value.GetStringLength() == 0) continue;
     // One without a system is indexed under "" (found by identifier=|value, and by the value alone).
     out.identifiers.emplace_back(s != id.MemberEnd() && s->value.IsString() ? s->value.GetString() : "",
                                  v->value.GetString());

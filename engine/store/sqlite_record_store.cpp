@@ -489,7 +489,8 @@ int64_t SqliteRecordStore::end_absent(const SnapshotEnd& snapshot, const Provena
       if (w.resource.HasMember("meta")) w.resource.RemoveMember("meta");  // stamped afresh
       if (w.resource.HasMember("identifier") && w.resource["identifier"].IsArray())
         for (auto& ident : w.resource["identifier"].GetArray())
-          if (ident.IsObject() && ident.HasMember("value") && ident["value"].IsString())
+          if (ident.IsObject() && ident.HasMember("value") && ident["value"].IsString() &&
+              ident["value"].GetStringLength() > 0)
             w.identifiers.emplace_back(ident.HasMember("system") && ident["system"].IsString() ? ident["system"].GetString() : "",
                                        ident["value"].GetString());
       // At the current version's own time: it becomes current now, and a row that brings the item

@@ -289,6 +289,19 @@ TEST(FhirApiIdentifierSearch, ABarBeforeTheValueMeansNoSystem) {
   EXPECT_STREQ(one["entry"][0]["resource"]["id"].GetString(), "ea");
   const Response empty = a.answer("GET /fhir/Encounter?identifier=%7C HTTP/1.1\r\n\r\n", true);
   EXPECT_EQ(empty.result_int(), 400u) << empty.body();
+
+  // Two people's, one held without a system: the warning says how to ask for that one.
+  a.write("Patient", "p2", "p2", R"({"resourceType":"Patient","id":"p2"})", {}, "RBT");
+  write_encounter(a, "eb", "p2", true, kTrustNumbers, "V66", "RBT");
+  a.write("Encounter", "e-bare2", "p1",
+          R"({"resourceType":"Encounter","id":"e-bare2","status":"in-progress","class":{"code":"EMER"},"identifier":[{"value":"V66"}]})",
+          {{"", "V66"}}, "RBT");
+  auto two = searchset(a, "/fhir/Encounter?identifier=V66", body);
+  EXPECT_EQ(two["total"].GetInt(), 2) << body;
+  const auto warned = outcomes(two, "multiple-matches");
+  ASSERT_EQ(warned.size(), 1u) << body;
+  EXPECT_NE(warned[0].find("(no system)"), std::string::npos) << warned[0];
+  EXPECT_NE(warned[0].find("identifier=|V66"), std::string::npos) << warned[0];
 }
 
 // A report groups its results by reference. A result this reader may not see (here a sexually
@@ -413,6 +426,10 @@ TEST(FhirApiWithheldResults, AnItemDoesNotNameAnEncounterTheReaderMayNotSee) {
   a.write("Observation", "o-display", "p1",
           R"({"resourceType":"Observation","id":"o-display","status":"final","code":{"text":"Weight"},"contained":[{"resourceType":"Device","id":"d1","note":[{"text":"scale"}],"extension":[{"url":"urn:x","valueReference":{"reference":"#x"}}]}],"encounter":{"display":"Clinic 4","reference":"Encounter/e-gum"}})",
           {}, "RBT");
+  // Another system's item holding a contained resource that names the clinic attendance.
+  a.write("Observation", "o-contained", "p1",
+          R"({"resourceType":"Observation","id":"o-contained","status":"final","code":{"text":"Swab"},"contained":[{"resourceType":"MedicationStatement","id":"m1","status":"active","medicationCodeableConcept":{"text":"Doxycycline"},"subject":{"reference":"Patient/p1"},"context":{"reference":"Encounter/e-gum","display":"Clinic 4"}}],"derivedFrom":[{"reference":"#m1"}]})",
+          {}, "RBT");
   a.write("MedicationAdministration", "ma-1", "p1",
           R"({"resourceType":"MedicationAdministration","id":"ma-1","status":"completed","medicationCodeableConcept":{"text":"Paracetamol"},"context":{"reference":"Encounter/e-gum"}})",
           {}, "RBT");
@@ -436,10 +453,13 @@ TEST(FhirApiWithheldResults, AnItemDoesNotNameAnEncounterTheReaderMayNotSee) {
   auto obs = searchset(a, "/fhir/Observation?patient=p1", body);
   EXPECT_EQ(body.find("e-gum"), std::string::npos) << body;
   EXPECT_EQ(body.find("Clinic 4"), std::string::npos) << body;
-  for (const char* id : {"o-in-gum", "o-display"}) {
+  for (const char* id : {"o-in-gum", "o-display", "o-contained"}) {
     const auto* o = item(obs, id);
     ASSERT_NE(o, nullptr) << id << ": the item itself is shown: " << body;
     EXPECT_FALSE(o->HasMember("encounter")) << id << ": " << body;
+    if (o->HasMember("contained")) {
+      EXPECT_FALSE((*o)["contained"][0].HasMember("context")) << body;
+    }
     EXPECT_TRUE(redacted(*o)) << id << ": " << body;
   }
   const auto* shown = item(obs, "o-in-ae");

@@ -84,7 +84,7 @@ TEST(Sensitive, TheQuickReadOfAnItemsReferencesMissesNoneTheParseFinds) {
        R"({"resourceType":"Encounter","diagnosis":[{"condition":{"reference":"Condition/c1"},"rank":1},{"condition":{"reference":"Condition/c2"}}]})"},
       {"Condition", R"({"resourceType":"Condition","evidence":[{"detail":[{"reference":"Observation/x"},{"reference":"Observation/y"}]}]})"},
       {"Observation",
-       R"({"resourceType":"Observation","contained":[{"resourceType":"Observation","id":"c","encounter":{"reference":"Encounter/e9"}}],"encounter":{"reference":"Encounter/e1"}})"},
+       R"({"resourceType":"Observation","extension":[{"url":"urn:x","extension":[{"url":"y","encounter":{"reference":"Encounter/e9"}}]}],"encounter":{"reference":"Encounter/e1"}})"},
       {"Appointment", R"({"resourceType":"Appointment","reasonReference":[{"reference":"Condition/c"}],"basedOn":[{"reference":"CarePlan/cp"}]})"},
   };
   for (const auto& [type, item] : compact) expect_quick_covers_parse(type, item, true);
@@ -102,11 +102,27 @@ TEST(Sensitive, TheQuickReadOfAnItemsReferencesMissesNoneTheParseFinds) {
       {"DiagnosticReport",
        R"({"resourceType":"DiagnosticReport","result":[{"reference":"Observation/a","display":"Na"},{"reference":"Observation/b"}]})"},
       {"DiagnosticReport", R"({"resourceType":"DiagnosticReport","result":[{"display":"Na","reference":"Observation/a"}]})"},
+      {"Observation",
+       R"({"resourceType":"Observation","contained":[{"resourceType":"MedicationStatement","id":"m","context":{"reference":"Encounter/e9"}}],"encounter":{"reference":"Encounter/e1"}})"},
   };
   for (const auto& [type, item] : other) {
     EXPECT_FALSE(quick_references(type, item).has_value()) << item;
     expect_quick_covers_parse(type, item, false);
   }
+  // A contained resource names items by its own type's paths (a medicine's context), and a hidden
+  // one goes from it too.
+  const std::string with_contained = other[6].second;
+  EXPECT_EQ(grouped_references("Observation", with_contained),
+            (std::vector<std::string>{"Encounter/e1", "Encounter/e9"}));
+  const std::string shown = drop_grouped_references("Observation", with_contained, {"Encounter/e9"});
+  EXPECT_EQ(shown.find("e9"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("Encounter/e1"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("REDACTED"), std::string::npos) << shown;
+  // Read deeper than a path reaches (an extension's), a hidden reference goes as well.
+  const std::string deeper = drop_grouped_references("Observation", compact[8].second, {"Encounter/e9"});
+  EXPECT_EQ(deeper.find("e9"), std::string::npos) << deeper;
+  EXPECT_NE(deeper.find("REDACTED"), std::string::npos) << deeper;
+
   auto none = quick_references("Observation", R"({"resourceType":"Observation","status":"final"})");
   ASSERT_TRUE(none.has_value());
   EXPECT_TRUE(none->empty());
@@ -150,6 +166,7 @@ TEST(Sensitive, TheQuickReadMissesNoReferenceInTheCorpus) {
     }
   }
   ASSERT_GT(items, 1000u) << "the corpus holds fewer resources than expected";
+  EXPECT_GT(read, items * 9 / 10) << "the quick read declines too often: most items would be parsed";
   std::printf("quick read of references: %zu of %zu corpus resources read without parsing\n", read, items);
 }
 

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/hl7v2/message.h"
 #include "engine/mapping/mapping_set.h"
 
 namespace {
@@ -69,6 +70,26 @@ TEST(MappingSet, AValidFileLoads) {
   TempMappings m;
   m.write("a.json", mapping("a", "ADT", "        \"birthDate\": \"{{PID-7 | date}}\""));
   EXPECT_TRUE(m.load().empty()) << all(m.load());
+}
+
+// An identifier a mapping writes without a system is indexed under none (found by identifier=|value);
+// one with a system under its system.
+TEST(MappingSet, AnIdentifierWrittenWithoutASystemIsIndexedUnderNone) {
+  TempMappings m;
+  m.write("a.json", mapping("a", "ADT",
+                            "        \"identifier\": [{\"value\": \"{{PID-3.1}}\"}, "
+                            "{\"system\": \"urn:x\", \"value\": \"{{PID-3.1}}\"}]"));
+  std::vector<LoadProblem> problems;
+  auto set = MappingSet::load(m.dir, problems);
+  ASSERT_TRUE(set) << all(problems);
+  auto msg = cc::hl7v2::Message::parse(
+      "MSH|^~\\&|PAS|RBT|CR|CH|20240101120000||ADT^A01|M1|P|2.4\rPID|1||H123^^^RBT^MR||SMITH^JOHN\r");
+  ASSERT_TRUE(msg);
+  auto out = set->map(*msg, cc::mapping::FeedContext{"pas", {}});
+  ASSERT_TRUE(out) << out.error().message;
+  ASSERT_EQ(out->resources.size(), 1u);
+  EXPECT_EQ(out->resources[0].identifiers,
+            (std::vector<std::pair<std::string, std::string>>{{"", "H123"}, {"urn:x", "H123"}}));
 }
 
 TEST(MappingSet, InvalidJsonIsReportedAtItsLine) {

@@ -518,7 +518,14 @@ TEST(SqliteRecordStore, IdentifierSearchWithoutASystemMatchesAnySystemAndAnEmpty
   EXPECT_EQ(none.total, 1);
   ASSERT_EQ(none.items.size(), 1u);
   EXPECT_EQ(none.items[0].id, "pd");
+  // The same for other types (their own query): a system's X1 is not one without a system.
+  apply_write(*s, 5, resource("Observation", "o1", "a", 1000, "pa", {{kMrn, "X1"}}));
+  EXPECT_EQ(s->search_identifier("Observation", std::nullopt, "X1", 0, 10).total, 1);
   EXPECT_EQ(s->search_identifier("Observation", std::string(), "X1", 0, 10).total, 0);
+  apply_write(*s, 6, resource("Observation", "o2", "b", 1000, "pa", {{"", "X1"}}));
+  auto bare = s->search_identifier("Observation", std::string(), "X1", 0, 10);
+  ASSERT_EQ(bare.total, 1);
+  EXPECT_EQ(bare.items.at(0).id, "o2");
 }
 
 TEST(SqliteRecordStore, SearchPatientReturnsCurrentResourcesPaged) {
