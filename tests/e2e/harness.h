@@ -85,13 +85,13 @@ HttpResult http_request(uint16_t port, const std::string& method, const std::str
                         const std::string& body = "");
 // A JSON body parsed (an empty document when it is not JSON).
 rapidjson::Document json(const std::string& body);
-// Polls GET target until `ready` says the record shows what a feed sent (mapping runs after the
-// ACK), up to about ten seconds; returns the last answer either way.
 // Records an access for the token's user to the patient (POST /fhir/Patient/{id}/$access): by
 // default permission to view — the patient agreed, as in A&E — which a reader without a
 // relationship needs before reading clinical data. Returns the HTTP status.
 int record_access(uint16_t port, const std::string& token, const std::string& patient_id,
                   const std::string& kind = "permission-to-view", const std::string& reason = "");
+// Polls GET target until `ready` says the record shows what a feed sent (mapping runs after the
+// ACK), up to 30 seconds; returns the last answer either way.
 HttpResult get_until(uint16_t port, const std::string& target, const std::string& token,
                      const std::function<bool(const HttpResult&)>& ready);
 // A search Bundle's total, or -1 when the answer is not one.
