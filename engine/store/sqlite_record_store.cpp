@@ -138,6 +138,29 @@ void migrate(Database& db) {
     db.exec("DROP INDEX IF EXISTS identifier_by_resource");
     tx.commit();
   }
+
+  // user_version 1: identifiers sent without a system are indexed under "" (identifier=|VALUE);
+  // a store written before left them out. Each current version's are added once, and the
+  // resource's indexed list with them, so a later write keeps the index exact.
+  auto& version = db.prepare("PRAGMA user_version");
+  const int64_t user_version = version.step() ? version.int64(0) : 0;
+  version.reset();
+  if (user_version < 1) {
+    Transaction tx(db);
+    db.exec(
+        "INSERT OR IGNORE INTO identifier_index(system, value, type, id) "
+        "SELECT '', json_extract(j.value, '$.value'), c.type, c.id FROM resource_current c "
+        "CROSS JOIN resource_version v ON v.rowid = c.current_row, json_each(v.json, '$.identifier') j "
+        "WHERE j.type = 'object' AND coalesce(json_type(j.value, '$.system'), '') <> 'text' "
+        "AND json_type(j.value, '$.value') = 'text' AND json_extract(j.value, '$.value') <> ''");
+    db.exec(
+        "UPDATE resource_current SET identifiers = (SELECT json_group_array(json_array(system, value)) FROM "
+        "identifier_index i WHERE i.type = resource_current.type AND i.id = resource_current.id) "
+        "WHERE EXISTS (SELECT 1 FROM identifier_index i WHERE i.system = '' AND i.type = resource_current.type AND "
+        "i.id = resource_current.id)");
+    db.exec("PRAGMA user_version = 1");
+    tx.commit();
+  }
 }
 
 using IdentifierSet = std::vector<std::pair<std::string, std::string>>;

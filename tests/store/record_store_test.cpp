@@ -443,6 +443,50 @@ TEST(SqliteRecordStore, StoreWithTheIdentifierIndexByResourceIsMigrated) {
   EXPECT_FALSE(has_index(dir, "identifier_by_resource"));
 }
 
+// A store written before identifiers without a system were indexed (their resources' JSON holds
+// them, the index does not) indexes them once when opened: identifier=|VALUE finds the resource, and
+// a later version without the identifier takes it out of the index again.
+TEST(SqliteRecordStore, IdentifiersWithoutASystemInAnOlderStoreAreIndexedOnOpen) {
+  TempDir dir;
+  auto with_ids = [](const std::string& id, const std::string& marker, const std::string& ids_json,
+                     std::vector<std::pair<std::string, std::string>> indexed) {
+    ResourceWrite w = resource("Encounter", id, marker, marker == "v1" ? 1000 : 2000, "p1", std::move(indexed));
+    rapidjson::Document ids;
+    ids.Parse(ids_json.c_str());
+    w.resource.AddMember("identifier", rapidjson::Value(ids, w.resource.GetAllocator()), w.resource.GetAllocator());
+    return w;
+  };
+  {
+    auto s = open_store(dir);
+    ASSERT_TRUE(s);
+    // As an earlier engine wrote them: the bare visit number in the resource, not in the index.
+    apply_write(*s, 1, with_ids("e1", "v1", R"([{"value":"V1"},{"system":"urn:x","value":"V1"},{"value":""},{"system":"urn:y"}])",
+                                {{"urn:x", "V1"}}));
+    apply_write(*s, 2, with_ids("e2", "v1", R"([{"system":"urn:x","value":"V2"}])", {{"urn:x", "V2"}}));
+  }
+  as_made_before(dir, {"DELETE FROM identifier_index WHERE system = ''", "PRAGMA user_version = 0"});
+  {
+    auto s = open_store(dir);
+    ASSERT_TRUE(s);
+    auto bare = s->search_identifier("Encounter", std::string(), "V1", 0, 10);
+    ASSERT_EQ(bare.total, 1);
+    EXPECT_EQ(bare.items.at(0).id, "e1");
+    EXPECT_EQ(s->search_identifier("Encounter", std::string(), "V2", 0, 10).total, 0);
+    EXPECT_EQ(s->search_identifier("Encounter", std::string(), "", 0, 10).total, 0);
+    // The next version names only the system's number: the bare one leaves the index.
+    apply_write(*s, 3, with_ids("e1", "v2", R"([{"system":"urn:x","value":"V1"}])", {{"urn:x", "V1"}}));
+    EXPECT_EQ(s->search_identifier("Encounter", std::string(), "V1", 0, 10).total, 0);
+    EXPECT_EQ(s->search_identifier("Encounter", std::string("urn:x"), "V1", 0, 10).total, 1);
+  }
+  // Once only: a store opened again is not read through again (a bare identifier put into a
+  // stored version behind the store's back stays unindexed).
+  as_made_before(dir, {"UPDATE resource_version SET json = json_insert(json, '$.identifier[#]', "
+                       "json('{\"value\":\"LATE\"}')) WHERE id = 'e2'"});
+  auto s = open_store(dir);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->search_identifier("Encounter", std::string(), "LATE", 0, 10).total, 0);
+}
+
 // A record store made before versions were chained from their current row (an index of every
 // version by (type, id, version) instead) is migrated on open: reads, versions and history are as
 // they were, a later version continues the chain, and the old index is gone.
