@@ -487,6 +487,31 @@ TEST(SqliteRecordStore, IdentifiersWithoutASystemInAnOlderStoreAreIndexedOnOpen)
   EXPECT_EQ(s->search_identifier("Encounter", std::string(), "LATE", 0, 10).total, 0);
 }
 
+// A snapshot's end of an absent item writes a version from the current one: its identifiers stay
+// indexed, one without a system too.
+TEST(SqliteRecordStore, AnItemEndedByASnapshotKeepsItsIdentifiersIndexed) {
+  TempDir dir;
+  auto s = open_store(dir);
+  ASSERT_TRUE(s);
+  ResourceWrite w = resource("EpisodeOfCare", "ep1", "v1", 1000, "p1", {{"", "B9"}, {kMrn, "B9"}});
+  rapidjson::Document ids;
+  ids.Parse((R"([{"value":"B9"},{"system":")" + kMrn + R"(","value":"B9"}])").c_str());
+  w.resource.AddMember("identifier", rapidjson::Value(ids, w.resource.GetAllocator()), w.resource.GetAllocator());
+  apply_write(*s, 1, std::move(w));
+  ASSERT_EQ(s->search_identifier("EpisodeOfCare", std::string(), "B9", 0, 10).total, 1);
+
+  MappedBatchItem snapshot = item(2, {});
+  snapshot.snapshot = store::SnapshotEnd{{{"EpisodeOfCare", R"({"status":"finished"})"}}, {}, 2000};
+  apply_one(*s, std::move(snapshot));
+  auto ended = s->read("EpisodeOfCare", "ep1");
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->version, 2);
+  EXPECT_NE(ended->json.find("\"finished\""), std::string::npos) << ended->json;
+  EXPECT_EQ(s->search_identifier("EpisodeOfCare", std::string(), "B9", 0, 10).total, 1);
+  EXPECT_EQ(s->search_identifier("EpisodeOfCare", std::nullopt, "B9", 0, 10).total, 1);
+  EXPECT_EQ(s->search_identifier("EpisodeOfCare", kMrn, "B9", 0, 10).total, 1);
+}
+
 // A record store made before versions were chained from their current row (an index of every
 // version by (type, id, version) instead) is migrated on open: reads, versions and history are as
 // they were, a later version continues the chain, and the old index is gone.
