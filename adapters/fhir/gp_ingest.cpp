@@ -10,7 +10,7 @@
 #include <rapidjson/writer.h>
 
 #include "adapters/fhir/fhir_time.h"
-#include "adapters/fhir/json_input.h"
+#include "engine/core/json_input.h"
 #include "adapters/fhir/resource_rules.h"
 #include "adapters/fhir/resource_schema.h"
 #include "engine/fhir/reference.h"
@@ -133,9 +133,13 @@ class Ingest {
     const JsonLimits limits{feed_.limits.max_body_bytes, feed_.limits.max_depth};
     if (Status parsed = parse_json(request_.body, limits, doc_); !parsed) {
       const std::string& code = parsed.error().code;
+      const char* advice = code == "too-large"  ? " This is the feed's limit: send the record in several smaller bundles."
+                           : code == "too-deep" ? " No FHIR resource a GP system sends needs that: check the extract for "
+                                                  "runaway nesting."
+                                                : " Send the resource as UTF-8 FHIR JSON.";
       refuse_body(result_, code == "too-large" ? 413 : 400,
                   code == "not-json" ? "structure" : "too-costly", code.c_str(),
-                  parsed.error().message);
+                  parsed.error().message + advice);
       return;
     }
     if (!doc_.IsObject()) {

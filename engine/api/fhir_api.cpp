@@ -17,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/core/json_input.h"
 #include "engine/core/json_member.h"
 #include "engine/fhir/datetime.h"
 
@@ -28,6 +29,13 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 namespace {
 
 constexpr const char* kFhirJson = "application/fhir+json; charset=utf-8";
+
+// A request body as JSON, read iteratively with a nesting limit (engine/core/json_input.h): a
+// hostile body nested a million deep is refused, not a crash. False (doc null) when it is not JSON
+// within the limits; the caller answers as for any body it cannot use.
+bool parse_body(const Request& req, rapidjson::Document& doc) {
+  return parse_json(req.body(), JsonLimits{req.body().size(), 64}, doc).ok();
+}
 constexpr int64_t kDefaultCount = 50;
 constexpr int64_t kMaxCount = 500;
 constexpr int64_t kMaxOffset = 1000000000;
@@ -664,9 +672,9 @@ void FhirApi::record_access(const Request& req, const std::string& patient_id, c
     return;
   }
   rapidjson::Document body;
-  body.Parse(req.body().data(), req.body().size());
+  const bool parsed = parse_body(req, body);
   std::string kind, reason;
-  bool readable = !body.HasParseError() && body.IsObject() && string_member(body, "resourceType") == "Parameters";
+  bool readable = parsed && body.IsObject() && string_member(body, "resourceType") == "Parameters";
   if (readable && body.HasMember("parameter") && body["parameter"].IsArray()) {
     for (auto& p : body["parameter"].GetArray()) {
       if (!p.IsObject() || !p.HasMember("name") || !p["name"].IsString()) continue;
@@ -817,8 +825,7 @@ bool FhirApi::handle_access_reviews(const Request& req, std::string_view path, c
       return true;
     }
     rapidjson::Document body;
-    body.Parse(req.body().data(), req.body().size());
-    const std::string note = !body.HasParseError() && body.IsObject() ? string_member(body, "note") : "";
+    const std::string note = parse_body(req, body) && body.IsObject() ? string_member(body, "note") : "";
     disclosure_.review_access(ctx, *id, note, [respond](Result<governance::AccessGrant> g) {
       if (!g) {
         const std::string& code = g.error().code;
@@ -970,8 +977,7 @@ bool FhirApi::handle_identity(const Request& req, std::string_view path, const s
     return true;
   }
   rapidjson::Document body;
-  body.Parse(req.body().data(), req.body().size());
-  if (body.HasParseError() || !body.IsObject()) {
+  if (!parse_body(req, body) || !body.IsObject()) {
     respond(operation_outcome(400, "structure",
                               "The body is a JSON object: {\"registration\": \"Patient/...\", " +
                                   std::string(action == "link" ? "\"patient\": \"Patient/...\", " : "") +
@@ -1100,8 +1106,7 @@ void FhirApi::handle_fhir(Request& req, const std::string& peer, const governanc
   const bool post = req.method() == http::verb::post, put = req.method() == http::verb::put;
   if (post && parts.empty() && reader.role != "feed-system" && !batch) {
     rapidjson::Document bundle;
-    bundle.Parse(req.body().data(), req.body().size());
-    const bool is_batch = !bundle.HasParseError() && bundle.IsObject() && bundle.HasMember("resourceType") &&
+    const bool is_batch = parse_body(req, bundle) && bundle.IsObject() && bundle.HasMember("resourceType") &&
                           bundle["resourceType"] == "Bundle" && bundle.HasMember("type") && bundle["type"] == "batch";
     if (is_batch) {
       read_batch(req, bundle, peer, reader, std::move(respond));

@@ -2,6 +2,7 @@
 #include "engine/app/consent.h"
 
 #include "engine/fhir/datetime.h"
+#include "engine/core/json_input.h"
 #include "engine/governance/consent.h"
 
 namespace cc::app {
@@ -9,7 +10,9 @@ namespace cc::app {
 void map_consent(const std::string& body, int64_t received_ms, store::MappedBatchItem& item) {
   store::ResourceWrite w;
   w.type = "Consent";
-  w.resource.Parse(body.c_str(), body.size());
+  // Read as any body from outside: a Consent stored however deep its nesting must not bring the
+  // builder (and the engine at every start) down.
+  if (!parse_json(body, JsonLimits{body.size(), 64}, w.resource).ok()) w.resource.SetNull();
   if (!w.resource.IsObject() || !w.resource.HasMember("id") || !w.resource["id"].IsString()) {
     item.outcome = "failed";
     item.detail = "The stored Consent is not readable JSON with an id.";

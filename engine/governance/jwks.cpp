@@ -9,6 +9,7 @@
 #include <openssl/param_build.h>
 #include <rapidjson/document.h>
 
+#include "engine/core/json_input.h"
 #include "engine/governance/base64url.h"
 
 namespace cc::governance {
@@ -64,8 +65,8 @@ std::shared_ptr<EVP_PKEY> p256_key(const std::string& x_b64, const std::string& 
 
 Result<std::vector<Jwk>> parse_jwks(std::string_view json) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("keys") || !doc["keys"].IsArray())
+  if (!parse_json(json, JsonLimits{json.size(), 16}, doc).ok() || !doc.IsObject() || !doc.HasMember("keys") ||
+      !doc["keys"].IsArray())
     return make_error("jwks-malformed", "The identity provider's key set is not a JWKS ({\"keys\": [...]}).");
   std::vector<Jwk> out;
   for (auto& k : doc["keys"].GetArray()) {

@@ -2,6 +2,7 @@
 // HMAC-SHA256 and key generation from OpenSSL, claims JSON through RapidJSON.
 #include "engine/governance/token.h"
 
+#include "engine/core/json_input.h"
 #include "engine/core/tls.h"
 #include "engine/governance/base64url.h"
 
@@ -93,8 +94,7 @@ Result<rapidjson::Document> decode_json_part(std::string_view part, const std::s
   std::string json;
   if (!base64url_decode(part, json)) return malformed("its " + name + " is not base64url text");
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject())
+  if (!parse_json(json, JsonLimits{json.size(), 16}, doc).ok() || !doc.IsObject())
     return malformed("its " + name + " is not a JSON object");
   return doc;
 }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "engine/core/json_input.h"
 #include "engine/governance/base64url.h"
 
 namespace cc::governance {
@@ -21,9 +22,9 @@ Error refused(const std::string& code, const std::string& why) { return make_err
 bool decode_json(std::string_view part, rapidjson::Document& doc, std::string* raw = nullptr) {
   std::string json;
   if (!base64url_decode(part, json)) return false;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
+  const bool parsed = parse_json(json, JsonLimits{json.size(), 16}, doc).ok();
   if (raw) *raw = json;
-  return !doc.HasParseError() && doc.IsObject();
+  return parsed && doc.IsObject();
 }
 
 std::string text(const rapidjson::Value& v, const std::string& name) {
@@ -40,8 +41,8 @@ int64_t system_seconds() {
 
 Result<Reader> reader_from_claims(std::string_view claims_json, const OidcConfig& oidc) {
   rapidjson::Document c;
-  c.Parse(claims_json.data(), claims_json.size());
-  if (c.HasParseError() || !c.IsObject()) return refused("token-claims", "The token's claims are not a JSON object.");
+  if (!parse_json(claims_json, JsonLimits{claims_json.size(), 16}, c).ok() || !c.IsObject())
+    return refused("token-claims", "The token's claims are not a JSON object.");
   auto name = [&](const std::string& ours, const std::string& fallback) {
     auto it = oidc.claim_names.find(ours);
     return it == oidc.claim_names.end() ? fallback : it->second;

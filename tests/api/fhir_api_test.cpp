@@ -484,6 +484,29 @@ TEST(FhirApiWithheldResults, AnItemDoesNotNameAnEncounterTheReaderMayNotSee) {
   EXPECT_STREQ((*item(all, "o-in-ae"))["encounter"]["reference"].GetString(), "Encounter/ea");
 }
 
+// A body nested hundreds of thousands deep (within the size limit) would exhaust a recursive JSON
+// parser's stack and bring the engine down for every reader: each body is read with a nesting limit
+// and answered as a body it cannot use.
+TEST(FhirApiHostile, ABodyNestedDeeperThanAStackIsRefusedNotACrash) {
+  Api a;
+  write_encounter(a, "ea", "p1", true, kTrustNumbers, "V1", "RBT");
+  const std::string deep(400000, '[');
+  auto post = [&](const std::string& target) {
+    return a.answer("POST " + target + " HTTP/1.1\r\nHost: cc.test\r\nContent-Type: application/fhir+json\r\n"
+                    "Content-Length: " + std::to_string(deep.size()) + "\r\n\r\n" + deep,
+                    true);
+  };
+  for (const char* target : {"/fhir", "/fhir/Patient/p1/$access"}) {
+    const Response res = post(target);
+    EXPECT_GE(res.result_int(), 400u) << target;
+    EXPECT_LT(res.result_int(), 500u) << target << ": " << res.body().substr(0, 300);
+    EXPECT_NE(res.body().find("OperationOutcome"), std::string::npos) << target;
+  }
+  // And the engine answers the next request as ever.
+  const Response after = a.answer("GET /fhir/Encounter/ea HTTP/1.1\r\n\r\n", true);
+  EXPECT_EQ(after.result_int(), 200u) << after.body();
+}
+
 // POST /fhir with a batch Bundle of `entries` (each "METHOD url"), as reader `token`.
 Response batch(Api& a, const std::vector<std::string>& entries, const std::string& token = "") {
   std::string body = R"({"resourceType":"Bundle","type":"batch","entry":[)";

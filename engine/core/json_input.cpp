@@ -1,6 +1,6 @@
 // JSON parsing with size and depth limits: RapidJSON's iterative reader feeding the document
 // through a handler that counts nesting and stops at the limit.
-#include "adapters/fhir/json_input.h"
+#include "engine/core/json_input.h"
 
 #include <string>
 
@@ -8,7 +8,7 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
-namespace cc::fhir_ingest {
+namespace cc {
 
 namespace {
 
@@ -47,9 +47,8 @@ struct DepthLimitedHandler {
 Status parse_json(std::string_view body, const JsonLimits& limits, rapidjson::Document& doc) {
   if (body.size() > limits.max_bytes)
     return make_error("too-large", "The body is " + std::to_string(body.size()) +
-                                       " bytes, over this feed's limit of " +
-                                       std::to_string(limits.max_bytes) +
-                                       " bytes; send the record in several smaller bundles.");
+                                       " bytes, over the limit of " +
+                                       std::to_string(limits.max_bytes) + " bytes.");
   size_t skipped = 0;
   if (body.size() >= 3 && body.substr(0, 3) == "\xEF\xBB\xBF") {
     body.remove_prefix(3);
@@ -72,15 +71,12 @@ Status parse_json(std::string_view body, const JsonLimits& limits, rapidjson::Do
     return make_error("too-deep", "The JSON nests objects and arrays more than " +
                                       std::to_string(limits.max_depth) +
                                       " levels deep (at byte " +
-                                      std::to_string(parsed.Offset() + skipped) +
-                                      "); no FHIR resource a GP system sends needs that: check "
-                                      "the extract for runaway nesting.");
+                                      std::to_string(parsed.Offset() + skipped) + ").");
   if (parsed.IsError())
     return make_error("not-json", std::string("The body is not well-formed JSON: ") +
                                       rapidjson::GetParseError_En(parsed.Code()) + " (at byte " +
-                                      std::to_string(parsed.Offset() + skipped) +
-                                      "); send the resource as UTF-8 FHIR JSON.");
+                                      std::to_string(parsed.Offset() + skipped) + ").");
   return {};
 }
 
-}  // namespace cc::fhir_ingest
+}  // namespace cc
