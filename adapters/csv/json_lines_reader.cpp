@@ -27,6 +27,7 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
     depth_ = 0;
     have_column_ = false;
     not_object_ = nullptr;
+    too_deep_ = false;
     next_ = 0;
     pending_.clear();
     problems_.clear();
@@ -38,6 +39,8 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
   std::vector<std::string> pending_;
   std::vector<std::pair<std::string, std::string>> problems_;  // (column, message)
   const char* not_object_ = nullptr;                           // what the line is, when not an object
+  bool too_deep_ = false;                                      // nested beyond kMaxDepth: the parse stopped
+  static constexpr int kMaxDepth = 64;
 
   std::string current_column() const {
     if (!have_column_ || depth_ == 0) return {};
@@ -83,7 +86,10 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
   }
 
   bool open(bool array) {
-    ++depth_;
+    if (++depth_ > kMaxDepth) {
+      too_deep_ = true;
+      return false;  // stops the parse
+    }
     if (depth_ == 1) return true;  // the line's object
     if (depth_ == 2) {
       buffer_.Clear();
@@ -140,7 +146,9 @@ Result<Extract> read_json_lines(std::string_view file) {
   Extract out;
   LineHandler handler(out.header);
   rapidjson::Reader reader;
-  constexpr unsigned kFlags = rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag;
+  // Iterative: a line nested however deep cannot exhaust the stack (the handler stops it at its limit).
+  constexpr unsigned kFlags =
+      rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
 
   int64_t line_number = 0;
   size_t pos = 0;
@@ -168,6 +176,10 @@ Result<Extract> read_json_lines(std::string_view file) {
     if (handler.not_object_) {
       reject("", std::string("the line is a JSON ") + handler.not_object_ +
                      ", not an object; each line must be one JSON object, e.g. {\"nhs_number\": \"...\"}");
+    } else if (handler.too_deep_) {
+      reject(handler.current_column(), "the line nests objects and arrays more than " +
+                                           std::to_string(LineHandler::kMaxDepth) +
+                                           " levels deep; a column's value is a string, number or a small object");
     } else if (reader.HasParseError()) {
       const auto code = reader.GetParseErrorCode();
       std::string message;
@@ -186,7 +198,7 @@ Result<Extract> read_json_lines(std::string_view file) {
     } else {
       for (auto& [column, message] : handler.problems_) reject(column, message);
     }
-    if (handler.not_object_ || reader.HasParseError() || !handler.problems_.empty()) {
+    if (handler.not_object_ || handler.too_deep_ || reader.HasParseError() || !handler.problems_.empty()) {
       ++out.rows_rejected;
       continue;
     }

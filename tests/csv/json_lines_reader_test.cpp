@@ -99,6 +99,18 @@ TEST(JsonLinesReader, BadLinesAreRejectedAndGoodLinesKept) {
   EXPECT_TRUE(e.complete());
 }
 
+// A line nested hundreds of thousands deep is a row error, not a stack overflow; the rows beside
+// it are kept.
+TEST(JsonLinesReader, ALineNestedDeeperThanAStackIsARowError) {
+  const std::string deep = "{\"id\":\"P1\",\"team\":" + std::string(300000, '[') + std::string(300000, ']') + "}\n";
+  Extract e = read("{\"id\":\"P0\"}\n" + deep + "{\"id\":\"P2\"}\n");
+  ASSERT_EQ(e.rows.size(), 2u) << errors_of(e);
+  EXPECT_EQ(e.rows[1].values.at(0), "P2");
+  ASSERT_EQ(e.errors.size(), 1u);
+  EXPECT_EQ(e.errors[0].row, 2);
+  EXPECT_NE(errors_of(e).find("more than 64 levels deep"), std::string::npos) << errors_of(e);
+}
+
 TEST(JsonLinesReader, CrLfBlankLinesAndBom) {
   Extract e = read("\xEF\xBB\xBF{\"a\":\"1\"}\r\n\r\n   \n{\"a\":\"2\"}\r\n");
   ASSERT_EQ(e.rows.size(), 2u) << errors_of(e);
