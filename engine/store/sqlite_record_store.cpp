@@ -147,17 +147,22 @@ void migrate(Database& db) {
   version.reset();
   if (user_version < 1) {
     Transaction tx(db);
+    // No system: absent, not a string, or "" (the writer indexes each of those under "").
     db.exec(
         "INSERT OR IGNORE INTO identifier_index(system, value, type, id) "
         "SELECT '', json_extract(j.value, '$.value'), c.type, c.id FROM resource_current c "
         "CROSS JOIN resource_version v ON v.rowid = c.current_row, json_each(v.json, '$.identifier') j "
-        "WHERE j.type = 'object' AND coalesce(json_type(j.value, '$.system'), '') <> 'text' "
+        "WHERE json_valid(v.json) AND j.type = 'object' AND (coalesce(json_type(j.value, '$.system'), '') <> 'text' "
+        "OR json_extract(j.value, '$.system') = '') "
         "AND json_type(j.value, '$.value') = 'text' AND json_extract(j.value, '$.value') <> ''");
+    // The index is keyed by value: for rewriting each resource's list, one by resource, while it is needed.
+    db.exec("CREATE INDEX identifier_backfill ON identifier_index(type, id, system)");
     db.exec(
         "UPDATE resource_current SET identifiers = (SELECT json_group_array(json_array(system, value)) FROM "
         "identifier_index i WHERE i.type = resource_current.type AND i.id = resource_current.id) "
-        "WHERE EXISTS (SELECT 1 FROM identifier_index i WHERE i.system = '' AND i.type = resource_current.type AND "
-        "i.id = resource_current.id)");
+        "WHERE EXISTS (SELECT 1 FROM identifier_index i WHERE i.type = resource_current.type AND "
+        "i.id = resource_current.id AND i.system = '')");
+    db.exec("DROP INDEX identifier_backfill");
     db.exec("PRAGMA user_version = 1");
     tx.commit();
   }
