@@ -12,6 +12,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "engine/fhir/reference.h"
+
 namespace cc::governance {
 
 namespace {
@@ -374,42 +376,79 @@ void with_contained(V& item, std::string_view type, F&& f) {
   }
 }
 
-// Leaves out, anywhere in `v`, each Reference to one of `hidden` (a member holding one goes, a list
-// entry goes, a list left empty goes). True when `v` itself is now an empty list or object.
-bool sweep_hidden(rapidjson::Value& v, const std::set<std::string>& hidden, bool& dropped) {
-  auto names_hidden = [&](const rapidjson::Value& x) {
-    const std::string r = reference_of(x);
-    return !r.empty() && hidden.count(r) > 0;
+// The References `hidden` names, as written and as Type/id (a reference written another way
+// elsewhere in the item, an absolute URL or a version's, names the same item).
+struct HiddenRefs {
+  const std::set<std::string>& as_written;
+  std::set<std::string> keys;
+  explicit HiddenRefs(const std::set<std::string>& hidden) : as_written(hidden) {
+    for (const auto& r : hidden)
+      if (auto ti = fhir::reference_type_and_id(r)) keys.insert(ti->first + "/" + ti->second);
+  }
+  bool names(const rapidjson::Value& v) const {
+    const std::string r = reference_of(v);
+    if (r.empty()) return false;
+    if (as_written.count(r)) return true;
+    auto ti = fhir::reference_type_and_id(r);
+    return ti && keys.count(ti->first + "/" + ti->second) > 0;
+  }
+};
+
+// Leaves out, anywhere in `v`, each Reference to a hidden item: a member holding one goes; a list
+// entry that is one, or that something was taken from, goes whole (an extension without its value,
+// a location entry without its location, would say nothing true); a member left empty goes. The
+// entries of `contained` (resources of their own, their paths dealt with already) are swept and
+// kept. True when something was left out of `v`.
+bool sweep_hidden(rapidjson::Value& v, const HiddenRefs& hidden, bool& dropped, bool keep_entries = false) {
+  bool removed = false;
+  auto empty = [](const rapidjson::Value& x) {
+    return (x.IsObject() && x.ObjectEmpty()) || (x.IsArray() && x.Empty());
   };
   if (v.IsObject()) {
-    bool removed = false;
     for (auto m = v.MemberBegin(); m != v.MemberEnd();) {
-      const bool names = names_hidden(m->value);
-      if (names || sweep_hidden(m->value, hidden, dropped)) {
-        dropped = dropped || names;
+      if (hidden.names(m->value)) {
         m = v.EraseMember(m);
-        removed = true;
-      } else {
-        ++m;
+        removed = dropped = true;
+        continue;
       }
+      const bool took = (m->value.IsObject() || m->value.IsArray()) &&
+                        sweep_hidden(m->value, hidden, dropped, m->name == "contained");
+      removed = removed || took;
+      m = took && empty(m->value) ? v.EraseMember(m) : m + 1;
     }
-    return removed && v.ObjectEmpty();
-  }
-  if (v.IsArray()) {
-    bool removed = false;
+  } else if (v.IsArray()) {
     for (auto e = v.Begin(); e != v.End();) {
-      const bool names = names_hidden(*e);
-      if (names || sweep_hidden(*e, hidden, dropped)) {
-        dropped = dropped || names;
+      if (hidden.names(*e)) {
         e = v.Erase(e);
-        removed = true;
-      } else {
-        ++e;
+        removed = dropped = true;
+        continue;
       }
+      const bool took = (e->IsObject() || e->IsArray()) && sweep_hidden(*e, hidden, dropped);
+      removed = removed || took;
+      e = took && (!keep_entries || empty(*e)) ? v.Erase(e) : e + 1;
     }
-    return removed && v.Empty();
   }
-  return false;
+  return removed;
+}
+
+// Every Reference held, at any depth, by a member named as one of the paths' holders of `type`
+// (what quick_references reads from the text).
+void named_anywhere(const rapidjson::Value& v, const std::vector<RefPath>& paths, std::vector<std::string>& out) {
+  if (v.IsArray()) {
+    for (const auto& e : v.GetArray()) named_anywhere(e, paths, out);
+    return;
+  }
+  if (!v.IsObject()) return;
+  for (const auto& m : v.GetObject()) {
+    const std::string_view name(m.name.GetString(), m.name.GetStringLength());
+    if (std::any_of(paths.begin(), paths.end(), [&](const RefPath& p) { return p.holder() == name; })) {
+      if (auto r = reference_of(m.value); !r.empty()) out.push_back(std::move(r));
+      if (m.value.IsArray())
+        for (const auto& e : m.value.GetArray())
+          if (auto r = reference_of(e); !r.empty()) out.push_back(std::move(r));
+    }
+    named_anywhere(m.value, paths, out);
+  }
 }
 }  // namespace
 
@@ -430,6 +469,11 @@ std::vector<std::string> grouped_references(std::string_view type, std::string_v
           },
           [&](const rapidjson::Value&, rapidjson::SizeType, const rapidjson::Value& ref) { add(ref); }, add);
   });
+  named_anywhere(d, clinical_reference_paths(type), out);
+  // Each once, in the order first found.
+  std::set<std::string> seen;
+  out.erase(std::remove_if(out.begin(), out.end(), [&](const std::string& r) { return !seen.insert(r).second; }),
+            out.end());
   return out;
 }
 
@@ -486,7 +530,7 @@ std::string drop_grouped_references(std::string_view type, const std::string& it
     }
   });
   // Then anywhere else a hidden item is named (quick_references reads a path's name at any depth).
-  sweep_hidden(d, hidden, dropped);
+  sweep_hidden(d, HiddenRefs(hidden), dropped);
   if (!dropped) return item_json;
   add_security_label(d, "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "REDACTED", "redacted");
   return text_of(d);

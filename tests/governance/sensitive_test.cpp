@@ -60,8 +60,14 @@ void expect_quick_covers_parse(const std::string& type, const std::string& item,
     return;
   }
   std::set<std::string> found(quick->begin(), quick->end());
-  for (const std::string& ref : grouped_references(type, item))
+  const auto parsed = grouped_references(type, item);
+  for (const std::string& ref : parsed)
     EXPECT_TRUE(found.count(ref)) << type << ": the quick read missed " << ref << " in " << item;
+  // And the other way: what the quick read finds, the parse finds too (an item read either way
+  // has the same references judged).
+  const std::set<std::string> by_parse(parsed.begin(), parsed.end());
+  for (const std::string& ref : found)
+    EXPECT_TRUE(by_parse.count(ref)) << type << ": the parse missed " << ref << " in " << item;
 }
 
 // The references an item makes (the encounter it was recorded in, a report's results) are read
@@ -121,7 +127,15 @@ TEST(Sensitive, TheQuickReadOfAnItemsReferencesMissesNoneTheParseFinds) {
   // Read deeper than a path reaches (an extension's), a hidden reference goes as well.
   const std::string deeper = drop_grouped_references("Observation", compact[8].second, {"Encounter/e9"});
   EXPECT_EQ(deeper.find("e9"), std::string::npos) << deeper;
+  EXPECT_EQ(deeper.find("urn:x"), std::string::npos) << "an extension left without its value goes whole: " << deeper;
   EXPECT_NE(deeper.find("REDACTED"), std::string::npos) << deeper;
+  // The same item written another way elsewhere (an absolute reference) goes too.
+  const std::string absolute = drop_grouped_references(
+      "Observation",
+      R"({"resourceType":"Observation","encounter":{"reference":"Encounter/e9"},"focus":[{"reference":"https://cc.example/fhir/Encounter/e9"},{"reference":"Patient/p1"}]})",
+      {"Encounter/e9"});
+  EXPECT_EQ(absolute.find("e9"), std::string::npos) << absolute;
+  EXPECT_NE(absolute.find("Patient/p1"), std::string::npos) << absolute;
 
   auto none = quick_references("Observation", R"({"resourceType":"Observation","status":"final"})");
   ASSERT_TRUE(none.has_value());
