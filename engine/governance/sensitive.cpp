@@ -261,6 +261,27 @@ const std::vector<RefPath>& clinical_reference_paths(std::string_view type) {
   return it == kPaths.end() ? kNone : it->second;
 }
 
+// Every member name that holds References on some type's paths ("encounter", "result", "context",
+// "condition", ...). An item's references are read by these names at any depth, whatever its type
+// and those of the resources it contains: what a contained resource names by its own type's paths
+// is read with the rest, without knowing its type.
+const std::vector<std::string_view>& reference_holders() {
+  static const std::vector<std::string_view> kHolders = [] {
+    std::set<std::string_view> names;
+    for (const char* type : {"DiagnosticReport", "Observation", "Encounter", "Procedure", "MedicationRequest",
+                             "MedicationStatement", "MedicationAdministration", "MedicationDispense", "Immunization",
+                             "AllergyIntolerance", "Flag", "CarePlan", "Condition", "DocumentReference", "Appointment"})
+      for (const RefPath& p : clinical_reference_paths(type)) names.insert(p.holder());
+    return std::vector<std::string_view>(names.begin(), names.end());
+  }();
+  return kHolders;
+}
+
+bool holds_references(std::string_view member) {
+  const auto& holders = reference_holders();
+  return std::find(holders.begin(), holders.end(), member) != holders.end();
+}
+
 std::string reference_of(const rapidjson::Value& v) {
   if (!v.IsObject()) return {};
   auto r = v.FindMember("reference");
@@ -308,16 +329,13 @@ std::optional<std::string_view> member_before(std::string_view text, size_t at) 
 
 std::optional<std::vector<std::string_view>> quick_references(std::string_view type, std::string_view item_json) {
   std::vector<std::string_view> out;
-  const auto& paths = clinical_reference_paths(type);
-  if (paths.empty()) return out;
+  if (clinical_reference_paths(type).empty()) return out;
   // Every Reference in the item, in one pass: each "reference" member, the member holding its
   // object (`"encounter":{"reference":...`, `"result":[{"reference":...},{"reference":...}]`), and
-  // whether that is one of the paths. The form the store writes every item in (compact, the
-  // reference first); any other, and the item is parsed. An item with contained resources is parsed
-  // too (each is read by its own type's paths). A holder of a path's name deeper in the item is read
-  // as well: drop_grouped_references leaves out a hidden one wherever it is.
-  constexpr std::string_view kContained = "\"contained\":";
-  if (memmem(item_json.data(), item_json.size(), kContained.data(), kContained.size())) return std::nullopt;
+  // whether that member's name holds References on some path (reference_holders: at any depth, so a
+  // contained resource's are read too). The form the store writes every item in (compact, the
+  // reference first); any other, and the item is parsed. drop_grouped_references leaves out a hidden
+  // one wherever it is.
   constexpr std::string_view kKey = "\"reference\"";
   std::string_view holder;   // the list of References being read, while it goes on
   size_t list_next = 0;      // where its next entry would begin
@@ -355,8 +373,7 @@ std::optional<std::vector<std::string_view>> quick_references(std::string_view t
       holder = owner;
       list_next = end + 3;
     }
-    if (std::any_of(paths.begin(), paths.end(), [&](const RefPath& p) { return p.holder() == owner; }))
-      out.push_back(item_json.substr(v, end - v));
+    if (holds_references(owner)) out.push_back(item_json.substr(v, end - v));
   }
   return out;
 }
@@ -431,47 +448,35 @@ bool sweep_hidden(rapidjson::Value& v, const HiddenRefs& hidden, bool& dropped, 
   return removed;
 }
 
-// Every Reference held, at any depth, by a member named as one of the paths' holders of `type`
-// (what quick_references reads from the text).
-void named_anywhere(const rapidjson::Value& v, const std::vector<RefPath>& paths, std::vector<std::string>& out) {
+// Every Reference held, at any depth, by a member whose name holds References on some path (what
+// quick_references reads from the text).
+void named_anywhere(const rapidjson::Value& v, std::vector<std::string>& out) {
   if (v.IsArray()) {
-    for (const auto& e : v.GetArray()) named_anywhere(e, paths, out);
+    for (const auto& e : v.GetArray()) named_anywhere(e, out);
     return;
   }
   if (!v.IsObject()) return;
   for (const auto& m : v.GetObject()) {
-    const std::string_view name(m.name.GetString(), m.name.GetStringLength());
-    if (std::any_of(paths.begin(), paths.end(), [&](const RefPath& p) { return p.holder() == name; })) {
+    if (holds_references(std::string_view(m.name.GetString(), m.name.GetStringLength()))) {
       if (auto r = reference_of(m.value); !r.empty()) out.push_back(std::move(r));
       if (m.value.IsArray())
         for (const auto& e : m.value.GetArray())
           if (auto r = reference_of(e); !r.empty()) out.push_back(std::move(r));
     }
-    named_anywhere(m.value, paths, out);
+    named_anywhere(m.value, out);
   }
 }
 }  // namespace
 
 std::vector<std::string> grouped_references(std::string_view type, std::string_view item_json) {
   std::vector<std::string> out;
+  if (clinical_reference_paths(type).empty()) return out;
   rapidjson::Document d;
   d.Parse(item_json.data(), item_json.size());
   if (!d.IsObject()) return out;
-  auto add = [&](const rapidjson::Value& ref) {
-    if (auto r = reference_of(ref); !r.empty()) out.push_back(std::move(r));
-  };
-  with_contained<const rapidjson::Value>(d, type, [&](const rapidjson::Value& r, std::string_view t) {
-    for (const RefPath& p : clinical_reference_paths(t))
-      on_path(
-          r, p,
-          [&](const rapidjson::Value& list) {
-            for (const auto& ref : list.GetArray()) add(ref);
-          },
-          [&](const rapidjson::Value&, rapidjson::SizeType, const rapidjson::Value& ref) { add(ref); }, add);
-  });
-  named_anywhere(d, clinical_reference_paths(type), out);
-  // Each once, in the order first found.
-  std::set<std::string> seen;
+  // The paths' References (a contained resource's by its own type's) are all held by such names.
+  named_anywhere(d, out);
+  std::set<std::string> seen;  // each once, in the order first found
   out.erase(std::remove_if(out.begin(), out.end(), [&](const std::string& r) { return !seen.insert(r).second; }),
             out.end());
   return out;
