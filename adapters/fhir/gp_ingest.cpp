@@ -10,9 +10,9 @@
 #include <rapidjson/writer.h>
 
 #include "adapters/fhir/fhir_time.h"
-#include "engine/core/json_input.h"
 #include "adapters/fhir/resource_rules.h"
 #include "adapters/fhir/resource_schema.h"
+#include "engine/core/json_input.h"
 #include "engine/fhir/reference.h"
 
 namespace cc::fhir_ingest {

@@ -29,6 +29,9 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 namespace {
 
 constexpr const char* kFhirJson = "application/fhir+json; charset=utf-8";
+constexpr int64_t kDefaultCount = 50;
+constexpr int64_t kMaxCount = 500;
+constexpr int64_t kMaxOffset = 1000000000;
 
 // A request body as JSON, read iteratively with a nesting limit (engine/core/json_input.h): a
 // hostile body nested a million deep is refused, not a crash. False (doc null) when it is not JSON
@@ -36,9 +39,7 @@ constexpr const char* kFhirJson = "application/fhir+json; charset=utf-8";
 bool parse_body(const Request& req, rapidjson::Document& doc) {
   return parse_json(req.body(), JsonLimits{req.body().size(), 64}, doc).ok();
 }
-constexpr int64_t kDefaultCount = 50;
-constexpr int64_t kMaxCount = 500;
-constexpr int64_t kMaxOffset = 1000000000;
+
 // Every type a mapping or feed writes, and Consent (recorded by readers). Each is read, versioned
 // and searched by identifier; each but Patient is searched by patient.
 const std::vector<const char*>& served_type_list() {

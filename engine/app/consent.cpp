@@ -1,8 +1,8 @@
 // See consent.h.
 #include "engine/app/consent.h"
 
-#include "engine/fhir/datetime.h"
 #include "engine/core/json_input.h"
+#include "engine/fhir/datetime.h"
 #include "engine/governance/consent.h"
 
 namespace cc::app {

@@ -2,8 +2,6 @@
 // writes the audit record, and only once that is committed hands the resources back.
 #include "engine/governance/disclosure.h"
 
-#include <cstring>
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -295,12 +293,8 @@ bool DisclosureService::hide_withheld_results(const Reader& reader, std::vector<
       if (auto n = named.find(ref); n != named.end() && hidden_items.count(n->second)) hidden.emplace(ref);
     if (!hidden.empty()) changes.emplace_back(i, std::move(hidden));
   }
-  bool any = false;
-  for (const auto& [i, hidden] : changes) {
-    items[i].json = drop_grouped_references(items[i].type, items[i].json, hidden);
-    any = true;
-  }
-  return any;
+  for (const auto& [i, hidden] : changes) items[i].json = drop_grouped_references(items[i].type, items[i].json, hidden);
+  return !changes.empty();
 }
 
 std::shared_ptr<DisclosureService::PersonFacts> DisclosureService::facts_for(const std::string& person) {

@@ -233,7 +233,7 @@ struct RefPath {
   // The member whose value is the Reference(s): what a Reference's owner is matched by.
   std::string_view holder() const { return inner ? inner : member; }
 };
-const std::vector<RefPath>& clinical_reference_paths(std::string_view type) {
+const std::map<std::string_view, std::vector<RefPath>>& all_reference_paths() {
   static const RefPath kEncounter{"encounter", nullptr};
   static const RefPath kContext{"context", nullptr};  // Encounter or EpisodeOfCare
   static const RefPath kReason{"reasonReference", nullptr};
@@ -256,9 +256,13 @@ const std::vector<RefPath>& clinical_reference_paths(std::string_view type) {
       {"Condition", {{"evidence", "detail"}, kEncounter}},
       {"DocumentReference", {{"context", "related"}, {"context", "encounter"}, {"relatesTo", "target"}}},
       {"Appointment", {kReason, {"supportingInformation", nullptr}, kBasedOn}}};
+  return kPaths;
+}
+
+const std::vector<RefPath>& clinical_reference_paths(std::string_view type) {
   static const std::vector<RefPath> kNone;
-  auto it = kPaths.find(type);
-  return it == kPaths.end() ? kNone : it->second;
+  auto it = all_reference_paths().find(type);
+  return it == all_reference_paths().end() ? kNone : it->second;
 }
 
 // Every member name that holds References on some type's paths ("encounter", "result", "context",
@@ -268,10 +272,8 @@ const std::vector<RefPath>& clinical_reference_paths(std::string_view type) {
 const std::vector<std::string_view>& reference_holders() {
   static const std::vector<std::string_view> kHolders = [] {
     std::set<std::string_view> names;
-    for (const char* type : {"DiagnosticReport", "Observation", "Encounter", "Procedure", "MedicationRequest",
-                             "MedicationStatement", "MedicationAdministration", "MedicationDispense", "Immunization",
-                             "AllergyIntolerance", "Flag", "CarePlan", "Condition", "DocumentReference", "Appointment"})
-      for (const RefPath& p : clinical_reference_paths(type)) names.insert(p.holder());
+    for (const auto& [type, paths] : all_reference_paths())
+      for (const RefPath& p : paths) names.insert(p.holder());
     return std::vector<std::string_view>(names.begin(), names.end());
   }();
   return kHolders;
@@ -488,9 +490,9 @@ std::string drop_grouped_references(std::string_view type, const std::string& it
   d.Parse(item_json.c_str(), item_json.size());
   if (!d.IsObject()) return item_json;
   bool dropped = false;
+  const HiddenRefs hidden_refs(hidden);
   auto is_hidden = [&](const rapidjson::Value& ref) {
-    const std::string r = reference_of(ref);
-    const bool h = !r.empty() && hidden.count(r) > 0;
+    const bool h = hidden_refs.names(ref);
     dropped = dropped || h;
     return h;
   };
@@ -535,7 +537,7 @@ std::string drop_grouped_references(std::string_view type, const std::string& it
     }
   });
   // Then anywhere else a hidden item is named (quick_references reads a path's name at any depth).
-  sweep_hidden(d, HiddenRefs(hidden), dropped);
+  sweep_hidden(d, hidden_refs, dropped);
   if (!dropped) return item_json;
   add_security_label(d, "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "REDACTED", "redacted");
   return text_of(d);

@@ -62,10 +62,10 @@ std::string mask_practice(const std::string& item_json, const std::function<bool
 // medicine's context), the plan or request it carries out (basedOn) and the event it is part of
 // (partOf).
 // A resource the item contains (contained[]) names items by its own type's paths.
-// quick_references: the References read from the text without parsing, as views into it (a holder
-// of a path's name deeper in the item is read too); nullopt where the text is not in the form the
-// store writes every item in (compact, each reference the first member of its object), or the item
-// contains resources: then parse. grouped_references: those on the paths, parsing the item.
+// quick_references: the References held by any member named as a path's holder, at any depth (so a
+// contained resource's too), read from the text without parsing, as views into it; nullopt where the
+// text is not in the form the store writes every item in (compact, each reference the first member
+// of its object): then parse. grouped_references: the same References, parsing the item.
 std::optional<std::vector<std::string_view>> quick_references(std::string_view type, std::string_view item_json);
 std::vector<std::string> grouped_references(std::string_view type, std::string_view item_json);
 // The item without the references in `hidden`, on its paths (an encounter's diagnosis entry goes
