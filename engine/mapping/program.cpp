@@ -9,6 +9,7 @@
 #include <rapidjson/writer.h>
 
 #include "engine/fhir/datetime.h"
+#include "engine/fhir/identifier.h"
 #include "engine/mapping/eval.h"
 #include "engine/mapping/json_builder.h"
 #include "engine/mapping/v2_datatypes.h"
@@ -913,20 +914,6 @@ void add_issue(const IssueSpec& spec, EvalContext& ctx, Alloc& alloc, std::vecto
   issues.push_back(std::move(issue));
 }
 
-void collect_identifiers(const Value& resource, MappedResource& out) {
-  auto it = resource.FindMember("identifier");
-  if (it == resource.MemberEnd() || !it->value.IsArray()) return;
-  for (const auto& id : it->value.GetArray()) {
-    if (!id.IsObject()) continue;
-    auto s = id.FindMember("system");
-    auto v = id.FindMember("value");
-    if (v == id.MemberEnd() || !v->value.IsString() || v->value.GetStringLength() == 0) continue;
-    // One without a system is indexed under "" (found by identifier=|value, and by the value alone).
-    out.identifiers.emplace_back(s != id.MemberEnd() && s->value.IsString() ? s->value.GetString() : "",
-                                 v->value.GetString());
-  }
-}
-
 void map_resource(const ResourceSpec& spec, EvalContext& ctx, int64_t event_time_ms, MappingOutput& out,
                   std::set<std::pair<std::string, std::string>>& seen) {
   MappedResource r;
@@ -968,7 +955,7 @@ void map_resource(const ResourceSpec& spec, EvalContext& ctx, int64_t event_time
   r.id = std::move(unique);
   r.event_time_ms = event_time_ms;
   r.patient_id = ctx.patient ? ctx.patient->id : "";
-  collect_identifiers(resource, r);
+  r.identifiers = fhir::indexed_identifiers(resource);
   out.resources.push_back(std::move(r));
 }
 

@@ -12,6 +12,7 @@
 #include "engine/core/sha256.h"
 #include "engine/store/version_text.h"
 #include "engine/fhir/datetime.h"
+#include "engine/fhir/identifier.h"
 #include "engine/identity/nhs_number.h"
 
 namespace cc::store {
@@ -515,12 +516,7 @@ int64_t SqliteRecordStore::end_absent(const SnapshotEnd& snapshot, const Provena
       }
       if (!changes) continue;  // ended already
       if (w.resource.HasMember("meta")) w.resource.RemoveMember("meta");  // stamped afresh
-      if (w.resource.HasMember("identifier") && w.resource["identifier"].IsArray())
-        for (auto& ident : w.resource["identifier"].GetArray())
-          if (ident.IsObject() && ident.HasMember("value") && ident["value"].IsString() &&
-              ident["value"].GetStringLength() > 0)
-            w.identifiers.emplace_back(ident.HasMember("system") && ident["system"].IsString() ? ident["system"].GetString() : "",
-                                       ident["value"].GetString());
+      w.identifiers = fhir::indexed_identifiers(w.resource);
       // At the current version's own time: it becomes current now, and a row that brings the item
       // back in a later file (with its own time, often earlier than today) is current again.
       w.event_time_ms = a.event_time_ms;
