@@ -304,6 +304,22 @@ TEST(FhirApiIdentifierSearch, ABarBeforeTheValueMeansNoSystem) {
   EXPECT_NE(warned[0].find("identifier=|V66"), std::string::npos) << warned[0];
 }
 
+// The resource with this id among a searchset's entries, or nullptr.
+const rapidjson::Value* entry_with_id(const rapidjson::Value& bundle, const std::string& id) {
+  for (const auto& e : bundle["entry"].GetArray())
+    if (e.HasMember("resource") && e["resource"].HasMember("id") && id == e["resource"]["id"].GetString())
+      return &e["resource"];
+  return nullptr;
+}
+
+// Whether a disclosed resource is labelled as having something left out (v3-ObservationValue REDACTED).
+bool redacted(const rapidjson::Value& r) {
+  if (!r.HasMember("meta") || !r["meta"].HasMember("security")) return false;
+  for (const auto& l : r["meta"]["security"].GetArray())
+    if (std::string(l["code"].GetString()) == "REDACTED") return true;
+  return false;
+}
+
 // A report groups its results by reference. A result this reader may not see (here a sexually
 // transmitted infection, withheld from an A&E clinician by the default policy) must not show through
 // the report: not its id, not that it exists. The report is shown without it, labelled REDACTED, and
@@ -325,29 +341,17 @@ TEST(FhirApiWithheldResults, AReportShowsNoResultTheReaderMayNotSee) {
   a.write("Observation", "o-panel", "p1",
           R"({"resourceType":"Observation","id":"o-panel","status":"final","code":{"text":"Panel"},"hasMember":[{"reference":"Observation/o-gc"}]})",
           {}, "RBT");
-  auto report = [](const rapidjson::Value& bundle, const std::string& id) -> const rapidjson::Value* {
-    for (const auto& e : bundle["entry"].GetArray())
-      if (e.HasMember("resource") && e["resource"].HasMember("id") && id == e["resource"]["id"].GetString())
-        return &e["resource"];
-    return nullptr;
-  };
-  auto redacted = [](const rapidjson::Value& r) {
-    if (!r.HasMember("meta") || !r["meta"].HasMember("security")) return false;
-    for (const auto& l : r["meta"]["security"].GetArray())
-      if (std::string(l["code"].GetString()) == "REDACTED") return true;
-    return false;
-  };
 
   std::string body;
   auto doc = searchset(a, "/fhir/DiagnosticReport?patient=p1", body);
   EXPECT_EQ(body.find("o-gc"), std::string::npos) << body;
   EXPECT_EQ(outcomes(doc, "suppressed").size(), 1u) << body;
-  const auto* mixed = report(doc, "dr-mixed");
+  const auto* mixed = entry_with_id(doc, "dr-mixed");
   ASSERT_NE(mixed, nullptr) << body;
   ASSERT_EQ((*mixed)["result"].Size(), 1u) << body;
   EXPECT_STREQ((*mixed)["result"][0]["reference"].GetString(), "Observation/o-na");
   EXPECT_TRUE(redacted(*mixed)) << body;
-  const auto* plain = report(doc, "dr-plain");
+  const auto* plain = entry_with_id(doc, "dr-plain");
   ASSERT_NE(plain, nullptr) << body;
   EXPECT_FALSE(redacted(*plain)) << "a report whose results are all shown is as it was: " << body;
 
@@ -358,14 +362,14 @@ TEST(FhirApiWithheldResults, AReportShowsNoResultTheReaderMayNotSee) {
 
   auto panels = searchset(a, "/fhir/Observation?patient=p1", body);
   EXPECT_EQ(body.find("o-gc"), std::string::npos) << "neither the result nor a panel's reference to it: " << body;
-  const auto* panel = report(panels, "o-panel");
+  const auto* panel = entry_with_id(panels, "o-panel");
   ASSERT_NE(panel, nullptr) << body;
   EXPECT_FALSE(panel->HasMember("hasMember")) << body;
 
   auto all = searchset(a, "/fhir/Patient/p1/$everything", body);
   EXPECT_EQ(body.find("o-gc"), std::string::npos) << body;
-  ASSERT_NE(report(all, "dr-mixed"), nullptr) << body;
-  EXPECT_EQ((*report(all, "dr-mixed"))["result"].Size(), 1u) << body;
+  ASSERT_NE(entry_with_id(all, "dr-mixed"), nullptr) << body;
+  EXPECT_EQ((*entry_with_id(all, "dr-mixed"))["result"].Size(), 1u) << body;
 
   // An encounter's diagnoses and a medicine's reason name conditions, with their text: the
   // sensitive one goes (the diagnosis entry with it), the other stays.
@@ -436,25 +440,13 @@ TEST(FhirApiWithheldResults, AnItemDoesNotNameAnEncounterTheReaderMayNotSee) {
   a.write("Encounter", "e-follow", "p1",
           R"({"resourceType":"Encounter","id":"e-follow","status":"finished","class":{"code":"AMB"},"partOf":{"reference":"Encounter/e-gum"}})",
           {}, "RBT");
-  auto redacted = [](const rapidjson::Value& r) {
-    if (!r.HasMember("meta") || !r["meta"].HasMember("security")) return false;
-    for (const auto& l : r["meta"]["security"].GetArray())
-      if (std::string(l["code"].GetString()) == "REDACTED") return true;
-    return false;
-  };
-  auto item = [](const rapidjson::Value& bundle, const std::string& id) -> const rapidjson::Value* {
-    for (const auto& e : bundle["entry"].GetArray())
-      if (e.HasMember("resource") && e["resource"].HasMember("id") && id == e["resource"]["id"].GetString())
-        return &e["resource"];
-    return nullptr;
-  };
 
   std::string body;
   auto obs = searchset(a, "/fhir/Observation?patient=p1", body);
   EXPECT_EQ(body.find("e-gum"), std::string::npos) << body;
   EXPECT_EQ(body.find("Clinic 4"), std::string::npos) << body;
   for (const char* id : {"o-in-gum", "o-display", "o-contained"}) {
-    const auto* o = item(obs, id);
+    const auto* o = entry_with_id(obs, id);
     ASSERT_NE(o, nullptr) << id << ": the item itself is shown: " << body;
     EXPECT_FALSE(o->HasMember("encounter")) << id << ": " << body;
     if (o->HasMember("contained")) {
@@ -462,7 +454,7 @@ TEST(FhirApiWithheldResults, AnItemDoesNotNameAnEncounterTheReaderMayNotSee) {
     }
     EXPECT_TRUE(redacted(*o)) << id << ": " << body;
   }
-  const auto* shown = item(obs, "o-in-ae");
+  const auto* shown = entry_with_id(obs, "o-in-ae");
   ASSERT_NE(shown, nullptr) << body;
   EXPECT_STREQ((*shown)["encounter"]["reference"].GetString(), "Encounter/ea");
   EXPECT_FALSE(redacted(*shown)) << body;
@@ -474,14 +466,14 @@ TEST(FhirApiWithheldResults, AnItemDoesNotNameAnEncounterTheReaderMayNotSee) {
 
   auto encounters = searchset(a, "/fhir/Encounter?patient=p1", body);
   EXPECT_EQ(body.find("e-gum"), std::string::npos) << "neither the clinic attendance nor a reference to it: " << body;
-  const auto* follow = item(encounters, "e-follow");
+  const auto* follow = entry_with_id(encounters, "e-follow");
   ASSERT_NE(follow, nullptr) << body;
   EXPECT_FALSE(follow->HasMember("partOf")) << body;
 
   auto all = searchset(a, "/fhir/Patient/p1/$everything", body);
   EXPECT_EQ(body.find("e-gum"), std::string::npos) << body;
-  ASSERT_NE(item(all, "o-in-ae"), nullptr) << body;
-  EXPECT_STREQ((*item(all, "o-in-ae"))["encounter"]["reference"].GetString(), "Encounter/ea");
+  ASSERT_NE(entry_with_id(all, "o-in-ae"), nullptr) << body;
+  EXPECT_STREQ((*entry_with_id(all, "o-in-ae"))["encounter"]["reference"].GetString(), "Encounter/ea");
 }
 
 // A body nested hundreds of thousands deep (within the size limit) would exhaust a recursive JSON
