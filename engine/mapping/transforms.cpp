@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -94,8 +95,13 @@ Val number_val(std::string s) {
   Value j;
   if (s.find('.') == std::string::npos && s.size() < 18)
     j.SetInt64(std::strtoll(s.c_str(), nullptr, 10));
-  else
-    j.SetDouble(std::strtod(s.c_str(), nullptr));
+  else {
+    // A number past a double's range (hundreds of digits) is not a value anyone measured: it is
+    // nothing here, so the mapping keeps the text as sent, as for any value that is not a number.
+    const double d = std::strtod(s.c_str(), nullptr);
+    if (!std::isfinite(d)) return {};
+    j.SetDouble(d);
+  }
   return json_val(std::move(j));
 }
 
@@ -342,7 +348,13 @@ Val t_add_duration(Val&& in, const Transform& t, EvalContext& ctx, Alloc&) {
   if (!decimal_text(amount) || amount[0] == '-') return {};
   const int64_t per = unit_ms(units_field ? text(ctx.msg, in.ref.seg, units_field, 1, 1, 1) : "");
   if (per == 0) return {};
-  const int64_t end_ms = *start_ms + static_cast<int64_t>(std::strtod(amount.c_str(), nullptr) * static_cast<double>(per) + 0.5);
+  // An end past 9999-12-31 cannot be written as a FHIR dateTime (and a duration of millennia is a
+  // typing error): nothing, as for any duration that cannot be read. Judged in double before any
+  // conversion, so no amount of digits overflows.
+  constexpr double kLastMs = 253402300799000.0;  // 9999-12-31T23:59:59Z
+  const double end = static_cast<double>(*start_ms) + std::strtod(amount.c_str(), nullptr) * static_cast<double>(per) + 0.5;
+  if (!(end <= kLastMs)) return {};
+  const int64_t end_ms = static_cast<int64_t>(end);
   const int offset = fhir::london_offset_minutes_at_utc(end_ms);
   std::time_t local = static_cast<std::time_t>((end_ms / 1000) + offset * 60);
   std::tm tm{};

@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "adapters/hl7v2/message.h"
 #include "tests/mapping/test_mappings.h"
@@ -114,7 +116,6 @@ TEST(OruMapping, UnknownLocalCodesAreKeptAsSentAndReportedOnce) {
   for (const auto& c : out.unmapped_codes) reported += c.code == "CREA";
   EXPECT_EQ(reported, 1);
 }
-
 }  // namespace
 
 namespace {
@@ -134,5 +135,28 @@ TEST(OruMapping, AMessageWithTwoPatientsIsHeldNotFiledUnderTheFirst) {
   auto out = cc::testing::project_mappings().map(*msg, kFeed);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().code, "several-patients");
+}
+
+// A number past a double's range is not a value: it is kept as text with the "not a number" issue,
+// and the Observation is still valid JSON (a value of infinity would not have been).
+TEST(OruMapping, ANumberTooLargeForADoubleIsKeptAsText) {
+  const std::string digits(400, '9');
+  std::string text = read("preliminary_potassium");
+  const size_t obx = text.find("OBX|1|NM|");
+  ASSERT_NE(obx, std::string::npos);
+  size_t value = obx;
+  for (int bar = 0; bar < 5; ++bar) value = text.find('|', value) + 1;
+  text.replace(value, text.find('|', value) - value, digits);
+  auto out = map(text);
+  const auto& observation = only(out, "Observation");
+  EXPECT_FALSE(observation.resource.HasMember("valueQuantity"));
+  ASSERT_TRUE(observation.resource.HasMember("valueString"));
+  EXPECT_EQ(std::string(observation.resource["valueString"].GetString()), digits);
+  bool reported = false;
+  for (const auto& issue : out.issues) reported |= issue.hl7_code == 102;
+  EXPECT_TRUE(reported);
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  EXPECT_TRUE(observation.resource.Accept(writer));
 }
 }  // namespace

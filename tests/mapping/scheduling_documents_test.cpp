@@ -82,6 +82,24 @@ TEST(SiuMapping, RescheduledTimeComesFromServiceStartAndDuration) {
   EXPECT_EQ(str(appointment, "end"), "2024-04-22T14:45:00+01:00");  // AIS-7 30, AIS-8 MIN
 }
 
+// A duration that would end past 9999 (a typing error, or hundreds of digits) gives no end, never an
+// overflow; as for a duration in units nobody knows (s12_no_end_time), a booked appointment then
+// carries neither start nor end (FHIR app-3), and the rest of it is kept.
+TEST(SiuMapping, ADurationEndingPastTheYear9999GivesNoEnd) {
+  const std::string text = read("siu", "s13_rescheduled_bst");
+  const std::string duration = "|30|MIN";
+  ASSERT_NE(text.find(duration), std::string::npos);
+  for (const std::string& amount : {std::string(100, '3'), std::string("5000000"), std::string(400, '9') + ".5"}) {
+    std::string changed = text;
+    changed.replace(changed.find(duration), duration.size(), "|" + amount + "|WK");
+    auto out = map_text(changed);
+    const auto& appointment = only(out, "Appointment");
+    EXPECT_EQ(str(appointment, "status"), "booked") << amount.size();
+    EXPECT_FALSE(appointment.resource.HasMember("end")) << amount.size();
+    EXPECT_FALSE(appointment.resource.HasMember("start")) << amount.size();
+  }
+}
+
 TEST(SiuMapping, CancellationReasonOnlyOnCancelledOrNoShow) {
   EXPECT_TRUE(only(map("siu", "s15_cancelled"), "Appointment").resource.HasMember("cancelationReason"));
   EXPECT_FALSE(only(map("siu", "s13_rescheduled_bst"), "Appointment").resource.HasMember("cancelationReason"));
