@@ -6,7 +6,6 @@
 #include "engine/fhir/datetime.h"
 
 #include <boost/date_time/gregorian/gregorian_types.hpp>
-#include <boost/date_time/posix_time/posix_time_types.hpp>
 #include <chrono>
 #include <cstdio>
 
@@ -14,14 +13,8 @@ namespace cc::fhir {
 namespace {
 
 namespace bg = boost::gregorian;
-namespace bpt = boost::posix_time;
 
 constexpr std::string_view kHl7Layout = "YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]";
-
-const bpt::ptime& unix_epoch() {
-  static const bpt::ptime epoch(bg::date(1970, 1, 1));
-  return epoch;
-}
 
 // An HL7 DTM split into its parts; fields beyond `date_digits` keep their defaults.
 struct Hl7DateTime {
@@ -206,31 +199,46 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
-int london_offset_minutes_at_utc(int64_t epoch_ms) {
-  // BST from 01:00 UTC on the last Sunday in March to 01:00 UTC on the last Sunday in October.
-  const int64_t seconds = floor_div(epoch_ms, 1000);
-  const int64_t days = floor_div(seconds, 86400);
-  // The year of `days` (H. Hinnant's civil_from_days, year only).
+namespace {
+struct CivilDate {
+  int64_t year;
+  unsigned month, day;
+};
+
+// The proleptic Gregorian date of a day since 1970-01-01 (H. Hinnant's civil_from_days): any day,
+// in integer arithmetic, nothing thrown.
+CivilDate civil_from_days(int64_t days) {
   const int64_t z = days + 719468;
   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
   const int64_t doe = z - era * 146097;
   const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
   const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
   const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t year = yoe + era * 400 + (mp >= 10 ? 1 : 0);
+  const auto day = static_cast<unsigned>(doy - (153 * mp + 2) / 5 + 1);
+  const auto month = static_cast<unsigned>(mp < 10 ? mp + 3 : mp - 9);
+  return {yoe + era * 400 + (month <= 2 ? 1 : 0), month, day};
+}
+}  // namespace
+
+int london_offset_minutes_at_utc(int64_t epoch_ms) {
+  // BST from 01:00 UTC on the last Sunday in March to 01:00 UTC on the last Sunday in October.
+  const int64_t seconds = floor_div(epoch_ms, 1000);
+  const int64_t year = civil_from_days(floor_div(seconds, 86400)).year;
   const int64_t start = last_sunday(year, 3) * 86400 + 3600;
   const int64_t end = last_sunday(year, 10) * 86400 + 3600;
   return seconds >= start && seconds < end ? 60 : 0;
 }
 
 std::string fhir_instant_utc(int64_t epoch_ms) {
-  const bpt::ptime utc = unix_epoch() + bpt::milliseconds(epoch_ms);
-  const bg::date d = utc.date();
-  const bpt::time_duration t = utc.time_of_day();
-  char text[48];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", int(d.year()),
-                int(d.month()), int(d.day()), int(t.hours()), int(t.minutes()), int(t.seconds()),
-                int(t.total_milliseconds() % 1000));
+  const int64_t seconds = floor_div(epoch_ms, 1000);
+  const int64_t ms = epoch_ms - seconds * 1000;
+  const int64_t days = floor_div(seconds, 86400);
+  const int64_t of_day = seconds - days * 86400;
+  const CivilDate d = civil_from_days(days);
+  char text[64];
+  std::snprintf(text, sizeof text, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(d.year), d.month,
+                d.day, static_cast<int>(of_day / 3600), static_cast<int>(of_day / 60 % 60), static_cast<int>(of_day % 60),
+                static_cast<int>(ms));
   return text;
 }
 

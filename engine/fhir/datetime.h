@@ -35,8 +35,12 @@ int london_offset_minutes_at_utc(int64_t epoch_ms);
 // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
 
-// Now, as a FHIR instant in UTC with milliseconds: "2026-11-22T07:33:56.123Z".
+// A FHIR instant in UTC with milliseconds: "2026-11-22T07:33:56.123Z". Any instant is written (one
+// past 9999 with more than four digits of year, which is not a FHIR instant: see kLastFhirMs).
 std::string fhir_instant_utc(int64_t epoch_ms);
+// 9999-12-31T23:59:59.999Z, the last instant a FHIR date, dateTime or instant can hold (four-digit
+// years). An HL7 time of 9999-12-31 with a negative offset falls after it.
+constexpr int64_t kLastFhirMs = 253402300799999;
 int64_t now_epoch_ms();
 
 }  // namespace cc::fhir

@@ -64,7 +64,7 @@ Val t_instant(Val&& in, const Transform&, EvalContext& ctx, Alloc&) {
   while (digits < s.size() && std::isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
   if (digits < 12) return {};
   auto ms = fhir::hl7_to_epoch_ms(s);
-  if (!ms) return {};
+  if (!ms || *ms > fhir::kLastFhirMs) return {};  // past 9999 in UTC: no FHIR instant holds it
   return text_val(fhir::fhir_instant_utc(*ms));
 }
 
@@ -351,9 +351,8 @@ Val t_add_duration(Val&& in, const Transform& t, EvalContext& ctx, Alloc&) {
   // An end past 9999-12-31 cannot be written as a FHIR dateTime (and a duration of millennia is a
   // typing error): nothing, as for any duration that cannot be read. Judged in double before any
   // conversion, so no amount of digits overflows.
-  constexpr double kLastMs = 253402300799000.0;  // 9999-12-31T23:59:59Z
   const double end = static_cast<double>(*start_ms) + std::strtod(amount.c_str(), nullptr) * static_cast<double>(per) + 0.5;
-  if (!(end <= kLastMs)) return {};
+  if (!(end <= static_cast<double>(fhir::kLastFhirMs))) return {};
   const int64_t end_ms = static_cast<int64_t>(end);
   const int offset = fhir::london_offset_minutes_at_utc(end_ms);
   std::time_t local = static_cast<std::time_t>((end_ms / 1000) + offset * 60);

@@ -160,6 +160,20 @@ TEST(FhirInstant, FormatsUtcWithMilliseconds) {
   EXPECT_EQ(fhir_instant_utc(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(fhir_instant_utc(-1), "1969-12-31T23:59:59.999Z");
   EXPECT_EQ(fhir_instant_utc(1711846800000), "2024-03-31T01:00:00.000Z");
+  EXPECT_EQ(fhir_instant_utc(951782400000), "2000-02-29T00:00:00.000Z");  // a leap day of a century
+  EXPECT_EQ(fhir_instant_utc(-17987443200000), "1400-01-01T00:00:00.000Z");
+}
+
+// The latest time HL7 can send (9999-12-31 23:59:59 at -14:00) falls in the year 10000 in UTC: it is
+// written, not thrown (Boost's calendar stops at 9999), and kLastFhirMs tells a caller it is past
+// what a FHIR instant holds.
+TEST(FhirInstant, AnInstantPastTheYear9999IsWrittenNotThrown) {
+  EXPECT_EQ(fhir_instant_utc(cc::fhir::kLastFhirMs), "9999-12-31T23:59:59.999Z");
+  auto latest = cc::fhir::hl7_to_epoch_ms("99991231235959-1400");
+  ASSERT_TRUE(latest.ok());
+  EXPECT_GT(*latest, cc::fhir::kLastFhirMs);
+  EXPECT_EQ(fhir_instant_utc(*latest), "10000-01-01T13:59:59.000Z");
+  EXPECT_EQ(london_offset_minutes_at_utc(*latest), 0);
 }
 
 TEST(FhirInstant, NowIsRecent) {

@@ -159,4 +159,17 @@ TEST(OruMapping, ANumberTooLargeForADoubleIsKeptAsText) {
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   EXPECT_TRUE(observation.resource.Accept(writer));
 }
+
+// The latest time HL7 can send, at -14:00, is past 9999 in UTC: the report has no issued time (no
+// FHIR instant holds it) and the message maps, where it once threw from Boost's calendar.
+TEST(OruMapping, AnIssuedTimePastTheYear9999IsLeftOutNotThrown) {
+  std::string text = read("preliminary_potassium");
+  const size_t obr = text.find("\rOBR|");
+  ASSERT_NE(obr, std::string::npos);
+  size_t issued = obr + 1;
+  for (int bar = 0; bar < 22; ++bar) issued = text.find('|', issued) + 1;
+  text.replace(issued, text.find('|', issued) - issued, "99991231235959-1400");
+  auto out = map(text);
+  EXPECT_FALSE(only(out, "DiagnosticReport").resource.HasMember("issued"));
+}
 }  // namespace
