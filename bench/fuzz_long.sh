@@ -27,7 +27,7 @@ seconds=${FUZZ_SECONDS:-3600}
 jobs=${JOBS:-1}
 results=${RESULTS_DIR:-$PWD/build-fuzz/long-runs}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(hl7v2_message split_messages mllp_framer adt_mapping csv_reader fhir_ingest jwt http_router)
+[ ${#targets[@]} -gt 0 ] || targets=(hl7v2_message split_messages mllp_framer adt_mapping csv_reader extract_mapping fhir_ingest jwt http_router)
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   cmake -S . -B build-fuzz -DCC_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -26,7 +26,7 @@ case $target in
   hl7v2_message|split_messages|mllp_framer|adt_mapping) corpus=(hl7v2 malformed); max_len=65536 ;;
   jwt) corpus=(); max_len=4096 ;;
   http_router) corpus=(); max_len=8192 ;;
-  csv_reader) corpus=(malformed); max_len=65536 ;;
+  csv_reader|extract_mapping) corpus=(malformed); max_len=65536 ;;
   fhir_ingest) corpus=(fhir-examples synthea); max_len=262144 ;;
   *) echo "run_fuzzer.sh: no settings for $target; add them to the case above" >&2; exit 2 ;;
 esac
