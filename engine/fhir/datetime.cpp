@@ -7,7 +7,6 @@
 
 #include <boost/date_time/gregorian/gregorian_types.hpp>
 #include <chrono>
-#include <cstdio>
 
 namespace cc::fhir {
 namespace {
@@ -231,15 +230,37 @@ int london_offset_minutes_at_utc(int64_t epoch_ms) {
 
 std::string fhir_instant_utc(int64_t epoch_ms) {
   const int64_t seconds = floor_div(epoch_ms, 1000);
-  const int64_t ms = epoch_ms - seconds * 1000;
   const int64_t days = floor_div(seconds, 86400);
   const int64_t of_day = seconds - days * 86400;
   const CivilDate d = civil_from_days(days);
-  char text[64];
-  std::snprintf(text, sizeof text, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(d.year), d.month,
-                d.day, static_cast<int>(of_day / 3600), static_cast<int>(of_day / 60 % 60), static_cast<int>(of_day % 60),
-                static_cast<int>(ms));
-  return text;
+  // Written digit by digit, as hl7_to_fhir_datetime is: every result's issued time passes here.
+  std::string out;
+  out.reserve(24);
+  auto digits = [&out](int64_t value, int width) {
+    char buf[24];
+    int n = 0;
+    do {
+      buf[n++] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    } while (value > 0 || n < width);
+    while (n > 0) out += buf[--n];
+  };
+  if (d.year < 0) out += '-';
+  digits(d.year < 0 ? -d.year : d.year, 4);
+  out += '-';
+  digits(d.month, 2);
+  out += '-';
+  digits(d.day, 2);
+  out += 'T';
+  digits(of_day / 3600, 2);
+  out += ':';
+  digits(of_day / 60 % 60, 2);
+  out += ':';
+  digits(of_day % 60, 2);
+  out += '.';
+  digits(epoch_ms - seconds * 1000, 3);
+  out += 'Z';
+  return out;
 }
 
 int64_t now_epoch_ms() {

@@ -1,5 +1,9 @@
 // Tests for HL7 v2 DTM/TS to FHIR conversion: every precision, Europe/London offsets
 // around the 2024 and 2026 clock changes, explicit offsets, epoch instants and bad values.
+#include <cstdio>
+#include <ctime>
+#include <random>
+
 #include <gtest/gtest.h>
 
 #include "engine/fhir/datetime.h"
@@ -162,6 +166,22 @@ TEST(FhirInstant, FormatsUtcWithMilliseconds) {
   EXPECT_EQ(fhir_instant_utc(1711846800000), "2024-03-31T01:00:00.000Z");
   EXPECT_EQ(fhir_instant_utc(951782400000), "2000-02-29T00:00:00.000Z");  // a leap day of a century
   EXPECT_EQ(fhir_instant_utc(-17987443200000), "1400-01-01T00:00:00.000Z");
+}
+
+// Checked against the C library's calendar over the years a record holds (1400 to 9999).
+TEST(FhirInstant, AgreesWithGmtimeFrom1400To9999) {
+  std::mt19937_64 random(20261123);
+  std::uniform_int_distribution<int64_t> any(-17987443200000, cc::fhir::kLastFhirMs);
+  for (int i = 0; i < 20000; ++i) {
+    const int64_t ms = any(random);
+    const std::time_t seconds = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    std::tm tm{};
+    ASSERT_NE(gmtime_r(&seconds, &tm), nullptr);
+    char expected[40];
+    std::snprintf(expected, sizeof expected, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms - int64_t{seconds} * 1000));
+    ASSERT_EQ(fhir_instant_utc(ms), expected) << ms;
+  }
 }
 
 // The latest time HL7 can send (9999-12-31 23:59:59 at -14:00) falls in the year 10000 in UTC: it is
