@@ -148,9 +148,12 @@ void Ingest::on_frame(hl7v2::InboundFrame frame, std::function<void(std::string)
   auto assessment = mappings_.current()->assess(msg, ctx);
   if (!assessment.supported) {
     code = feed->unmapped_ack;
+    // HL7 table 0357: 201 when other events of the type are mapped (ADT^A17, say), 200 when none is.
     if (code == "AE")
-      errors.push_back({200, "Message type " + msg.message_code() + "^" + msg.trigger_event() +
-                                 " has no mapping on feed " + feed->name + "; the message is stored and held for review.",
+      errors.push_back({assessment.type_mapped ? 201 : 200,
+                        (assessment.type_mapped ? "Event " : "Message type ") + msg.message_code() + "^" +
+                            msg.trigger_event() + " has no mapping on feed " + feed->name +
+                            "; the message is stored and held for review.",
                         {"MSH", 1, 9}, 'E'});
   }
   for (auto& issue : assessment.issues) {

@@ -241,6 +241,12 @@ struct MappingSet::Impl {
     if (auto it = by_message.find(key + "*"); it != by_message.end()) return it->second;
     return nullptr;
   }
+  // Whether any mapping takes some event of this message type ("ADT^..." or "ADT^*").
+  bool maps_type(std::string_view type) const {
+    const std::string prefix = std::string(type) + "^";
+    auto it = by_message.lower_bound(prefix);
+    return it != by_message.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+  }
 };
 
 MappingSet::MappingSet() : impl_(std::make_unique<Impl>()) {}
@@ -329,6 +335,7 @@ Assessment MappingSet::assess(const hl7v2::Message& msg, const FeedContext& feed
   const program::Compiled* m = impl_->find(type, trigger);
   if (!m) {
     a.supported = false;
+    a.type_mapped = impl_->maps_type(type);
     return a;
   }
   assess_patient(msg, feed, type + "^" + trigger, a.issues);

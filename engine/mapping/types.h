@@ -43,6 +43,7 @@ struct Issue {
 
 struct Assessment {
   bool supported = true;        // false: no mapping for this message type/event
+  bool type_mapped = false;     // when not supported: a mapping takes other events of this type
   std::vector<Issue> issues;    // any issue with error=true makes the ACK AE
   bool has_error() const;
 };

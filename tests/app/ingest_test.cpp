@@ -90,5 +90,32 @@ TEST(Ingest, NotHl7IsARAndNotStored) {
   EXPECT_EQ(fx.inbox->count(), 0);
 }
 
+// A feed whose unmapped_ack is AE: a message no mapping takes is stored, answered AE, and the ERR at
+// MSH-9 says which HL7 table 0357 case it is: 201 for an event of a type the mappings take (ADT^A17,
+// swap patients), 200 for a type they do not take at all (DFT^P03).
+TEST(Ingest, UnmappedMessageOnAnAEFeedSays201ForAnEventAnd200ForAType) {
+  Fixture fx;
+  ASSERT_FALSE(fx.config.feeds.empty());
+  for (auto& feed : fx.config.feeds) feed.unmapped_ack = "AE";
+  fx.ingest = std::make_unique<Ingest>(fx.config, *fx.mappings, *fx.inbox, fx.metrics, nullptr);
+  std::string swap = kAdt;
+  swap.replace(swap.find("ADT^A28^ADT_A05|CTL1"), 20, "ADT^A17^ADT_A17|CTL2");
+  swap.replace(swap.find("EVN|A28"), 7, "EVN|A17");
+  std::string ack = fx.send(swap);
+  EXPECT_NE(ack.find("MSA|AE|CTL2"), std::string::npos) << ack;
+  EXPECT_NE(ack.find("ERR||MSH^1^9|201^Unsupported event code^HL70357|E"), std::string::npos) << ack;
+  EXPECT_NE(ack.find("Event ADT\\S\\A17 has no mapping"), std::string::npos) << ack;
+  const std::string dft = "MSH|^~\\&|LAB|RBT|CARERECORD|CHESHIRE|20260315101500||DFT^P03^DFT_P03|CTL3|P|2.5\r"
+                          "PID|1||RBT1^^^RBT^MR||DOE^JOHN||19600101|M\r";
+  ack = fx.send(dft);
+  EXPECT_NE(ack.find("MSA|AE|CTL3"), std::string::npos) << ack;
+  EXPECT_NE(ack.find("ERR||MSH^1^9|200^Unsupported message type^HL70357|E"), std::string::npos) << ack;
+  EXPECT_NE(ack.find("Message type DFT\\S\\P03 has no mapping"), std::string::npos) << ack;
+  auto rows = fx.inbox->read_after(0, 10);
+  ASSERT_EQ(rows.size(), 2u);  // both kept
+  EXPECT_EQ(rows[0].ack_code, "AE");
+  EXPECT_EQ(rows[1].ack_code, "AE");
+}
+
 }  // namespace
 }  // namespace cc::app
