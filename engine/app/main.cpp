@@ -182,7 +182,8 @@ int main(int argc, char** argv) {
     if (!oidc_audience.empty()) config.oidc.audience = oidc_audience;
     if (!jwks_url.empty()) config.oidc.jwks_url = jwks_url;
     if (auto st = config.check(); !st) {
-      std::cerr << st.error().message << "\n";
+      std::cerr << (config_path.empty() ? "" : config_path + " with the command line's flags: ") << st.error().message
+                << "\n";
       return 2;
     }
     if (!config.development && !config.oidc.enabled()) {

@@ -107,7 +107,8 @@ struct Config {
   const FeedConfig* feed_named(const std::string& name) const;
   // The GP feed (type gp-fhir) organisation `ods` owns ("*": any organisation's feed system), or nullptr.
   const FeedConfig* gp_feed_for(const std::string& ods) const;
-  // Reads and validates a configuration file; every problem is reported with its JSON path.
+  // Reads and validates a configuration file against its schema; every problem is reported with its
+  // JSON path. What goes together across keys and flags is for check(), after any flags are applied.
   static Result<Config> load(const std::string& path);
   static Result<Config> parse(const std::string& json_text, const std::string& origin);
 

@@ -55,5 +55,21 @@ TEST(Config, TheSourceRegistryIsCheckedAtStartUp) {
       "organisations": {"rbt20": "RBT"}})", "t.json")) << "ODS codes are upper case";
 }
 
+// A file may leave what goes with its TLS or OIDC settings to the command line (the README's
+// production shape): the file reads, and what goes together is checked once the flags are applied.
+TEST(Config, AFileMayLeaveTheCertificateAndTheJwksUrlToFlags) {
+  auto c = Config::parse(R"({"feeds": [{"name": "pas", "sending_facilities": ["RBT"],
+      "client_certificate_subject": "CN=pas.example.nhs.uk,O=RBT"}],
+      "tls": {"client_ca_file": "/etc/carerecord/feeds-ca.pem"},
+      "oidc": {"issuer": "https://idp.example.nhs.uk", "audience": "carerecord"}})", "t.json");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_FALSE(c->check()) << "alone, the file has a client CA without TLS and OIDC without keys";
+  c->tls.cert_file = "/etc/carerecord/server.pem";   // --tls-cert
+  c->tls.key_file = "/etc/carerecord/server.key";    // --tls-key
+  c->oidc.jwks_url = "https://idp.example.nhs.uk/jwks";  // --jwks-url
+  auto st = c->check();
+  EXPECT_TRUE(st) << st.error().message;
+}
+
 }  // namespace
 }  // namespace cc
