@@ -351,12 +351,12 @@ class Ingest {
       // of a bundle to protect, and a 2xx would tell the sender it is in the record.
       e.issues.clear();
       e.disposition = Disposition::kRejected;
+      std::string kept;
+      const auto& types = kept_types();
+      for (size_t i = 0; i < types.size(); ++i)
+        kept.append(i == 0 ? "" : i + 1 == types.size() ? " and " : ", ").append(types[i]);
       e.error("not-supported", "type-not-kept", e.path + ".resourceType",
-              "The shared care record does not keep " + root_type +
-                  " resources from GP feeds; it keeps Patient, AllergyIntolerance, "
-                  "MedicationStatement, MedicationRequest, Medication, Condition, Observation, "
-                  "Immunization, Encounter, Procedure, DocumentReference, Flag, Consent, Practitioner, "
-                  "PractitionerRole, Organization and Location.");
+              "The shared care record does not keep " + root_type + " resources from GP feeds; it keeps " + kept + ".");
     }
     if (request_.kind == Request::Kind::kUpdate && e.source_id != request_.id) {
       e.error("value", "entry-id", e.path + ".id",

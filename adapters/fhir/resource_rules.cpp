@@ -85,19 +85,33 @@ bool is_r4_resource_type(std::string_view type) {
   return std::binary_search(kR4Types.begin(), kR4Types.end(), type);
 }
 
+namespace {
+constexpr std::array<std::string_view, 15> kClinicalTypes{
+    "AllergyIntolerance", "MedicationStatement", "MedicationRequest", "Condition", "Observation",
+    "Immunization",       "Encounter",           "Procedure",         "DocumentReference", "Flag",
+    "Consent",            "FamilyMemberHistory", "DiagnosticReport",  "CarePlan",  "RelatedPerson"};
+constexpr std::array<std::string_view, 4> kSupportingTypes{"Practitioner", "PractitionerRole", "Organization",
+                                                           "Location"};
+}  // namespace
+
 Role role_of(std::string_view type) {
   if (type == "Patient") return Role::kPatient;
-  if (type == "AllergyIntolerance" || type == "MedicationStatement" ||
-      type == "MedicationRequest" || type == "Condition" || type == "Observation" ||
-      type == "Immunization" || type == "Encounter" || type == "Procedure" ||
-      type == "DocumentReference" || type == "Flag" || type == "Consent" || type == "FamilyMemberHistory" ||
-      type == "DiagnosticReport" || type == "CarePlan" || type == "RelatedPerson")
-    return Role::kClinical;
+  if (std::find(kClinicalTypes.begin(), kClinicalTypes.end(), type) != kClinicalTypes.end()) return Role::kClinical;
   if (type == "Medication") return Role::kMedication;
-  if (type == "Practitioner" || type == "PractitionerRole" || type == "Organization" ||
-      type == "Location")
+  if (std::find(kSupportingTypes.begin(), kSupportingTypes.end(), type) != kSupportingTypes.end())
     return Role::kSupporting;
   return is_r4_resource_type(type) ? Role::kIgnored : Role::kUnknown;
+}
+
+const std::vector<std::string_view>& kept_types() {
+  static const std::vector<std::string_view> types = [] {
+    std::vector<std::string_view> all{"Patient"};
+    all.insert(all.end(), kClinicalTypes.begin(), kClinicalTypes.end());
+    all.push_back("Medication");
+    all.insert(all.end(), kSupportingTypes.begin(), kSupportingTypes.end());
+    return all;
+  }();
+  return types;
 }
 
 bool is_kept(Role role) {

@@ -19,6 +19,8 @@ enum class Role {
 
 Role role_of(std::string_view type);
 bool is_kept(Role role);
+// Every type the GP feed keeps, in the order a sentence to a sender lists them: "Patient, ...".
+const std::vector<std::string_view>& kept_types();
 bool is_r4_resource_type(std::string_view type);
 
 // Administrative and financial types (Claim, ExplanationOfBenefit, Coverage...) and Provenance are

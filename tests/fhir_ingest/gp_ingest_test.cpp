@@ -6,6 +6,7 @@
 
 #include "adapters/fhir/fhir_time.h"
 #include "adapters/fhir/gp_ingest.h"
+#include "adapters/fhir/resource_rules.h"
 #include "tests/fhir_ingest/test_support.h"
 #include "tests/mapping/fhir_schema.h"
 
@@ -768,6 +769,13 @@ TEST(GpIngest, ResponsesAreValidFhir) {
   EXPECT_EQ(refused.http_status, 422);
   EXPECT_EQ(refused.issues.size(), 1u) << describe(refused);
   EXPECT_EQ(refused.issues[0].rule, "type-not-kept");
+  // The sentence lists what is kept, every type (one list makes both), so a sender can tell.
+  for (std::string_view kept : kept_types()) {
+    EXPECT_NE(refused.issues[0].message.find(std::string(kept)), std::string::npos) << kept;
+    EXPECT_TRUE(is_kept(role_of(kept))) << kept;
+  }
+  EXPECT_NE(refused.issues[0].message.find("CarePlan, RelatedPerson, Medication, Practitioner"), std::string::npos)
+      << refused.issues[0].message;
   EXPECT_TRUE(schema->validate(refused.response).empty());
 }
 
