@@ -107,6 +107,22 @@ Val number_val(std::string s) {
 
 Val t_decimal(Val&& in, const Transform&, EvalContext& ctx, Alloc&) { return number_val(text_of(in, ctx)); }
 
+// "1.50 | decimal-precision" -> 2: the places after the point a decimal is sent with, when the JSON
+// number `decimal` makes would not show them all (a double is written in its shortest form, so 1.50
+// becomes 1.5; 5.0 stays 5.0). Nothing otherwise. For FHIR's quantity-precision extension on the
+// value (`_value`), so a result's significant figures survive: FHIR decimals carry their precision.
+Val t_decimal_precision(Val&& in, const Transform&, EvalContext& ctx, Alloc&) {
+  std::string s = text_of(in, ctx);
+  if (!decimal_text(s)) return {};
+  const size_t point = s.find('.');
+  if (point == std::string::npos) return {};
+  const size_t places = s.size() - point - 1;
+  if (places < 2 || s.back() != '0') return {};
+  Value j;
+  j.SetInt(static_cast<int>(places));
+  return json_val(std::move(j));
+}
+
 Val t_integer(Val&& in, const Transform&, EvalContext& ctx, Alloc&) {
   std::string s = text_of(in, ctx);
   if (s.empty() || s.find('.') != std::string::npos) return {};
@@ -465,6 +481,7 @@ const std::map<std::string, TransformInfo>& registry() {
       {"from-date", {t_from_date, 1, 4, false}},
       {"decimal", {t_decimal, 0, 0, false}},
       {"integer", {t_integer, 0, 0, false}},
+      {"decimal-precision", {t_decimal_precision, 0, 0, false}},
       {"boolean", {t_boolean, 0, 0, false}},
       {"map", {t_map, 1, 1, true}},
       {"display", {t_display, 1, 1, true}},
