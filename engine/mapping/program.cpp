@@ -903,12 +903,33 @@ hl7v2::Location location_of(const Path& p, const EvalContext& ctx) {
   return where;
 }
 
+// A problem's sentence, for an ERR segment or a row error: never absent. Where a template string
+// leaves out a string missing a part (a reference needs all of it), a sentence says the part was not
+// sent; a sentence that is nothing at all says which HL7 error it is.
+std::string message_text(const Node& n, int code, EvalContext& ctx, Alloc& alloc) {
+  std::string s;
+  if (n.kind == Node::Kind::Interpolation) {
+    s = n.pieces[0];
+    std::string scratch;
+    for (size_t i = 0; i < n.exprs.size(); ++i) {
+      Val v = eval_expr(n.exprs[i], ctx, alloc);
+      std::string_view part = text_view(v, ctx, scratch);
+      s += part.empty() && v.kind != Val::Text ? std::string_view("(not sent)") : part;
+      s += n.pieces[i + 1];
+    }
+  } else {
+    s = node_text(n, ctx, alloc);
+  }
+  if (s.empty()) s = "The message has a problem (HL7 error " + std::to_string(code) + "); see the error's location.";
+  return s;
+}
+
 void add_issue(const IssueSpec& spec, EvalContext& ctx, Alloc& alloc, std::vector<Issue>& issues) {
   if (spec.when && !eval_cond(*spec.when, ctx, alloc)) return;
   Issue issue;
   issue.error = spec.error;
   issue.hl7_code = spec.code;
-  issue.message = node_text(spec.message, ctx, alloc);
+  issue.message = message_text(spec.message, spec.code, ctx, alloc);
   if (spec.where) issue.where = location_of(*spec.where, ctx);
   issue.column = spec.where_column;
   issues.push_back(std::move(issue));
@@ -1231,7 +1252,7 @@ void run_check(const Check& check, EvalContext& ctx, Alloc& alloc, std::vector<I
   Issue issue;
   issue.error = check.error;
   issue.hl7_code = check.code;
-  issue.message = node_text(check.message, ctx, alloc);
+  issue.message = message_text(check.message, issue.hl7_code, ctx, alloc);
   if (where) issue.where = location_of(*where, ctx);
   issue.column = column;
   issues.push_back(std::move(issue));

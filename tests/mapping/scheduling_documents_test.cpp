@@ -146,6 +146,30 @@ TEST(MdmMapping, EmbeddedPdfIsKeptAsSent) {
   EXPECT_EQ(std::string(pdf["data"].GetString()).rfind("JVBERi0", 0), 0u);  // "%PDF-"
 }
 
+// Every problem the mapping reports is a sentence, even when a part it quotes was not sent: a
+// problem without its instance ID (PRB-4) and with an unknown status (PRB-14) gets both problems'
+// sentences, the missing part said to be "(not sent)" (once the whole sentence went missing, and
+// the ERR segment carried no text).
+TEST(PprMapping, AProblemsSentenceSurvivesAMissingPart) {
+  std::string text = read("ppr", "pc1_add_problems_repeats_escapes");
+  const std::string instance = "PRB-000451^EPR";
+  ASSERT_NE(text.find(instance), std::string::npos);
+  text.erase(text.find(instance), instance.size());
+  text.replace(text.find("active^Active^RBTPROB"), 21, "dormant");
+  auto msg = Message::parse(text);
+  ASSERT_TRUE(msg.ok());
+  auto out = cc::testing::project_mappings().map(*msg, kFeed);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  bool status_reported = false;
+  for (const auto& issue : out->issues) {
+    EXPECT_FALSE(issue.message.empty()) << "HL7 error " << issue.hl7_code;
+    if (issue.message.find("\"dormant\" of problem (not sent)") != std::string::npos) status_reported = true;
+  }
+  EXPECT_TRUE(status_reported);
+  for (const auto& issue : cc::testing::project_mappings().assess(*msg, kFeed).issues)
+    EXPECT_FALSE(issue.message.empty()) << "HL7 error " << issue.hl7_code;
+}
+
 TEST(PprMapping, DeletionMarksTheSameConditionEnteredInError) {
   auto added = map("ppr", "pc1_add_problems_repeats_escapes");
   auto deleted = map("ppr", "pc3_delete_problem");
