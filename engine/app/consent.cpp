@@ -7,12 +7,16 @@
 
 namespace cc::app {
 
+Status read_consent_json(std::string_view body, rapidjson::Document& doc) {
+  return parse_json(body, JsonLimits{body.size(), 64}, doc);
+}
+
 void map_consent(const std::string& body, int64_t received_ms, store::MappedBatchItem& item) {
   store::ResourceWrite w;
   w.type = "Consent";
-  // Read as any body from outside: a Consent stored however deep its nesting must not bring the
-  // builder (and the engine at every start) down.
-  if (!parse_json(body, JsonLimits{body.size(), 64}, w.resource).ok()) w.resource.SetNull();
+  // A Consent stored however deep its nesting must not bring the builder (and the engine at every
+  // start) down.
+  if (!read_consent_json(body, w.resource).ok()) w.resource.SetNull();
   if (!w.resource.IsObject() || !w.resource.HasMember("id") || !w.resource["id"].IsString()) {
     item.outcome = "failed";
     item.detail = "The stored Consent is not readable JSON with an id.";

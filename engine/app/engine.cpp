@@ -459,9 +459,10 @@ int serve(Config config) {
   admin.record_consent = [&](std::string body, const governance::DisclosureContext& ctx,
                              std::function<void(unsigned, std::string)> done) {
     auto doc = std::make_shared<rapidjson::Document>();
-    doc->Parse(body.c_str(), body.size());
-    std::vector<std::string> problems = doc->HasParseError() ? std::vector<std::string>{"The body is not JSON."}
-                                                              : governance::check_consent(*doc);
+    const Status read = read_consent_json(body, *doc);  // as the builder will read it
+    std::vector<std::string> problems =
+        read.ok() ? governance::check_consent(*doc)
+                  : std::vector<std::string>{"The body is not JSON the record can keep (" + read.error().message + ")."};
     if (!problems.empty()) {
       std::string text = "The Consent was not recorded:";
       for (auto& p : problems) text += " " + p;

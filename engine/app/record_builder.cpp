@@ -102,9 +102,16 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
     for (auto& f : config_.feeds)
       if (f.name == row.feed) ctx.authority_systems = f.authorities;
 
+    // A message that could not be mapped is put before a person, whatever kind it is.
+    auto list_if_failed = [&row](store::MappedBatchItem& it) {
+      if (it.outcome == "failed")
+        it.worklist_add.push_back({0, "mapping-failed", "", row.id, row.feed,
+                                   row.message_type + " control id " + row.control_id + ": " + it.detail, 0, 0});
+    };
     try {
       if (row.message_type == kConsentMessageType) {
         map_consent(row.raw, row.received_ms, item);
+        list_if_failed(item);
         batch.push_back(std::move(item));
         continue;
       }
@@ -123,6 +130,7 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
             map_gp(*feed, row.message_type, row.raw, row.received_ms, row.ack_code == "AA", record_, item);
           }
         }
+        list_if_failed(item);
         batch.push_back(std::move(item));
         continue;
       }
@@ -141,6 +149,7 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
             break;
           }
         }
+        list_if_failed(item);
         batch.push_back(std::move(item));
         continue;
       }
@@ -203,10 +212,7 @@ std::vector<store::MappedBatchItem> RecordBuilder::map_rows(std::vector<store::I
                                        row.sending_facility + " was answered AE: " + item.detail,
                                    0, 0});
     }
-    if (item.outcome == "failed") {
-      item.worklist_add.push_back({0, "mapping-failed", "", row.id, row.feed,
-                                   row.message_type + " control id " + row.control_id + ": " + item.detail, 0, 0});
-    }
+    list_if_failed(item);
     batch.push_back(std::move(item));
   }
   // Each version's text is made here, beside the mapping, rather than by the store's single writer.

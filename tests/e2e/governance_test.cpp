@@ -165,6 +165,22 @@ std::string consent(const std::string& patient, const std::string& type, const s
     "provision": {"type": ")" + type + "\"" + provision_extra + "}}";
 }
 
+// A posted Consent is read as the record builder will read it (UTF-8, at most 64 levels, no
+// recursion): one nested hundreds of thousands deep once overflowed the stack and stopped the engine
+// for everyone, and one with a byte that is not UTF-8 was answered 201 and then never recorded.
+TEST_F(GovernanceTest, AConsentTheRecordCannotKeepIsRefusedNotACrashNorA201) {
+  ASSERT_FALSE(patient.empty());
+  auto deep = http_request(engine->http_port(), "POST", "/fhir/Consent", trust, std::string(300000, '['));
+  EXPECT_EQ(deep.status, 422) << deep.body;
+  EXPECT_NE(deep.body.find("64"), std::string::npos) << deep.body;
+  std::string latin1 = consent(patient, "deny", "2026-03-16T10:00:00Z");
+  latin1.insert(latin1.find("\"active\""), "\"text\": \"Refus\xe9\", ");
+  auto bad_utf8 = http_request(engine->http_port(), "POST", "/fhir/Consent", trust, latin1);
+  EXPECT_EQ(bad_utf8.status, 422) << bad_utf8.body;
+  EXPECT_EQ(http_get(engine->http_port(), "/healthz", "").status, 200) << "the engine is still up";
+  EXPECT_EQ(total_of(encounters(trust)), 1) << "no dissent was recorded";
+}
+
 TEST_F(GovernanceTest, ADissentStopsSharingUntilWithdrawnAndBreakGlassStillOpensIt) {
   ASSERT_FALSE(patient.empty());
   const std::string colleague = issue("ae-clinician", "dr.rbt2", "RBT");
