@@ -2,7 +2,8 @@
 // and the message's MSH-10, and ERR segments follow the sender's version layout.
 #include "adapters/hl7v2/ack.h"
 
-#include <cstdlib>
+#include <charconv>
+#include <system_error>
 
 namespace cc::hl7v2 {
 
@@ -107,7 +108,11 @@ std::string utf8_prefix(const std::string& s, size_t max) {
 bool uses_v25_err_layout(std::string_view version) {
   // "2.5", "2.5.1", "2.6" ... ; unknown or empty versions get the newer layout.
   if (version.size() < 3 || version[0] != '2' || version[1] != '.') return true;
-  int minor = std::atoi(std::string(version.substr(2)).c_str());
+  // The minor version's digits, read without overflow: "2.10" is after 2.5, "2.4.1" before it.
+  int minor = 0;
+  const auto [end, error] = std::from_chars(version.data() + 2, version.data() + version.size(), minor);
+  (void)end;
+  if (error == std::errc::result_out_of_range) return true;
   return minor >= 5;
 }
 

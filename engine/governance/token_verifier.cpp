@@ -241,11 +241,13 @@ Result<Reader> TokenVerifier::verify_oidc(std::string_view token, const std::str
   auto exp = claims.FindMember("exp");
   if (exp == claims.MemberEnd() || !exp->value.IsNumber())
     return refused("token-claims", "The token has no expiry time (exp).");
-  if (now_epoch_s - skew >= static_cast<int64_t>(exp->value.GetDouble()))
+  // Compared as doubles: a time claim of 1e300 converted to int64 would be undefined (and, as it
+  // happened, made a token valid from the beginning of time).
+  if (static_cast<double>(now_epoch_s - skew) >= exp->value.GetDouble())
     return refused("token-expired", "The bearer token has expired; " + std::string(kAskAgain) + ".");
   if (auto nbf = claims.FindMember("nbf"); nbf != claims.MemberEnd()) {
     if (!nbf->value.IsNumber()) return refused("token-claims", "The token's start time (nbf) is not a number.");
-    if (now_epoch_s + skew < static_cast<int64_t>(nbf->value.GetDouble()))
+    if (static_cast<double>(now_epoch_s + skew) < nbf->value.GetDouble())
       return refused("token-not-yet-valid", "The bearer token is not valid yet; check that this server's clock and "
                                             "the identity provider's agree.");
   }

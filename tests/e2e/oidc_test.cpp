@@ -99,6 +99,21 @@ TEST_F(OidcTest, NotYetValidTokenGets401) {
   expect_401(ec.sign(claims(kIssuer, "\"" + kAudience + "\"", 3600, 600)), "not valid yet");
 }
 
+// Time claims far outside int64 (1e300) are compared as numbers, not converted: a start time of
+// 1e300 is not yet, an expiry of -1e300 is past (the conversion was undefined, and a start of 1e300
+// came out as the beginning of time: the token was taken).
+TEST_F(OidcTest, TimeClaimsBeyondAnyClockAreRefused) {
+  start();
+  auto with = [](const std::string& claim, const std::string& value) {
+    std::string c = claims();
+    const size_t at = c.find("\"" + claim + "\":") + claim.size() + 3;
+    c.replace(at, c.find_first_of(",}", at) - at, value);
+    return c;
+  };
+  expect_401(ec.sign(with("nbf", "1e300")), "not valid yet");
+  expect_401(ec.sign(with("exp", "-1e300")), "expired");
+}
+
 TEST_F(OidcTest, SmallClockSkewIsAllowed) {
   start();
   auto r = get(rsa.sign(claims(kIssuer, "\"" + kAudience + "\"", -20, 20)));  // within the 60 s allowance
