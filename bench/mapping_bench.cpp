@@ -85,6 +85,27 @@ void BM_ParseAndMapOru10Obx(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseAndMapOru10Obx);
 
+// A hostile or broken PAS: one A28 whose PID-3 repeats N times (N distinct hospital numbers). The
+// checks before the ACK and the mapping read every repetition; this was quadratic (10,000
+// repetitions took 3 s to assess, 30,000 held an I/O thread for half a minute) until the message
+// indexed a long field's repetitions. Time a message, for N = 1,000, 10,000 and 30,000.
+void BM_AssessAndMapManyIdentifiers(benchmark::State& state) {
+  std::string pid3;
+  for (int64_t i = 1; i <= state.range(0); ++i) pid3 += (i > 1 ? "~" : "") + std::to_string(1000000 + i) + "^^^RBT^MR";
+  const auto msg = cc::hl7v2::Message::parse(
+      "MSH|^~\\&|PAS|RBT|CARERECORD|CHESHIRE|20260315101500||ADT^A28^ADT_A05|MANY1|P|2.5\r"
+      "EVN|A28|20260315101500\rPID|1||" + pid3 + "||DOE^JOHN||19600101|M\r");
+  if (!msg) std::abort();
+  for (auto _ : state) {
+    auto assessment = mappings().assess(*msg, kFeed);
+    auto out = mappings().map(*msg, kFeed);
+    benchmark::DoNotOptimize(assessment);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_AssessAndMapManyIdentifiers)->Arg(1000)->Arg(10000)->Arg(30000)->Unit(benchmark::kMillisecond);
+
 // A floor under BM_MapOru10Obx: only copying the RapidJSON documents an ORU^R01 with ten OBX maps to
 // (one DiagnosticReport, ten Observations, the Patient), already made. Building them, as the
 // interpreter must for the record store, costs at least this, whatever the interpreter does.

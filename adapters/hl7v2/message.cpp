@@ -339,7 +339,16 @@ std::string_view Message::raw_at(size_t seg, int field, int rep, int comp, int s
     return whole_or_first(rep) && whole_or_first(comp) && whole_or_first(sub) ? whole : std::string_view{};
   }
   if (rep == 0) return whole;
-  const std::string_view repetition = piece(whole, delims_.repetition, rep);
+  std::string_view repetition;
+  if (rep < kIndexRepetitionsFrom || delims_.repetition == '\0') {
+    repetition = piece(whole, delims_.repetition, rep);
+  } else if (const RepetitionIndex* index = repetition_index(seg, field, whole)) {
+    const auto& starts = index->starts;
+    if (static_cast<size_t>(rep) >= starts.size()) return {};
+    repetition = whole.substr(starts[rep - 1], starts[rep] - starts[rep - 1] - 1);
+  } else {
+    return {};  // fewer repetitions than that
+  }
   if (comp == 0) return repetition;
   const std::string_view component = piece(repetition, delims_.component, comp);
   if (sub == 0) return component;
@@ -409,7 +418,28 @@ std::string Message::value(size_t seg, int field, int rep, int comp, int sub) co
 int Message::repetition_count(size_t seg, int field) const {
   const std::string_view whole = field_raw(seg, field);
   if (seg == 0 && field <= 2) return whole.empty() ? 0 : 1;
+  for (const RepetitionIndex& index : repetition_indexes_)
+    if (index.seg == seg && index.field == field) return static_cast<int>(index.starts.size() - 1);
   return piece_count(whole, delims_.repetition);
+}
+
+const Message::RepetitionIndex* Message::repetition_index(size_t seg, int field, std::string_view whole) const {
+  for (const RepetitionIndex& index : repetition_indexes_)
+    if (index.seg == seg && index.field == field) return &index;
+  RepetitionIndex index{seg, field, {0}};
+  for (const char* p = whole.data(), *end = whole.data() + whole.size();
+       (p = static_cast<const char*>(std::memchr(p, delims_.repetition, static_cast<size_t>(end - p)))) != nullptr; ++p)
+    index.starts.push_back(static_cast<uint32_t>(p - whole.data() + 1));
+  index.starts.push_back(static_cast<uint32_t>(whole.size() + 1));
+  if (index.starts.size() - 1 < static_cast<size_t>(kIndexRepetitionsFrom)) return nullptr;
+  constexpr size_t kKept = 4;
+  if (repetition_indexes_.size() < kKept) {
+    repetition_indexes_.push_back(std::move(index));
+    return &repetition_indexes_.back();
+  }
+  RepetitionIndex& slot = repetition_indexes_[next_repetition_index_++ % kKept];
+  slot = std::move(index);
+  return &slot;
 }
 
 std::string Message::decode(std::string_view raw) const {

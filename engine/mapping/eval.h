@@ -2,6 +2,7 @@
 // transforms' registry (transforms.cpp).
 #pragma once
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,9 @@ struct EvalContext {
   std::vector<Val> lets;
   std::string where, value, problem;  // in a check's message
   const RowInput* row = nullptr;      // a row mapping's row (the message is then an empty one)
+  // The unmapped codes already reported for this message ("table|system|code"), so each is reported
+  // once without a search of the list per code (8,000 results each with its own code made it slow).
+  std::set<std::string> unmapped_reported;
 };
 
 // Text, or nothing when empty.

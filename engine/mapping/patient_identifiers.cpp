@@ -2,7 +2,7 @@
 // See patient_identifiers.h.
 #include "engine/mapping/patient_identifiers.h"
 
-#include <algorithm>
+#include <set>
 
 #include "engine/mapping/v2_datatypes.h"
 
@@ -42,6 +42,7 @@ std::string authority_of(const hl7v2::Message& msg, size_t pid, int rep, const F
 PatientIdentifiers read_patient_identifiers(const hl7v2::Message& msg, size_t pid,
                                             const FeedContext& feed) {
   PatientIdentifiers ids;
+  std::set<std::pair<std::string, std::string>> seen;  // (system, value) of the local ones kept
   const int reps = msg.repetition_count(pid, 3);
   for (int rep = 1; rep <= reps; ++rep) {
     const std::string value = text(msg, pid, 3, rep, 1);
@@ -57,10 +58,7 @@ PatientIdentifiers read_patient_identifiers(const hl7v2::Message& msg, size_t pi
     const std::string type = text(msg, pid, 3, rep, 5);
     std::string authority = authority_of(msg, pid, rep, feed);
     LocalIdentifier id{rep, feed.system_for(authority, type), value, type, std::move(authority)};
-    const bool seen = std::any_of(ids.local.begin(), ids.local.end(), [&](const auto& other) {
-      return other.system == id.system && other.value == id.value;
-    });
-    if (!seen) ids.local.push_back(std::move(id));
+    if (seen.emplace(id.system, id.value).second) ids.local.push_back(std::move(id));
   }
   return ids;
 }

@@ -144,10 +144,9 @@ Val t_boolean(Val&& in, const Transform&, EvalContext& ctx, Alloc&) {
 void report_unmapped(const Transform& t, EvalContext& ctx, const std::string& system, const std::string& code,
                      const std::string& display) {
   if (!t.table || !t.table->report_unmapped || !ctx.out || code.empty()) return;
-  auto& codes = ctx.out->unmapped_codes;  // once a message: a unit is read for the value and its range
-  for (const UnmappedCode& c : codes)
-    if (c.table == t.table->name && c.system == system && c.code == code) return;
-  codes.push_back({t.table->name, system, code, display});
+  // Once a message: a unit is read for the value and its range.
+  if (!ctx.unmapped_reported.insert(t.table->name + "|" + system + "|" + code).second) return;
+  ctx.out->unmapped_codes.push_back({t.table->name, system, code, display});
 }
 
 // The entry for a code, the table's default for an absent or unknown code, or nullptr.

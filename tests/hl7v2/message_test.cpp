@@ -92,6 +92,35 @@ TEST(Hl7v2Message, SegmentsFieldsRepetitionsComponentsSubcomponents) {
   EXPECT_EQ(m.value(3, 3, 1, 2), "BED2");
 }
 
+// A field of many repetitions is read through an index of where each begins (built once, the last
+// few fields kept): every repetition, component and count reads as a scan from the field's start
+// would, across more fields than the index keeps, read in turn.
+TEST(Hl7v2Message, ManyRepetitionsReadAlikeThroughTheIndex) {
+  auto field_of = [](const std::string& prefix, int n) {
+    std::string f;
+    for (int i = 1; i <= n; ++i) f += (i > 1 ? "~" : "") + prefix + std::to_string(i) + "^^^RXH^MR";
+    return f;
+  };
+  const int sizes[] = {3, 8, 9, 40, 2000, 7};
+  std::string text = "MSH|^~\\&|PAS|RXH|EMPI|NHS|20240301120000||ADT^A01^ADT_A01|MSG0001|P|2.4\r";
+  for (int k = 0; k < 6; ++k) text += "ZRP|" + field_of("F" + std::to_string(k) + "-", sizes[k]) + "|~~\r";
+  const Message m = parsed(text);
+  for (int pass = 0; pass < 2; ++pass)
+    for (int k = 0; k < 6; ++k) {  // six fields: more than the index keeps, so entries are replaced
+      const size_t seg = static_cast<size_t>(k + 1);
+      ASSERT_EQ(m.repetition_count(seg, 1), sizes[k]);
+      const std::string_view whole = m.field_raw(seg, 1);
+      for (int rep = sizes[k] + 1; rep >= 1; --rep) {
+        ASSERT_EQ(m.raw_at(seg, 1, rep), cc::hl7v2::piece(whole, '~', rep)) << k << " " << rep;
+        ASSERT_EQ(m.value(seg, 1, rep, 1), rep <= sizes[k] ? "F" + std::to_string(k) + "-" + std::to_string(rep) : "");
+        ASSERT_EQ(m.raw_at(seg, 1, rep, 4), rep <= sizes[k] ? "RXH" : "");
+      }
+      EXPECT_EQ(m.repetition_count(seg, 1), sizes[k]);
+      EXPECT_EQ(m.repetition_count(seg, 2), 3);  // "~~": three empty repetitions
+      EXPECT_EQ(m.raw_at(seg, 2, 3), "");
+    }
+}
+
 TEST(Hl7v2Message, AccessorsOutOfRangeAreEmpty) {
   const Message m = parsed(kAdt);
   EXPECT_EQ(m.segment_name(99), "");
