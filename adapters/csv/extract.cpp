@@ -51,12 +51,14 @@ std::optional<std::string_view> Header::get(const Row& row, std::string_view col
   return std::string_view(row.values[*i]);
 }
 
-size_t Header::add(std::string_view column) {
-  if (auto i = index(column)) return *i;
-  names_.emplace_back(column);
-  index_.emplace(names_.back(), names_.size() - 1);
-  index_by_name();
-  return names_.size() - 1;
+void Header::add(const std::vector<std::string>& columns) {
+  const size_t before = names_.size();
+  for (const std::string& column : columns) {
+    if (index(column)) continue;
+    names_.push_back(column);
+    index_.emplace(names_.back(), names_.size() - 1);
+  }
+  if (names_.size() != before) index_by_name();  // once for the lot, not once a column
 }
 
 void Header::index_by_name() {

@@ -59,9 +59,9 @@ class Header {
   // Indices ordered by column name (byte order); used for order-independent row digests.
   const std::vector<size_t>& by_name() const { return by_name_; }
 
-  // Index of `column`, adding it at the end when new (JSON lines grow the header as they go).
-  // The caller guarantees the name is not empty.
-  size_t add(std::string_view column);
+  // Adds the columns not yet in the header at its end, in order (JSON lines grow the header as they
+  // go). The caller guarantees no name is empty.
+  void add(const std::vector<std::string>& columns);
 
  private:
   struct Hash {

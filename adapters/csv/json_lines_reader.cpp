@@ -2,6 +2,10 @@
 // text, nested values re-written compactly, new columns committed only when their line is good.
 #include "adapters/csv/json_lines_reader.h"
 
+#include <optional>
+#include <string>
+#include <unordered_map>
+
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
@@ -30,13 +34,20 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
     too_deep_ = false;
     next_ = 0;
     pending_.clear();
+    pending_index_.clear();
+    too_many_columns_ = false;
     problems_.clear();
     for (auto& v : values_) v.clear();
   }
 
   // Results of the line.
   std::vector<std::string> values_;
-  std::vector<std::string> pending_;
+  std::vector<std::string> pending_;                    // names new in this line, in order
+  std::unordered_map<std::string, size_t> pending_index_;  // each of those to its column
+  bool too_many_columns_ = false;
+  // More columns than any extract needs: each kept row holds a value for every column, so a line of
+  // 80,000 names followed by short lines would otherwise take gigabytes.
+  static constexpr size_t kMaxColumns = 1000;
   std::vector<std::pair<std::string, std::string>> problems_;  // (column, message)
   const char* not_object_ = nullptr;                           // what the line is, when not an object
   bool too_deep_ = false;                                      // nested beyond kMaxDepth: the parse stopped
@@ -68,7 +79,16 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
       have_column_ = false;
       return true;
     }
-    column_ = find(name);
+    const auto found = find(name);
+    if (!found) {  // a column past the limit: the line is a row error, its value is not kept
+      if (!too_many_columns_)
+        problems_.emplace_back(std::string(name), "is a column beyond the " + std::to_string(kMaxColumns) +
+                                                      " an extract may have; send the columns the feed's mapping reads");
+      too_many_columns_ = true;
+      have_column_ = false;
+      return true;
+    }
+    column_ = *found;
     have_column_ = true;
     if (stamp_.size() <= column_) stamp_.resize(column_ + 1, 0);
     if (stamp_[column_] == row_) {
@@ -114,15 +134,18 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
   }
 
   // Column index for a member name: members usually come in the same order on every line, so the
-  // column after the previous one is tried first.
-  size_t find(std::string_view name) {
+  // column after the previous one is tried first; a name new in this line is looked up among the
+  // line's other new names (a hash, not a scan: a line of 80,000 new names took minutes). Nothing
+  // for a name that would make more than kMaxColumns columns.
+  std::optional<size_t> find(std::string_view name) {
     if (next_ < header_.size() && header_.name(next_) == name) return next_;
     if (auto i = header_.index(name)) return *i;
-    for (size_t i = 0; i < pending_.size(); ++i) {
-      if (pending_[i] == name) return header_.size() + i;
-    }
+    if (auto it = pending_index_.find(std::string(name)); it != pending_index_.end()) return it->second;
+    if (header_.size() + pending_.size() >= kMaxColumns) return std::nullopt;
     pending_.emplace_back(name);
-    return header_.size() + pending_.size() - 1;
+    const size_t column = header_.size() + pending_.size() - 1;
+    pending_index_.emplace(pending_.back(), column);
+    return column;
   }
 
   const Header& header_;
@@ -203,7 +226,7 @@ Result<Extract> read_json_lines(std::string_view file) {
       continue;
     }
 
-    for (const std::string& name : handler.pending_) out.header.add(name);
+    out.header.add(handler.pending_);
     Row& kept = out.rows.emplace_back();
     kept.number = row;
     kept.line = line_number;

@@ -111,6 +111,25 @@ TEST(JsonLinesReader, ALineNestedDeeperThanAStackIsARowError) {
   EXPECT_NE(errors_of(e).find("more than 64 levels deep"), std::string::npos) << errors_of(e);
 }
 
+// Columns are capped at 1,000 a file: a line naming more (80,000 names once took minutes to read,
+// and every later row would have held a value for each) is a row error naming the limit, and the
+// lines beside it are kept. A line of 999 new names, within it, is read.
+TEST(JsonLinesReader, ALineOfTooManyColumnsIsARowError) {
+  auto line_of = [](const std::string& prefix, int names) {
+    std::string line = "{\"id\":\"" + prefix + "\"";
+    for (int i = 0; i < names; ++i) line += ",\"" + prefix + std::to_string(i) + "\":\"v\"";
+    return line + "}\n";
+  };
+  Extract e = read("{\"id\":\"P0\"}\n" + line_of("wide", 80000) + line_of("w", 998) + "{\"id\":\"P3\"}\n");
+  ASSERT_EQ(e.errors.size(), 1u) << errors_of(e);
+  EXPECT_EQ(e.errors[0].row, 2);
+  EXPECT_NE(errors_of(e).find("beyond the 1000"), std::string::npos) << errors_of(e);
+  ASSERT_EQ(e.rows.size(), 3u);
+  EXPECT_EQ(e.header.size(), 999u);  // id and the 998 of the third line
+  EXPECT_EQ(e.header.get(e.rows[1], "w997").value_or(""), "v");
+  EXPECT_EQ(e.rows[2].values.at(0), "P3");
+}
+
 TEST(JsonLinesReader, CrLfBlankLinesAndBom) {
   Extract e = read("\xEF\xBB\xBF{\"a\":\"1\"}\r\n\r\n   \n{\"a\":\"2\"}\r\n");
   ASSERT_EQ(e.rows.size(), 2u) << errors_of(e);
