@@ -131,7 +131,8 @@ class Ingest {
 
   void run() {
     const JsonLimits limits{feed_.limits.max_body_bytes, feed_.limits.max_depth};
-    if (Status parsed = parse_json(request_.body, limits, doc_); !parsed) {
+    // A value the practice sent as 1.50 keeps its two places (FHIR decimals carry their precision).
+    if (Status parsed = parse_json(request_.body, limits, doc_, DecimalPrecision::kFhirExtension); !parsed) {
       const std::string& code = parsed.error().code;
       const char* advice = code == "too-large"  ? " This is the feed's limit: send the record in several smaller bundles."
                            : code == "too-deep" ? " No FHIR resource a GP system sends needs that: check the extract for "

@@ -16,10 +16,24 @@ struct JsonLimits {
   int max_depth = 64;            // objects and arrays nested inside each other
 };
 
+// What becomes of a decimal written with trailing zeros (1.50): a document holds numbers as doubles,
+// and 1.5 is what a double writes back.
+enum class DecimalPrecision {
+  kAsDouble,  // 1.5
+  // FHIR resources: the member is 1.5 and its sibling "_member" carries FHIR's quantity-precision
+  // extension with the places as sent (2), as FHIR decimals keep their precision. Not added where
+  // the object already has "_member", nor for a number in an array.
+  kFhirExtension,
+};
+
+// The extension kFhirExtension adds.
+inline constexpr const char* kQuantityPrecisionUrl = "http://hl7.org/fhir/StructureDefinition/quantity-precision";
+
 // Parses `body` (a leading UTF-8 byte-order mark is skipped) into `doc`. Error codes:
 // "too-large" (more than max_bytes), "too-deep" (nesting beyond max_depth), "not-json" (not
-// well-formed JSON, or not UTF-8), each with a sentence naming the limit or the byte offset (the
-// caller adds what the sender should do).
-Status parse_json(std::string_view body, const JsonLimits& limits, rapidjson::Document& doc);
+// well-formed JSON, or not UTF-8, or a number beyond a double), each with a sentence naming the
+// limit or the byte offset (the caller adds what the sender should do).
+Status parse_json(std::string_view body, const JsonLimits& limits, rapidjson::Document& doc,
+                  DecimalPrecision decimals = DecimalPrecision::kAsDouble);
 
 }  // namespace cc

@@ -7,6 +7,7 @@
 #include "adapters/fhir/fhir_time.h"
 #include "adapters/fhir/gp_ingest.h"
 #include "adapters/fhir/resource_rules.h"
+#include "engine/core/json_input.h"
 #include "tests/fhir_ingest/test_support.h"
 #include "tests/mapping/fhir_schema.h"
 
@@ -175,6 +176,54 @@ TEST(GpIngest, GoodTransactionIsAcceptedWithStableIdsAndRewrittenReferences) {
       EXPECT_TRUE(problems.empty()) << r.mapped.type << ": " << problems.front();
     }
   }
+}
+
+// A value the practice sends with trailing zeros keeps its places: FHIR decimals carry their
+// precision, a double written back does not (1.50 would come back as 1.5). The stored value is 1.5
+// with FHIR's quantity-precision extension beside it; 72.0 and a value in an array are as sent, a
+// "_value" the practice sent itself is kept as it is, and the resource still validates.
+TEST(GpIngest, AValueSentWithTrailingZerosKeepsItsPrecision) {
+  std::string obs = observation();
+  replace_all(obs, R"("value":72.5,)", R"("value":72.50,)");
+  replace_all(obs, R"("effectiveDateTime")",
+              R"("referenceRange":[{"low":{"value":40.0,"unit":"kg"},"high":{"value":90.00,"unit":"kg","_value":{"id":"kept"}}}],"effectiveDateTime")");
+  const IngestResult result =
+      post(bundle("transaction", {entry(kPatientUrl, patient(test_nhs_number(1))), entry(kEncounterUrl, encounter()),
+                                  entry(kObservationUrl, obs)}));
+  ASSERT_EQ(result.http_status, 200) << describe(result);
+  const IngestedResource* stored = find(result, "Observation");
+  ASSERT_NE(stored, nullptr);
+  const auto& quantity = stored->mapped.resource["valueQuantity"];
+  EXPECT_EQ(quantity["value"].GetDouble(), 72.5);
+  ASSERT_TRUE(quantity.HasMember("_value")) << to_json(stored->mapped.resource);
+  const auto& precision = quantity["_value"]["extension"][0];
+  EXPECT_STREQ(precision["url"].GetString(), "http://hl7.org/fhir/StructureDefinition/quantity-precision");
+  EXPECT_EQ(precision["valueInteger"].GetInt(), 2);
+  const auto& range = stored->mapped.resource["referenceRange"][0];
+  EXPECT_FALSE(range["low"].HasMember("_value")) << "40.0 is written 40.0";
+  EXPECT_STREQ(range["high"]["_value"]["id"].GetString(), "kept");
+  EXPECT_FALSE(range["high"]["_value"].HasMember("extension")) << "the practice's own _value is not changed";
+  if (auto* schema = cc::testing::FhirSchema::shared())
+    EXPECT_TRUE(schema->validate(stored->mapped.resource).empty()) << to_json(stored->mapped.resource);
+}
+
+// Numbers read as their text are still numbers: one beyond a double is refused as unreadable (as
+// the parser refused it before), a large integer is kept whole.
+TEST(GpIngest, ANumberBeyondADoubleIsRefusedAndLargeIntegersKept) {
+  std::string obs = observation();
+  replace_all(obs, R"("value":72.5,)", R"("value":1e400,)");
+  const IngestResult refused =
+      post(bundle("transaction", {entry(kPatientUrl, patient(test_nhs_number(1))), entry(kObservationUrl, obs)}));
+  EXPECT_EQ(refused.http_status, 400) << describe(refused);
+  rapidjson::Document doc;
+  ASSERT_TRUE(cc::parse_json(R"({"a":9007199254740993,"b":-5,"c":18446744073709551615,"d":1.0})", cc::JsonLimits{},
+                             doc, cc::DecimalPrecision::kFhirExtension)
+                  .ok());
+  EXPECT_EQ(doc["a"].GetInt64(), 9007199254740993);
+  EXPECT_EQ(doc["b"].GetInt(), -5);
+  EXPECT_EQ(doc["c"].GetUint64(), 18446744073709551615u);
+  EXPECT_EQ(doc["d"].GetDouble(), 1.0);
+  EXPECT_FALSE(doc.HasMember("_d"));
 }
 
 TEST(GpIngest, ExistingResourcesAnswer200AndReferencesIntoTheRecordResolve) {
