@@ -721,10 +721,15 @@ void FhirApi::record_access(const Request& req, const std::string& patient_id, c
 }
 
 namespace {
+// A CSV cell. One a spreadsheet would read as a formula (=, +, -, @, tab or carriage return first:
+// a reader's free-text reason "=HYPERLINK(...)" could send other rows to a web site when the IG
+// officer opens the report) is written as text, with a leading apostrophe.
 std::string csv_field(const std::string& v) {
-  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  const bool formula = !v.empty() && std::string_view("=+-@\t\r").find(v.front()) != std::string_view::npos;
+  const std::string text = formula ? "'" + v : v;
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
   std::string out = "\"";
-  for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
 }
 

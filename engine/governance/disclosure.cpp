@@ -757,8 +757,10 @@ void DisclosureService::record_access(const DisclosureContext& ctx, const std::s
     }
     auto stored = settings_.grants->record(grant);
     if (stored && stored->kind != "permission-to-view")
-      spdlog::warn("ALERT for the IG officer: {} access {} by {} ({}, {}) to Patient/{}: {}", stored->kind, stored->id,
-                   stored->user, stored->role, stored->org, stored->patient_id, stored->reason);
+      // The reason stays on the audit trail and the review list: a log is not a governed read path,
+      // and a reason is free text about a patient ("suspected overdose").
+      spdlog::warn("ALERT for the IG officer: {} access {} by {} ({}, {}); see the review list", stored->kind,
+                   stored->id, stored->user, stored->role, stored->org);
     done(std::move(stored));
   });
 }

