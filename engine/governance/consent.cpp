@@ -1,6 +1,7 @@
 // See consent.h.
 #include "engine/governance/consent.h"
 
+#include <algorithm>
 #include <climits>
 #include <utility>
 
@@ -62,10 +63,16 @@ ConsentState consent_state(const std::vector<store::StoredResource>& consents) {
     d.Parse(r.json.c_str(), r.json.size());
     if (!d.IsObject() || string_member(d, "status") != "active" || !privacy_scope(d)) continue;
     // Latest by dateTime as an instant (offsets and date-only values compared as times), then by
-    // when it was stored (meta.lastUpdated), which also stands in for a missing dateTime.
+    // when it was stored (meta.lastUpdated), which also stands in for a missing dateTime. A decision
+    // takes effect no later than it was stored: a Consent dated 2999 would otherwise outrank every
+    // decision the patient makes until then, a dissent recorded tomorrow included.
     const Value* meta = member_of(d, "meta");
+    const std::string stored = meta ? string_member(*meta, "lastUpdated") : "";
     auto when_ms = fhir::fhir_to_epoch_ms(string_member(d, "dateTime"));
-    const std::pair<int64_t, std::string> when{when_ms ? *when_ms : INT64_MIN, meta ? string_member(*meta, "lastUpdated") : ""};
+    auto stored_ms = fhir::fhir_to_epoch_ms(stored);
+    int64_t effective = when_ms ? *when_ms : stored_ms ? *stored_ms : INT64_MIN;
+    if (stored_ms) effective = std::min(effective, *stored_ms);
+    const std::pair<int64_t, std::string> when{effective, stored};
     if (!latest.IsObject() || when > latest_time) {
       latest_time = when;
       latest_id = r.id;

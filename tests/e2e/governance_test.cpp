@@ -196,6 +196,19 @@ TEST_F(GovernanceTest, AReviewReportCellIsNeverAFormula) {
   EXPECT_EQ(csv.body.find(",\"=HYPERLINK"), std::string::npos) << csv.body;
 }
 
+// A Consent takes effect no later than it was stored: a permit dated 2999 does not outrank the
+// dissent the patient records after it (it once did, until 2999, whatever they decided meanwhile).
+TEST_F(GovernanceTest, AFutureDatedConsentDoesNotOutrankALaterDecision) {
+  ASSERT_FALSE(patient.empty());
+  ASSERT_EQ(http_request(engine->http_port(), "POST", "/fhir/Consent", trust,
+                         consent(patient, "permit", "2999-01-01T00:00:00Z")).status, 201);
+  ASSERT_EQ(http_request(engine->http_port(), "POST", "/fhir/Consent", trust,
+                         consent(patient, "deny", "2100-01-01T00:00:00Z")).status, 201);
+  auto refused = get_until(engine->http_port(), "/fhir/Encounter?patient=Patient/" + patient, trust,
+                           [](const HttpResult& h) { return h.status == 403; });
+  EXPECT_EQ(refused.status, 403) << "the later decision, the dissent, stands: " << refused.body;
+}
+
 TEST_F(GovernanceTest, ADissentStopsSharingUntilWithdrawnAndBreakGlassStillOpensIt) {
   ASSERT_FALSE(patient.empty());
   const std::string colleague = issue("ae-clinician", "dr.rbt2", "RBT");
