@@ -202,6 +202,9 @@ TEST_F(GovernanceTest, AFutureDatedConsentDoesNotOutrankALaterDecision) {
   ASSERT_FALSE(patient.empty());
   ASSERT_EQ(http_request(engine->http_port(), "POST", "/fhir/Consent", trust,
                          consent(patient, "permit", "2999-01-01T00:00:00Z")).status, 201);
+  // In the record before the dissent is posted: the dissent is then stored after it.
+  get_until(engine->http_port(), "/fhir/Consent?patient=Patient/" + patient, trust,
+            [](const HttpResult& h) { return total_of(h) == 1; });
   ASSERT_EQ(http_request(engine->http_port(), "POST", "/fhir/Consent", trust,
                          consent(patient, "deny", "2100-01-01T00:00:00Z")).status, 201);
   auto refused = get_until(engine->http_port(), "/fhir/Encounter?patient=Patient/" + patient, trust,
