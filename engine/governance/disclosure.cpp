@@ -913,6 +913,21 @@ void DisclosureService::disclose_audit(
     return;
   }
   entry.outcome = (*found)->first.empty() ? "nothing-found" : "disclosed";
+  // The entries shown name patients (their ids, and queries with NHS numbers): the search is
+  // recorded against each of them, so a patient's subject access report shows their trail was read.
+  std::set<std::string> patients;
+  if (!filter.patient_id.empty()) patients.insert(filter.patient_id);
+  for (const store::AuditEntry& shown : (*found)->first) {
+    std::string_view ids = shown.patient_id;
+    while (!ids.empty()) {
+      const size_t space = ids.find(' ');
+      if (space != 0) patients.emplace(ids.substr(0, space));
+      if (space == std::string_view::npos) break;
+      ids.remove_prefix(space + 1);
+    }
+  }
+  entry.patient_id.clear();
+  for (const std::string& p : patients) entry.patient_id += (entry.patient_id.empty() ? "" : " ") + p;
   audit_.append(std::move(entry), [found, done = std::move(done)](Status st) {
     if (!st) {
       done(nothing_disclosed());

@@ -212,6 +212,21 @@ TEST_F(GovernanceTest, AFutureDatedConsentDoesNotOutrankALaterDecision) {
   EXPECT_EQ(refused.status, 403) << "the later decision, the dissent, stands: " << refused.body;
 }
 
+// Reading the audit trail reads about the patients its entries name: an IG officer's search by
+// user is itself on each of those patients' subject access reports.
+TEST_F(GovernanceTest, ReadingTheTrailIsOnThePatientsReport) {
+  ASSERT_FALSE(patient.empty());
+  ASSERT_EQ(total_of(encounters(trust)), 1);
+  auto trail = http_get(engine->http_port(), "/fhir/AuditEvent?agent=dr.rbt", ig);
+  ASSERT_EQ(trail.status, 200) << trail.body;
+  auto r = http_get(engine->http_port(), "/admin/ig/reports/patient-access?patient=Patient/" + patient, ig);
+  ASSERT_EQ(r.status, 200) << r.body;
+  bool listed = false;
+  for (auto& row : json(r.body)["items"].GetArray())
+    listed |= std::string(row["user"].GetString()) == "ig.officer" && std::string(row["action"].GetString()) == "audit-search";
+  EXPECT_TRUE(listed) << r.body;
+}
+
 TEST_F(GovernanceTest, ADissentStopsSharingUntilWithdrawnAndBreakGlassStillOpensIt) {
   ASSERT_FALSE(patient.empty());
   const std::string colleague = issue("ae-clinician", "dr.rbt2", "RBT");
