@@ -203,6 +203,7 @@ int identity_offline(const std::string& data_dir, const std::string& action, con
   auto bare = [](const std::string& ref) { return ref.rfind("Patient/", 0) == 0 ? ref.substr(8) : ref; };
   if (action == "worklist") {
     auto tasks = (*record)->identity_worklist(500);
+    governance::mask_restricted_postcodes(**record, tasks);  // a restricted patient's whereabouts stay in
     if (!audit_local(data_dir, "cli-identity-worklist", "carerecord identity worklist",
                      governance::id_list(store::patients_named(tasks)),
                      std::to_string(tasks.size()) + " item(s)", tasks.empty() ? "nothing-found" : "disclosed"))
@@ -515,7 +516,11 @@ int serve(Config config) {
       });
     });
   };
-  admin.identity_worklist = [&] { return (*record)->identity_worklist(500); };
+  admin.identity_worklist = [&] {
+    auto tasks = (*record)->identity_worklist(500);
+    governance::mask_restricted_postcodes(**record, tasks);  // a restricted patient's whereabouts stay in
+    return tasks;
+  };
   admin.resolve_identity = [&](const std::string& action, const std::string& registration, const std::string& patient,
                                const std::string& actor, const std::string& reason) {
     auto r = builder.resolve_identity(action, registration, patient, "user:" + actor, reason);

@@ -917,17 +917,9 @@ void DisclosureService::disclose_audit(
   // recorded against each of them, so a patient's subject access report shows their trail was read.
   std::set<std::string> patients;
   if (!filter.patient_id.empty()) patients.insert(filter.patient_id);
-  for (const store::AuditEntry& shown : (*found)->first) {
-    std::string_view ids = shown.patient_id;
-    while (!ids.empty()) {
-      const size_t space = ids.find(' ');
-      if (space != 0) patients.emplace(ids.substr(0, space));
-      if (space == std::string_view::npos) break;
-      ids.remove_prefix(space + 1);
-    }
-  }
-  entry.patient_id.clear();
-  for (const std::string& p : patients) entry.patient_id += (entry.patient_id.empty() ? "" : " ") + p;
+  for (const store::AuditEntry& shown : (*found)->first)
+    for (std::string& p : patients_of(shown)) patients.insert(std::move(p));
+  entry.patient_id = id_list(patients);
   audit_.append(std::move(entry), [found, done = std::move(done)](Status st) {
     if (!st) {
       done(nothing_disclosed());
@@ -1048,6 +1040,25 @@ void DisclosureService::unusual_access_report(const DisclosureContext& ctx, int6
   }
   entry->outcome = rows->empty() ? "nothing-found" : "disclosed";
   disclose_after(audit_, entry, rows, std::move(done));
+}
+
+void mask_restricted_postcodes(store::RecordStore& record, std::vector<store::IdentityTask>& tasks) {
+  std::map<std::string, bool> known;  // person -> restricted
+  auto restricted_person = [&](const std::string& patient_id) {
+    const std::string person = record.person_of(patient_id);
+    auto it = known.find(person);
+    if (it != known.end()) return it->second;
+    bool found = false;
+    for (const store::StoredResource& r : record.search_patient("Patient", person, 0, 500).items)
+      found |= restricted(r.json);
+    if (auto own = record.read("Patient", patient_id)) found |= restricted(own->json);
+    return known.emplace(person, found).first->second;
+  };
+  for (store::IdentityTask& t : tasks) {
+    if (restricted_person(t.registration_id)) t.demographics.postcode.clear();
+    for (store::IdentityCandidate& c : t.candidates)
+      if (restricted_person(c.patient_id)) c.demographics.postcode.clear();
+  }
 }
 
 }  // namespace cc::governance

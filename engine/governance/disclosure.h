@@ -208,4 +208,9 @@ class DisclosureService {
   std::atomic<uint64_t> facts_reads_{0};
 };
 
+// The identity work-list shows demographics to confirm a match; a restricted patient's (PDS S flag,
+// meta.security R) whereabouts are never disclosed, so the postcode of a registration or candidate
+// whose person is restricted is left out (for the API and the command line alike).
+void mask_restricted_postcodes(store::RecordStore& record, std::vector<store::IdentityTask>& tasks);
+
 }  // namespace cc::governance

@@ -158,6 +158,31 @@ TEST_F(IdentityTest, OnePersonFromFourFeedsIsOnePatient) {
   EXPECT_EQ(sources.size(), 2u);
 }
 
+// The identity work-list shows demographics to confirm a match, but never a restricted patient's
+// whereabouts (PD1-12 Y): their registration's postcode is left out, another's is shown.
+TEST_F(IdentityTest, TheWorklistShowsNoRestrictedPatientsPostcode) {
+  MllpClient pas(engine->mllp_port());
+  ASSERT_EQ(hl7_field(pas.exchange(adt("A28", "RES1", "RBT901", "", "19850722",
+                                       "PD1|||OVER SURGERY^^^^^^^^^N81029|||||||||Y\r")), "MSA", 1), "AA");
+  ASSERT_EQ(hl7_field(pas.exchange(adt("A28", "OPEN1", "RBT902", "", "19700101", "PV1|1|N\r")), "MSA", 1), "AA");
+  auto work = get_until(engine->http_port(), "/admin/identity/worklist", admin,
+                        [](const HttpResult& h) { return json(h.body).IsObject() && json(h.body)["items"].Size() == 2; });
+  ASSERT_EQ(work.status, 200) << work.body;
+  int restricted_seen = 0, open_seen = 0;
+  for (auto& item : json(work.body)["items"].GetArray()) {
+    const std::string postcode = item["demographics"]["postcode"].GetString();
+    if (std::string(item["demographics"]["birth_date"].GetString()) == "1985-07-22") {
+      ++restricted_seen;
+      EXPECT_EQ(postcode, "") << work.body;
+    } else {
+      ++open_seen;
+      EXPECT_EQ(postcode, "CW12AB") << work.body;
+    }
+  }
+  EXPECT_EQ(restricted_seen, 1) << work.body;
+  EXPECT_EQ(open_seen, 1) << work.body;
+}
+
 TEST_F(IdentityTest, ARightNhsNumberWithAWrongBirthDateIsHeldUntilAPersonLinksIt) {
   ASSERT_EQ(post("/fhir", gp, kGpBundle).status, 200);
   const std::string patient = patient_by(kNhs);
