@@ -471,7 +471,10 @@ int serve(Config config) {
       return;
     }
     const std::string patient = governance::consent_patient(*doc);
-    disclosure.authorise_consent(ctx, patient, [&, doc, done, peer = ctx.peer, org = ctx.reader.org](Result<std::string> person) {
+    const auto provision = doc->FindMember("provision");  // check_consent: an object with a type
+    const bool permits = provision != doc->MemberEnd() && provision->value.IsObject() &&
+                         provision->value.HasMember("type") && provision->value["type"] == "permit";
+    disclosure.authorise_consent(ctx, patient, permits, [&, doc, done, peer = ctx.peer, org = ctx.reader.org](Result<std::string> person) {
       if (!person) {
         const std::string& code = person.error().code;
         const unsigned status = code == "forbidden" ? 403 : code == "not-found" ? 404 : 503;

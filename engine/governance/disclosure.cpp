@@ -765,7 +765,7 @@ void DisclosureService::record_access(const DisclosureContext& ctx, const std::s
   });
 }
 
-void DisclosureService::authorise_consent(const DisclosureContext& ctx, const std::string& patient_id,
+void DisclosureService::authorise_consent(const DisclosureContext& ctx, const std::string& patient_id, bool permits,
                                           std::function<void(Result<std::string>)> done) {
   auto entry = std::make_shared<store::AuditEntry>(audit_entry(ctx, "consent"));
   entry->resources = "consent";
@@ -781,6 +781,23 @@ void DisclosureService::authorise_consent(const DisclosureContext& ctx, const st
   }
   const std::string person = *known;
   entry->patient_id = person;
+  if (permits) {
+    try {
+      auto pf = facts_for(person);
+      if (pf->consent.dissent && !relationship_for(*pf, ctx.reader.org) &&
+          !(settings_.grants && settings_.grants->active(ctx.reader.user, person, fhir::now_epoch_ms()))) {
+        refuse(audit_, entry,
+               "This patient has asked that their record not be shared; a consent that lifts that can be recorded "
+               "only by someone caring for them (a relationship recorded for your organisation, or an access you "
+               "recorded with POST /fhir/Patient/{id}/$access).",
+               std::move(done));
+        return;
+      }
+    } catch (const std::exception& e) {
+      done(make_error("store-unavailable", std::string("The record could not be read (") + e.what() + ")."));
+      return;
+    }
+  }
   entry->outcome = "permitted";
   audit_.append(std::move(*entry), [person, done = std::move(done)](Status st) {
     if (!st) {

@@ -98,9 +98,12 @@ class DisclosureService {
   void record_access(const DisclosureContext& ctx, const std::string& patient_id, const std::string& kind,
                      const std::string& reason, std::function<void(Result<AccessGrant>)> done);
   // POST /fhir/Consent: may this reader record the patient's consent (the policy's consent roles),
-  // and is there such a patient? Audited (permitted or denied) before `done`, which gets the id the
-  // patient is read under. Errors: "forbidden", "not-found", "audit-unavailable".
-  void authorise_consent(const DisclosureContext& ctx, const std::string& patient_id,
+  // and is there such a patient? A Consent that permits sharing, recorded while the patient dissents,
+  // would lift the dissent: that also needs a relationship with the patient, or an access the reader
+  // recorded (as reading their record would), so no one in a consent role can open any record by
+  // posting a permit. Audited (permitted or denied) before `done`, which gets the id the patient is
+  // read under. Errors: "forbidden", "not-found", "audit-unavailable".
+  void authorise_consent(const DisclosureContext& ctx, const std::string& patient_id, bool permits,
                          std::function<void(Result<std::string>)> done);
   // A feed's push carries the patient's consent (a GP's record of a dissent, say): the change is a
   // governance decision of its own on the trail — the feed, the patient, the Consents — written

@@ -227,6 +227,28 @@ TEST_F(GovernanceTest, ReadingTheTrailIsOnThePatientsReport) {
   EXPECT_TRUE(listed) << r.body;
 }
 
+// A permit that would lift a patient's dissent needs someone caring for them: an IG officer (no
+// relationship) could once post one and open the whole record to every reader with a relationship.
+// A dissent itself needs only a consent role.
+TEST_F(GovernanceTest, OnlySomeoneCaringForThePatientCanLiftTheirDissent) {
+  ASSERT_FALSE(patient.empty());
+  ASSERT_EQ(http_request(engine->http_port(), "POST", "/fhir/Consent", trust,
+                         consent(patient, "deny", "2026-03-16T10:00:00Z")).status, 201);
+  get_until(engine->http_port(), "/fhir/Encounter?patient=Patient/" + patient, trust,
+            [](const HttpResult& h) { return h.status == 403; });
+  const std::string elsewhere = issue("ig-officer", "ig.rjr", "RJR");  // at an organisation with no relationship
+  auto lifted =
+      http_request(engine->http_port(), "POST", "/fhir/Consent", elsewhere, consent(patient, "permit", "2026-03-17T10:00:00Z"));
+  EXPECT_EQ(lifted.status, 403) << lifted.body;
+  EXPECT_NE(lifted.body.find("caring for them"), std::string::npos) << lifted.body;
+  EXPECT_EQ(encounters(trust).status, 403) << "the dissent stands";
+  EXPECT_NE(http_get(engine->http_port(), "/fhir/AuditEvent?agent=ig.rjr", ig).body.find("\"denied\""), std::string::npos)
+      << "the refusal is on the trail";
+  // Someone at the organisation caring for the patient may record the patient's change of mind.
+  ASSERT_EQ(http_request(engine->http_port(), "POST", "/fhir/Consent", trust,
+                         consent(patient, "permit", "2026-03-17T10:00:00Z")).status, 201);
+}
+
 TEST_F(GovernanceTest, ADissentStopsSharingUntilWithdrawnAndBreakGlassStillOpensIt) {
   ASSERT_FALSE(patient.empty());
   const std::string colleague = issue("ae-clinician", "dr.rbt2", "RBT");
