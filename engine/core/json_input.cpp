@@ -115,15 +115,20 @@ struct PrecisionKeepingHandler : DepthLimitedHandler {
       number_too_big = true;
       return false;
     }
-    const size_t point = text.find('.');
-    if (!levels.empty() && levels.back().object && point != std::string_view::npos &&
-        text.find_first_of("eE") == std::string_view::npos && text.back() == '0' && n - point - 1 >= 2)
-      levels.back().places.emplace_back(levels.back().key, static_cast<int>(n - point - 1));
+    if (const int places = decimal_places_lost(text); places > 0 && !levels.empty() && levels.back().object)
+      levels.back().places.emplace_back(levels.back().key, places);
     return doc.Double(d);
   }
 };
 
 }  // namespace
+
+int decimal_places_lost(std::string_view number) {
+  const size_t point = number.find('.');
+  if (point == std::string_view::npos || number.find_first_of("eE") != std::string_view::npos) return 0;
+  const size_t places = number.size() - point - 1;
+  return places >= 2 && number.back() == '0' ? static_cast<int>(places) : 0;
+}
 
 Status parse_json(std::string_view body, const JsonLimits& limits, rapidjson::Document& doc,
                   DecimalPrecision decimals) {

@@ -29,6 +29,11 @@ enum class DecimalPrecision {
 // The extension kFhirExtension adds.
 inline constexpr const char* kQuantityPrecisionUrl = "http://hl7.org/fhir/StructureDefinition/quantity-precision";
 
+// The places after the point a decimal is written with, when a double written back would not show
+// them all (a double is written in its shortest form: 1.50 becomes 1.5, 5.0 stays 5.0); else 0.
+// Only a plain decimal's text (no exponent) has places to keep.
+int decimal_places_lost(std::string_view number);
+
 // Parses `body` (a leading UTF-8 byte-order mark is skipped) into `doc`. Error codes:
 // "too-large" (more than max_bytes), "too-deep" (nesting beyond max_depth), "not-json" (not
 // well-formed JSON, or not UTF-8, or a number beyond a double), each with a sentence naming the

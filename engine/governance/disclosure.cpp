@@ -1065,9 +1065,7 @@ void mask_restricted_postcodes(store::RecordStore& record, std::vector<store::Id
     const std::string person = record.person_of(patient_id);
     auto it = known.find(person);
     if (it != known.end()) return it->second;
-    bool found = false;
-    for (const store::StoredResource& r : record.search_patient("Patient", person, 0, 500).items)
-      found |= restricted(r.json);
+    bool found = any_restricted(record.search_patient("Patient", person, 0, 500).items);
     if (auto own = record.read("Patient", patient_id)) found |= restricted(own->json);
     return known.emplace(person, found).first->second;
   };

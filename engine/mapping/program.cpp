@@ -756,6 +756,25 @@ void for_each_iteration(const Iteration& it, EvalContext& ctx, Body&& body) {
 
 Value eval_one(const Node& n, EvalContext& ctx, Alloc& alloc);
 
+// A string mixing text and expressions. A part that yields nothing is written `missing`; with none
+// given the whole string is absent (nullopt): a reference missing a part names nothing (an explicit
+// '' literal may be empty).
+std::optional<std::string> interpolate(const Node& n, EvalContext& ctx, Alloc& alloc, const char* missing = nullptr) {
+  std::string s = n.pieces[0];
+  std::string scratch;
+  for (size_t i = 0; i < n.exprs.size(); ++i) {
+    Val v = eval_expr(n.exprs[i], ctx, alloc);
+    std::string_view part = text_view(v, ctx, scratch);
+    if (part.empty() && v.kind != Val::Text) {
+      if (!missing) return std::nullopt;
+      part = missing;
+    }
+    s += part;
+    s += n.pieces[i + 1];
+  }
+  return s;
+}
+
 // Appends what a node yields (an $each yields one value per iteration) to arr, skipping empties.
 void eval_into(const Node& n, EvalContext& ctx, Alloc& alloc, Value& arr) {
   if (n.kind == Node::Kind::Each) {
@@ -783,17 +802,8 @@ Value eval_one(const Node& n, EvalContext& ctx, Alloc& alloc) {
     case Node::Kind::Expression:
       return to_json(eval_expr(n.expr, ctx, alloc), ctx, alloc);
     case Node::Kind::Interpolation: {
-      std::string s = n.pieces[0];
-      std::string scratch;
-      for (size_t i = 0; i < n.exprs.size(); ++i) {
-        Val v = eval_expr(n.exprs[i], ctx, alloc);
-        std::string_view part = text_view(v, ctx, scratch);
-        // A sentence or reference missing a part is absent (an explicit '' literal may be empty).
-        if (part.empty() && v.kind != Val::Text) return Value();
-        s += part;
-        s += n.pieces[i + 1];
-      }
-      return Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), alloc);
+      auto s = interpolate(n, ctx, alloc);
+      return s ? Value(s->c_str(), static_cast<rapidjson::SizeType>(s->size()), alloc) : Value();
     }
     case Node::Kind::Object: {
       Value obj(rapidjson::kObjectType);
@@ -907,19 +917,7 @@ hl7v2::Location location_of(const Path& p, const EvalContext& ctx) {
 // leaves out a string missing a part (a reference needs all of it), a sentence says the part was not
 // sent; a sentence that is nothing at all says which HL7 error it is.
 std::string message_text(const Node& n, int code, EvalContext& ctx, Alloc& alloc) {
-  std::string s;
-  if (n.kind == Node::Kind::Interpolation) {
-    s = n.pieces[0];
-    std::string scratch;
-    for (size_t i = 0; i < n.exprs.size(); ++i) {
-      Val v = eval_expr(n.exprs[i], ctx, alloc);
-      std::string_view part = text_view(v, ctx, scratch);
-      s += part.empty() && v.kind != Val::Text ? std::string_view("(not sent)") : part;
-      s += n.pieces[i + 1];
-    }
-  } else {
-    s = node_text(n, ctx, alloc);
-  }
+  std::string s = n.kind == Node::Kind::Interpolation ? *interpolate(n, ctx, alloc, "(not sent)") : node_text(n, ctx, alloc);
   if (s.empty()) s = "The message has a problem (HL7 error " + std::to_string(code) + "); see the error's location.";
   return s;
 }

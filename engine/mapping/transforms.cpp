@@ -12,6 +12,7 @@
 #include <ctime>
 #include <map>
 
+#include "engine/core/json_input.h"
 #include "engine/fhir/datetime.h"
 #include "engine/identity/nhs_number.h"
 #include "engine/mapping/eval.h"
@@ -114,12 +115,10 @@ Val t_decimal(Val&& in, const Transform&, EvalContext& ctx, Alloc&) { return num
 Val t_decimal_precision(Val&& in, const Transform&, EvalContext& ctx, Alloc&) {
   std::string s = text_of(in, ctx);
   if (!decimal_text(s)) return {};
-  const size_t point = s.find('.');
-  if (point == std::string::npos) return {};
-  const size_t places = s.size() - point - 1;
-  if (places < 2 || s.back() != '0') return {};
+  const int places = decimal_places_lost(s);
+  if (places == 0) return {};
   Value j;
-  j.SetInt(static_cast<int>(places));
+  j.SetInt(places);
   return json_val(std::move(j));
 }
 
